@@ -1,0 +1,25 @@
+// The `kytkin` command line: one binary, one function per subcommand.
+//
+// Each subcommand lives in its own file (cli_iso.cc, cli_storage.cc, ...) and is listed in the
+// table in main.cc. A command receives the arguments after its own name, prints its result to
+// stdout and its errors to stderr (naming the flag, field or line at fault), and returns the
+// process exit code: 0 success, 1 failure of the work, 2 bad usage.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace kytkin::cli {
+
+using Args = std::span<const std::string_view>;
+
+struct Command {
+  std::string_view name;     // "iso"
+  std::string_view summary;  // one line for `kytkin help`
+  int (*run)(Args args);
+};
+
+// Subcommands; each is defined in its own cli_*.cc.
+int RunIso(Args args);  // kytkin iso decode|encode
+
+}  // namespace kytkin::cli
