@@ -1,0 +1,147 @@
+// ServeOptions: everything `kytkin serve` is configured with, one struct per component.
+//
+// Sources, later overriding earlier: the embedded defaults below, a TOML file (--config FILE),
+// then command-line flags. An unknown key, a value of the wrong type or out of range, or an
+// unknown flag stops start-up with a message naming the key or flag. Every key is documented
+// in README.md ("Configuration") with its default; keep the two in step.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace kytkin {
+
+// How ISO 8583 messages are delimited on a TCP stream.
+enum class Framing {
+  kBinary2,  // 2-byte big-endian binary length, then the message ("binary2")
+  kAscii4,   // 4 ASCII decimal digits of length, then the message ("ascii4")
+  kNone,     // no prefix ("none"); only for links whose dialect can find its own end. The
+             // listener needs a prefix, so validation rejects it for [[iso_listener]].
+};
+std::string_view FramingName(Framing framing);
+
+// "host:port"; port 0 means "any free port" (the bound port is printed and written to
+// DATA_DIR/ports.json). IPv6 hosts in brackets: "[::1]:8583".
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+// Parses "host:port" (host may be empty for all interfaces: ":8583" means "0.0.0.0:8583").
+Result<HostPort> ParseHostPort(std::string_view text);
+
+// One ISO 8583 TCP listener ([[iso_listener]] in TOML; the flag --iso-listen sets the first).
+struct IsoListenerOptions {
+  // Name used in metrics labels and logs; unique among listeners.
+  std::string name = "pos";
+  // Address to listen on.
+  HostPort listen{"0.0.0.0", 8583};
+  // Dialect of the ISO 8583 codec (iso8583/), e.g. "iso87-ascii".
+  std::string dialect = "iso87-ascii";
+  // Length prefix of each frame.
+  Framing framing = Framing::kBinary2;
+  // Open connections at most; connection number connections_max + 1 is accepted and closed at
+  // once. Range 1..100000.
+  uint32_t connections_max = 1024;
+  // A connection that sends nothing and has nothing in flight for this long is closed.
+  // Milliseconds; 0 disables. Range 0..86400000.
+  uint32_t idle_timeout_ms = 300'000;
+  // Largest message (without its length prefix) accepted; a larger announced length closes the
+  // connection, because the stream cannot be re-synchronised. Bytes, range 64..65535.
+  uint32_t frame_bytes_max = 8192;
+  // Requests of one connection handed to the pipeline and not yet answered; at this many the
+  // connection stops reading (back-pressure). Range 1..4096.
+  uint32_t in_flight_max = 64;
+};
+
+// The gRPC server ([grpc]).
+struct GrpcOptions {
+  // Address to listen on.
+  HostPort listen{"0.0.0.0", 50051};
+  // Largest request message accepted. Bytes, range 1024..67108864.
+  uint32_t message_bytes_max = 4 * 1024 * 1024;
+};
+
+// The HTTP ops server ([http]): /healthz, /readyz, /metrics, /api/v1/...
+struct HttpOptions {
+  // Address to listen on.
+  HostPort listen{"0.0.0.0", 8080};
+  // Largest request body accepted; larger answers 413. Bytes, range 0..67108864.
+  uint32_t body_bytes_max = 1024 * 1024;
+  // Time allowed to read one request, and to write its response. Milliseconds, 100..3600000.
+  uint32_t request_timeout_ms = 10'000;
+  // Open connections at most; more are accepted and closed at once. Range 1..100000.
+  uint32_t connections_max = 256;
+};
+
+// Ledger and journal knobs ([ledger]); passed on to storage/ as they are.
+struct LedgerOptions {
+  // Most decisions made durable by one write + fdatasync. Range 1..65536.
+  uint32_t group_commit_records_max = 256;
+  // Longest a decision waits for others to join its group before the commit starts.
+  // Microseconds, range 0..100000; 0 commits whatever is queued as soon as the writer is free.
+  uint32_t group_commit_wait_us = 200;
+  // fdatasync before answering. Only tests and benchmarks turn it off: without it an
+  // "approved" answer can be lost in a power cut.
+  bool sync = true;
+  // An authorization hold not captured within this time expires and releases the funds.
+  // Seconds, range 60..31536000 (default 7 days).
+  uint32_t hold_expiry_s = 7 * 24 * 3600;
+};
+
+// Authorization rules ([authorization]).
+struct AuthorizationOptions {
+  // Largest card-present sale allowed without PIN data when the merchant category has no entry
+  // below; above it a request without PIN answers 55. Minor units, >= 0.
+  int64_t pinless_limit_minor_default = 5000;
+  // Per merchant category code (four digits, e.g. "5411") the same limit. Minor units, >= 0.
+  std::map<std::string, int64_t> pinless_limit_minor_by_mcc;
+};
+
+struct ServeOptions {
+  // Directory of the RocksDB store and ports.json; created if missing.
+  std::string data_dir = "./data";
+  // Worker threads, each running one io_context. 0 in TOML means "number of cores". Range
+  // 0..256. The default is the number of cores.
+  uint32_t threads = 0;
+  // Seed demo merchants, terminals and cards on start (and print them).
+  bool demo = false;
+  // ISO 8583 listeners; at least one. Default: one, "pos", on 0.0.0.0:8583.
+  std::vector<IsoListenerOptions> iso_listeners = std::vector<IsoListenerOptions>(1);
+  GrpcOptions grpc;
+  HttpOptions http;
+  LedgerOptions ledger;
+  AuthorizationOptions authorization;
+
+  // The effective thread count: `threads`, or the number of cores when it is 0.
+  uint32_t EffectiveThreads() const;
+};
+
+// Parses a TOML document over `base` (keys absent from the text keep base's value; the
+// [[iso_listener]] array, when present, replaces base's listeners). `source` names the text
+// in messages ("kytkin.toml"). Errors name the key: "kytkin.toml: http.listen: ...".
+Result<ServeOptions> ParseServeToml(std::string_view text, std::string_view source,
+                                    const ServeOptions& base = ServeOptions{});
+
+// Reads `path` and parses it as above.
+Result<ServeOptions> LoadServeTomlFile(const std::string& path,
+                                       const ServeOptions& base = ServeOptions{});
+
+// Checks ranges and cross-field rules (unique listener names, framing "none" on a listener...).
+Status ValidateServeOptions(const ServeOptions& options);
+
+// The command line of `kytkin serve`: defaults, then --config FILE if given, then the other
+// flags (--data-dir DIR, --iso-listen HOST:PORT, --grpc-listen HOST:PORT, --http-listen
+// HOST:PORT, --threads N, --demo), then validation. Flags take "--flag value" or "--flag=value".
+Result<ServeOptions> ServeOptionsFromFlags(std::span<const std::string_view> args);
+
+// One line per flag, for --help.
+std::string_view ServeFlagsHelp();
+
+}  // namespace kytkin
