@@ -1,0 +1,413 @@
+// Store: kytkin's double-entry ledger (two-phase transfers) and hash-chained journal.
+//
+// What it owns: accounts, cards (keyed by HMAC-SHA256 of the PAN, never the clear PAN), transfers
+// (pending holds with an expiry, posts, voids, expiries, reversals, direct posted transfers),
+// per-card daily velocity counters, the dedupe index (request key -> original decision) and the
+// journal (one record per decision, each with a SHA-256 over its content and the previous
+// record's hash). Every decision - ledger change, velocity, dedupe and journal record - is one
+// atomic write.
+//
+// What it promises: a completion reports a decision only after the write holding it is durable
+// (synced, "like write() then fdatasync()"), unless the loudly named
+// StoreOptions::unsafe_disable_sync is set. Per currency the sum of all account balances is zero;
+// a pending transfer resolves at most once; an account flagged kFlagDebitsMustNotExceedCredits
+// never goes below zero. A failed write or sync is fatal: the store stops acknowledging, every
+// later call fails with the same Status (health()), and nothing is retried.
+//
+// How it works: one ledger thread owns the in-memory state (the hot cache, rebuilt from disk on
+// Open) and decides requests in arrival order, appending each decision to the open batch; one
+// committer thread writes a batch with one synced write (group commit) while the ledger thread
+// fills the next. Decisions therefore see earlier decisions that are not yet synced; that is safe
+// because a failed sync stops the store before anything of that batch is acknowledged.
+//
+// Thread safety: every public method may be called from any thread. Completions run on the
+// committer thread, in decision order; they must be short and must not block (post the result
+// back to your own event loop). Calling Submit from a completion is allowed.
+//
+// Backends: kRocksDb (the real store, RocksDB private to storage/) and kMemory (same engine, maps
+// in memory, for tests and models; "durable" means "applied").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/amount.h"
+#include "core/clock.h"
+#include "core/pan.h"
+#include "core/response_code.h"
+#include "core/status.h"
+
+namespace rocksdb {
+class Env;
+}
+
+namespace kytkin::storage {
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+
+enum class AccountKind : uint8_t {
+  kCardholderDebit = 1,   // debit card account; normally flagged kFlagDebitsMustNotExceedCredits
+  kCardholderCredit = 2,  // credit card account; may go negative down to -credit_limit
+  kPrepaid = 3,           // prepaid / gift card; normally flagged like a debit account
+  kMerchant = 4,
+  kAcquirerSettlement = 5,
+  kIssuerSettlement = 6,  // the per-currency counterparty the store creates on demand
+  kFees = 7,
+};
+std::string_view AccountKindName(AccountKind kind);  // "cardholder_debit"
+std::optional<AccountKind> ParseAccountKind(std::string_view name);
+
+enum class AccountStatus : uint8_t { kOpen = 1, kBlocked = 2, kClosed = 3 };
+std::string_view AccountStatusName(AccountStatus status);  // "open"
+std::optional<AccountStatus> ParseAccountStatus(std::string_view name);
+
+// Account::flags bits.
+inline constexpr uint32_t kFlagDebitsMustNotExceedCredits = 1u << 0;
+
+// Ids at or above this are reserved for the per-currency issuer settlement accounts
+// (kSettlementAccountBase + ISO 4217 numeric), created by the store on first use.
+inline constexpr uint64_t kSettlementAccountBase = 0xFFFF'0000'0000'0000ull;
+constexpr uint64_t SettlementAccountId(uint16_t currency) {
+  return kSettlementAccountBase + currency;
+}
+
+struct Account {
+  uint64_t id = 0;  // > 0 and < kSettlementAccountBase for accounts made by callers
+  AccountKind kind = AccountKind::kCardholderDebit;
+  uint16_t currency = 0;  // ISO 4217 numeric
+  AccountStatus status = AccountStatus::kOpen;
+  uint32_t flags = 0;              // kFlag* bits
+  int64_t credit_limit_minor = 0;  // kCardholderCredit only: how far below zero it may go
+  std::string name;                // display name, at most kNameBytesMax bytes
+  // Totals in minor units of `currency`, maintained by the store (ignored on create).
+  int64_t debits_posted = 0;
+  int64_t credits_posted = 0;
+  int64_t debits_pending = 0;
+  int64_t credits_pending = 0;
+
+  static constexpr size_t kNameBytesMax = 128;
+
+  // credits_posted - debits_posted.
+  int64_t balance() const { return credits_posted - debits_posted; }
+  // What a new debit may use: balance - debits_pending (+ credit_limit for credit accounts).
+  int64_t available() const;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cards
+
+enum class CardStatus : uint8_t {
+  kActive = 1,
+  kInactive = 2,  // issued gift card not yet activated
+  kBlocked = 3,   // declines 62
+  kLost = 4,      // declines 41
+  kStolen = 5,    // declines 43
+  kExpired = 6,   // declines 54
+};
+std::string_view CardStatusName(CardStatus status);  // "active"
+std::optional<CardStatus> ParseCardStatus(std::string_view name);
+
+struct Card {
+  std::string token;       // lowercase hex of HMAC-SHA256(card key, PAN digits), 64 chars
+  std::string masked_pan;  // "411111******1111"
+  uint64_t account_id = 0;
+  int expiry_year = 0;   // four digits; the card is valid through the end of expiry_month (UTC)
+  int expiry_month = 0;  // 1..12
+  CardStatus status = CardStatus::kActive;
+  // Per-card limits in minor units of the account currency; 0 means "no limit".
+  int64_t single_amount_max_minor = 0;  // one authorization or purchase (declines 61)
+  int64_t daily_amount_max_minor = 0;   // sum of approved debits per UTC day (declines 61)
+  uint32_t daily_count_max = 0;         // approved debits per UTC day (declines 65)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Transfers
+
+enum class TransferKind : uint8_t {
+  kPending = 1,        // a hold: moves debit/credit *_pending
+  kPosted = 2,         // a direct posted transfer (purchase, refund, load, advice, opening)
+  kPostPending = 3,    // posts (part of) a pending transfer
+  kVoidPending = 4,    // voids a pending transfer (reversal of an authorization)
+  kExpirePending = 5,  // the sweeper released a hold past its expiry
+  kReversal = 6,       // reverses a posted transfer (opposite direction)
+};
+std::string_view TransferKindName(TransferKind kind);
+
+enum class TransferState : uint8_t {
+  kPending = 1,   // hold still open
+  kPosted = 2,    // pending that was posted, or a direct posted transfer
+  kVoided = 3,    // pending that was voided
+  kExpired = 4,   // pending that expired
+  kReversed = 5,  // posted transfer that a kReversal undid
+  kFinal = 6,     // resolution records (post/void/expire/reversal) themselves
+};
+std::string_view TransferStateName(TransferState state);
+
+struct Transfer {
+  uint64_t id = 0;
+  TransferKind kind = TransferKind::kPosted;
+  TransferState state = TransferState::kFinal;
+  uint64_t debit_account = 0;
+  uint64_t credit_account = 0;
+  Amount amount;
+  uint64_t pending_id = 0;   // for kPostPending/kVoidPending/kExpirePending/kReversal: original
+  uint64_t resolved_by = 0;  // for kPending/kPosted: the transfer that resolved it, 0 if none
+  int64_t posted_amount_minor = 0;  // for a posted pending: the amount actually posted
+  int64_t created_unix_us = 0;
+  int64_t expires_unix_us = 0;  // kPending only
+};
+
+// ---------------------------------------------------------------------------------------------
+// Requests and decisions
+
+enum class Operation : uint8_t {
+  kAuthorize = 1,       // 0100: checks + pending hold card account -> counterparty
+  kCapture = 2,         // 0220 completion: post a hold fully or partly (never more)
+  kReverse = 3,         // 0400/0420: void a hold, or reverse a posted purchase/capture
+  kPurchase = 4,        // 0200 DE3=00: checks + direct posted transfer
+  kRefund = 5,          // 0200 DE3=20: credit the cardholder, debit the counterparty
+  kBalanceInquiry = 6,  // 0200 DE3=31: card checks, no ledger change
+  kGiftActivate = 7,    // inactive gift card -> active, loaded with `amount` (may be 0)
+  kGiftReload = 8,      // load `amount` onto an active card
+  kAdvice = 9,          // 0120/0220 offline approval: post without funds or limit checks
+  kExpire = 10,         // internal: the sweeper expiring one hold (journal only)
+};
+std::string_view OperationName(Operation op);  // "authorize"
+std::optional<Operation> ParseOperation(std::string_view name);
+
+enum class Channel : uint8_t { kIso8583 = 1, kGrpc = 2, kCli = 3, kInternal = 4 };
+std::string_view ChannelName(Channel channel);
+
+// Finer reason behind a response code, for logs, metrics and tests.
+enum class Reason : uint8_t {
+  kNone = 0,
+  kUnknownCard,          // 14
+  kCardLost,             // 41
+  kCardStolen,           // 43
+  kCardBlocked,          // 62 (card or account blocked/closed)
+  kCardInactive,         // 62
+  kCardExpired,          // 54 (status or expiry date)
+  kCurrencyMismatch,     // 13
+  kInvalidAmount,        // 13 (amount <= 0 where a positive amount is needed)
+  kSingleAmountLimit,    // 61
+  kDailyAmountLimit,     // 61
+  kDailyCountLimit,      // 65
+  kInsufficientFunds,    // 51
+  kUnknownOriginal,      // 25
+  kCaptureExceedsHold,   // 13
+  kAlreadyResolved,      // 12 (double post / double void / reversal of a reversed transfer)
+  kHoldExpired,          // 12 (capture or void after the hold expired)
+  kNotReversible,        // 12 (the original is not a hold or posted debit of this store)
+  kDuplicateConflict,    // 94 (same request key, different content)
+  kInvalidRequest,       // 30 (missing card, bad fields)
+  kAdviceWouldOverdraw,  // 51 (advice on a kFlagDebitsMustNotExceedCredits account)
+};
+std::string_view ReasonName(Reason reason);
+
+struct Request {
+  Operation operation = Operation::kAuthorize;
+  // Dedupe key (DESIGN.md §3: DE32+DE41+DE11+DE7, or the gRPC idempotency key). Empty: no dedupe.
+  // A later request with the same key and the same content gets the original decision back
+  // (Decision::duplicate = true); the same key with different content is declined 94. At most
+  // kRequestKeyBytesMax bytes.
+  std::string request_key;
+  // The card: a PAN (hashed with the card key inside the store) or a card token. Not needed for
+  // kCapture/kReverse, which find the card through the original.
+  std::optional<Pan> pan;
+  std::string card_token;
+  // Amount in the card account's currency (a different currency declines 13). For kReverse an
+  // amount of 0 means "the whole original".
+  Amount amount;
+  // The other side of the transfer; 0 = the issuer settlement account of the currency.
+  uint64_t counterparty_account = 0;
+  // kCapture/kReverse: the original, by its request key or its transfer id (key wins if set).
+  std::string original_request_key;
+  uint64_t original_transfer_id = 0;
+  // Journal fields (free text, each at most kFieldBytesMax bytes).
+  Channel channel = Channel::kIso8583;
+  std::string mti;          // "0100"
+  std::string terminal_id;  // DE 41
+  std::string merchant_id;  // DE 42
+  std::string acquirer_id;  // DE 32
+  std::string stan;         // DE 11
+  std::string rrn;          // DE 37
+  std::string route = "on-us";
+  // Monotonic time (Clock::NowMonotonicMicros) the request arrived, for the journal's latency;
+  // 0 = the time of Submit.
+  int64_t received_monotonic_us = 0;
+
+  static constexpr size_t kRequestKeyBytesMax = 128;
+  static constexpr size_t kFieldBytesMax = 64;
+};
+
+struct Decision {
+  ResponseCode response_code = ResponseCode::kSystemMalfunction;
+  Reason reason = Reason::kNone;
+  std::string auth_code;          // 6 digits when approved, else empty
+  uint64_t transfer_id = 0;       // the transfer this decision created, 0 if none
+  Amount approved_amount;         // what moved or was held; 0 on a decline
+  Amount available;               // card account's available funds after the decision
+  uint64_t journal_sequence = 0;  // the journal record of this decision (of the original if dup)
+  bool duplicate = false;         // true: a retransmission answered with the original decision
+  std::string card_token;         // the card's token when known
+
+  bool approved() const { return IsApproval(response_code); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Journal
+
+struct JournalRecord {
+  uint64_t sequence = 0;  // 1, 2, 3, ... without gaps
+  int64_t time_unix_us = 0;
+  Channel channel = Channel::kIso8583;
+  Operation operation = Operation::kAuthorize;
+  std::string mti, terminal_id, merchant_id, acquirer_id, stan, rrn;
+  std::string masked_pan;  // never the clear PAN
+  std::string card_token;
+  Amount amount;
+  std::string route;
+  ResponseCode response_code = ResponseCode::kSystemMalfunction;
+  Reason reason = Reason::kNone;
+  std::string auth_code;
+  uint64_t transfer_id = 0;
+  int64_t latency_us = 0;  // request arrival to decision
+  std::string request_key;
+  std::string prev_hash;  // 32 bytes: hash of record sequence-1 (zeros for the first)
+  std::string hash;       // 32 bytes: SHA-256 over the encoded content including prev_hash
+};
+
+// ---------------------------------------------------------------------------------------------
+// Verification reports
+
+struct LedgerReport {
+  uint64_t accounts = 0;
+  uint64_t transfers = 0;
+  uint64_t pending_open = 0;
+  std::vector<std::string> violations;  // empty: all invariants hold
+  bool ok() const { return violations.empty(); }
+};
+
+struct JournalReport {
+  uint64_t records = 0;
+  uint64_t last_sequence = 0;
+  std::vector<std::string> violations;  // empty: checksums and the hash chain are intact
+  bool ok() const { return violations.empty(); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+struct StoreOptions {
+  enum class Backend { kRocksDb, kMemory };
+  // Where the data lives. Default kRocksDb.
+  Backend backend = Backend::kRocksDb;
+  // RocksDB directory (created if absent). Required for kRocksDb, ignored for kMemory.
+  std::string data_dir;
+  // The 32-byte HMAC key for card tokens, raw bytes. Required. See LoadOrCreateCardKey.
+  std::string card_key;
+  // Time source for expiries, velocity days and journal times. Not owned; default the system
+  // clock. Must outlive the store.
+  const Clock* clock = nullptr;
+  // Group commit: most decisions in one synced write. Default 4096; 1 disables grouping.
+  size_t batch_decisions_max = 4096;
+  // Submitted requests waiting for the ledger thread; Submit fails with ResourceExhausted
+  // beyond this. Default 65536.
+  size_t queue_requests_max = 65536;
+  // How long an authorization hold lives before the sweeper may expire it, seconds. Default
+  // 7 days.
+  int64_t hold_ttl_seconds = 7 * 24 * 3600;
+  // How often the ledger thread sweeps expired holds, milliseconds; 0 disables the automatic
+  // sweep (SweepExpiredHolds still works). Default 1000.
+  int64_t sweep_interval_ms = 1000;
+  // Holds expired per sweep, so a sweep never stalls authorizations for long. Default 1024.
+  size_t sweep_holds_max = 1024;
+  // DANGER: write the WAL without fdatasync. Acknowledged decisions survive a process crash but
+  // can be lost on power failure or an OS crash. For experiments only. Default false.
+  bool unsafe_disable_sync = false;
+  // RocksDB memtable size per column family, bytes. Default 64 MiB.
+  size_t rocksdb_write_buffer_bytes = 64 << 20;
+  // For fault tests: the RocksDB Env to use (not owned). Default: the process's default Env.
+  rocksdb::Env* rocksdb_env_for_testing = nullptr;
+};
+
+class Store {
+ public:
+  using Completion = std::function<void(Result<Decision>)>;
+
+  // Opens (or creates) the store and rebuilds the in-memory state from disk. Fails on a corrupt
+  // record or a journal chain that does not end where the stored head says.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // Stops the threads after committing everything already submitted; completions still run.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Queues a request. OK: `done` will be called exactly once, on the committer thread, with the
+  // decision once it is durable, or with the store's fatal Status if the write failed (then the
+  // decision must not be reported as approved: it is not on disk). Not OK (queue full, store
+  // stopped or failed): `done` is never called.
+  Status Submit(Request request, Completion done);
+
+  // Submit and wait. For tools and tests, not the event loop.
+  Result<Decision> Execute(Request request);
+
+  // Administration; each is one atomic durable write, ordered with the decisions.
+  // Creates an account; a positive opening balance is a posted transfer from the issuer
+  // settlement account of its currency (so balances still sum to zero). AlreadyExists if the id
+  // is taken; InvalidArgument on a bad field (message names it).
+  Status CreateAccount(const Account& account, int64_t opening_balance_minor = 0);
+  Status SetAccountStatus(uint64_t account_id, AccountStatus status);
+  // Creates a card for `pan` (token computed here; `card.token`/`masked_pan` are ignored) and
+  // returns it. AlreadyExists if the PAN has a card; NotFound if the account does not exist.
+  Result<Card> CreateCard(const Pan& pan, const Card& card);
+  Status SetCardStatus(std::string_view card_token, CardStatus status);
+
+  // Reads of the in-memory state (includes decisions not yet durable).
+  Result<Account> GetAccount(uint64_t account_id);
+  Result<Card> GetCard(std::string_view card_token);
+  Result<Transfer> GetTransfer(uint64_t transfer_id);
+  // The card token of a PAN under this store's key (lowercase hex, 64 chars).
+  std::string CardToken(const Pan& pan) const;
+
+  // Expires up to sweep_holds_max holds past their expiry; returns how many.
+  Result<size_t> SweepExpiredHolds();
+
+  // Checks of what is durable on disk (waits until everything submitted before is durable):
+  // per currency the balances sum to zero, every account's totals equal the sum of its
+  // transfers, each pending transfer is resolved at most once and consistently, no account with
+  // kFlagDebitsMustNotExceedCredits is below zero.
+  Result<LedgerReport> VerifyLedger();
+  // Recomputes every record's hash, checks the chain, sequence gaps and the stored head.
+  Result<JournalReport> VerifyJournal();
+  // Calls `fn` for records from_sequence..to_sequence (inclusive; 0 = open end) in order; stops
+  // early when fn returns false.
+  Status ExportJournal(uint64_t from_sequence, uint64_t to_sequence,
+                       const std::function<bool(const JournalRecord&)>& fn);
+
+  // OK while the store works; the fatal Status after a failed write or sync.
+  Status health() const;
+
+  class Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads the 32-byte card key from `path`, or creates it (random bytes from OpenSSL, file mode
+// 0600) when the file does not exist. A file of another size is an error, as is a key file
+// readable by group or others.
+Result<std::string> LoadOrCreateCardKey(const std::string& path);
+
+// Lowercase hex of HMAC-SHA256(key, digits).
+std::string CardTokenFor(std::string_view card_key, std::string_view pan_digits);
+
+}  // namespace kytkin::storage
