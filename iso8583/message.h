@@ -108,7 +108,7 @@ class Message {
 
   bool Has(int field) const {
     return field >= kFieldMin && field <= kFieldMax &&
-           (bitmap_[static_cast<size_t>(field - 1) / 64] >> ((field - 1) % 64) & 1) != 0;
+           (bitmap_[static_cast<size_t>(field - 1) / 64] & BitOf(field)) != 0;
   }
   // The logical value (see top), "" when absent.
   std::string_view Get(int field) const {
@@ -163,9 +163,11 @@ class Message {
     uint16_t size = 0;
   };
 
-  void SetPresent(int field) {
-    bitmap_[static_cast<size_t>(field - 1) / 64] |= uint64_t{1} << ((field - 1) % 64);
+  // Bitmaps in wire order: the most significant bit of bitmap_[0] is field 1.
+  static constexpr uint64_t BitOf(int field) {
+    return uint64_t{1} << (63 - static_cast<unsigned>(field - 1) % 64);
   }
+  void SetPresent(int field) { bitmap_[static_cast<size_t>(field - 1) / 64] |= BitOf(field); }
   char* ArenaAlloc(size_t bytes);  // nullptr when full
   bool InArena(const char* p) const {
     return p >= arena_.data() && p < arena_.data() + arena_.size();
@@ -175,7 +177,7 @@ class Message {
   std::array<char, 4> mti_{};
   bool has_mti_ = false;
   bool parsed_secondary_bitmap_ = false;
-  std::array<uint64_t, 2> bitmap_{};  // bit (n-1) set = field n present; bit 0 unused
+  std::array<uint64_t, 2> bitmap_{};  // primary, secondary (field 1's bit is never kept set)
   size_t arena_used_ = 0;
   std::array<Value, kFieldMax + 1> values_{};
   std::array<char, kArenaBytes> arena_;
