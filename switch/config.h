@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -29,7 +30,10 @@ std::string_view FramingName(Framing framing);
 // "host:port"; port 0 means "any free port" (the bound port is printed and written to
 // DATA_DIR/ports.json). IPv6 hosts in brackets: "[::1]:8583".
 struct HostPort {
-  std::string host;
+  HostPort() = default;
+  HostPort(std::string h, uint16_t p) : host(std::move(h)), port(p) {}
+
+  std::string host = "0.0.0.0";
   uint16_t port = 0;
   std::string ToString() const;
 };

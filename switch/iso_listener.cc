@@ -1,0 +1,661 @@
+#include "switch/iso_listener.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <cassert>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+namespace kytkin {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// Unsent answers beyond this stop reading: a peer that pipelines but never reads cannot make
+// the session buffer without bound. Bytes.
+constexpr size_t kOutputBytesMax = 1 << 20;
+// Free buffer space kept beyond one maximal frame, so that one read brings many small frames.
+constexpr size_t kReadSlackBytes = 16 * 1024;
+
+std::atomic<uint64_t> next_connection_id{1};
+
+// Splits a TCP byte stream into frames by their length header. The session reads straight into
+// WritableSpan(); Next() returns frames until kNeedMore. One buffer per connection, allocated
+// once. (Same contract as iso8583::FrameDecoder, which replaces it once that library links.)
+class FrameReader {
+ public:
+  enum class State { kFrame, kNeedMore, kError };
+  struct Frame {
+    State state = State::kNeedMore;
+    std::span<const uint8_t> payload;
+  };
+
+  FrameReader(Framing framing, size_t frame_bytes_max)
+      : framing_(framing),
+        header_bytes_(framing == Framing::kAscii4 ? 4 : 2),
+        frame_bytes_max_(frame_bytes_max),
+        capacity_(header_bytes_ + frame_bytes_max + kReadSlackBytes),
+        buffer_(std::make_unique<uint8_t[]>(capacity_)) {
+    assert(framing != Framing::kNone);
+  }
+
+  std::span<uint8_t> WritableSpan() {
+    if (failed_) return {};
+    if (begin_ > 0 && (end_ == capacity_ || begin_ == end_ || capacity_ - end_ < kReadSlackBytes)) {
+      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    return {buffer_.get() + end_, capacity_ - end_};
+  }
+  void Commit(size_t bytes) { end_ += bytes; }
+
+  Frame Next() {
+    while (!failed_) {
+      const size_t available = end_ - begin_;
+      if (available < header_bytes_) return {};
+      const uint8_t* h = buffer_.get() + begin_;
+      size_t length = 0;
+      if (framing_ == Framing::kBinary2) {
+        length = (size_t{h[0]} << 8) | h[1];
+      } else {
+        for (size_t i = 0; i < 4; ++i) {
+          if (h[i] < '0' || h[i] > '9') {
+            failed_ = true;
+            error_ = "bad_header";
+            return {State::kError, {}};
+          }
+          length = length * 10 + (h[i] - '0');
+        }
+      }
+      if (length > frame_bytes_max_) {
+        failed_ = true;
+        error_ = "oversize";
+        return {State::kError, {}};
+      }
+      if (available < header_bytes_ + length) return {};
+      begin_ += header_bytes_ + length;
+      if (length == 0) {
+        ++zero_length_frames_;
+        continue;
+      }
+      return {State::kFrame, {h + header_bytes_, length}};
+    }
+    return {State::kError, {}};
+  }
+
+  bool failed() const { return failed_; }
+  std::string_view error() const { return error_; }
+  uint64_t zero_length_frames() const { return zero_length_frames_; }
+
+ private:
+  Framing framing_;
+  size_t header_bytes_;
+  size_t frame_bytes_max_;
+  size_t capacity_;
+  std::unique_ptr<uint8_t[]> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool failed_ = false;
+  std::string_view error_;
+  uint64_t zero_length_frames_ = 0;
+};
+
+}  // namespace
+
+// What the listener and all of its sessions share. Sessions hold it by shared_ptr, so it
+// outlives the listener object while completions are still out.
+struct IsoListenerState {
+  IsoListenerState(const IsoListenerOptions& o, asio::io_context& accept_context,
+                   std::span<asio::io_context* const> contexts, IsoHandler& h, metrics::Registry& m)
+      : options(o),
+        acceptor(accept_context),
+        session_contexts(contexts.begin(), contexts.end()),
+        handler(h),
+        labels{{"listener", o.name}},
+        connections(m.GetGauge("kytkin_iso_connections", "Open ISO 8583 connections.", labels)),
+        in_flight(m.GetGauge("kytkin_iso_in_flight",
+                             "ISO 8583 requests with the pipeline, not yet answered.", labels)),
+        accepted(m.GetCounter("kytkin_iso_connections_accepted_total",
+                              "ISO 8583 connections accepted.", labels)),
+        refused(m.GetCounter("kytkin_iso_connections_refused_total",
+                             "ISO 8583 connections closed at once: connections_max reached.",
+                             labels)),
+        accept_errors(m.GetCounter("kytkin_iso_accept_errors_total",
+                                   "Failed accept() calls on an ISO 8583 listener.", labels)),
+        requests(m.GetCounter("kytkin_iso_requests_total",
+                              "ISO 8583 frames handed to the pipeline.", labels)),
+        responses(
+            m.GetCounter("kytkin_iso_responses_total", "ISO 8583 answers queued to send.", labels)),
+        no_replies(m.GetCounter("kytkin_iso_no_replies_total",
+                                "ISO 8583 requests the pipeline finished without an answer.",
+                                labels)),
+        dropped_replies(m.GetCounter(
+            "kytkin_iso_dropped_replies_total",
+            "ISO 8583 answers that completed after their connection had closed.", labels)),
+        zero_length_frames(m.GetCounter("kytkin_iso_zero_length_frames_total",
+                                        "Zero-length (keep-alive) ISO 8583 frames.", labels)),
+        reads(m.GetCounter("kytkin_iso_reads_total", "read() calls on ISO 8583 connections.",
+                           labels)),
+        writes(m.GetCounter("kytkin_iso_writes_total", "write() calls on ISO 8583 connections.",
+                            labels)),
+        read_pauses(m.GetCounter("kytkin_iso_read_pauses_total",
+                                 "Times a connection stopped reading: in_flight_max or unsent "
+                                 "output reached.",
+                                 labels)) {
+    for (std::string_view reason : {"oversize", "bad_header", "idle_timeout", "io"}) {
+      labels_with_reason.push_back(labels);
+      labels_with_reason.back().emplace_back("reason", reason);
+      closed_by_error.push_back(&m.GetCounter("kytkin_iso_connection_errors_total",
+                                              "ISO 8583 connections closed by kytkin, by reason.",
+                                              labels_with_reason.back()));
+    }
+  }
+
+  metrics::Counter& ErrorCounter(std::string_view reason) {
+    static constexpr std::string_view kReasons[] = {"oversize", "bad_header", "idle_timeout", "io"};
+    for (size_t i = 0; i < std::size(kReasons); ++i) {
+      if (kReasons[i] == reason) return *closed_by_error[i];
+    }
+    return *closed_by_error.back();
+  }
+
+  const IsoListenerOptions options;
+  tcp::acceptor acceptor;  // used on the accept context only
+  std::vector<asio::io_context*> session_contexts;
+  size_t next_context = 0;  // accept context only
+  IsoHandler& handler;
+
+  metrics::Labels labels;
+  std::vector<metrics::Labels> labels_with_reason;
+  metrics::Gauge& connections;
+  metrics::Gauge& in_flight;
+  metrics::Counter& accepted;
+  metrics::Counter& refused;
+  metrics::Counter& accept_errors;
+  metrics::Counter& requests;
+  metrics::Counter& responses;
+  metrics::Counter& no_replies;
+  metrics::Counter& dropped_replies;
+  metrics::Counter& zero_length_frames;
+  metrics::Counter& reads;
+  metrics::Counter& writes;
+  metrics::Counter& read_pauses;
+  std::vector<metrics::Counter*> closed_by_error;
+
+  // Counted here as well as in the gauges: the gauges may be shared by listeners of a
+  // registry, these are this listener's alone.
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<int64_t> open_in_flight{0};
+
+  std::mutex sessions_mu;
+  std::unordered_map<uint64_t, std::weak_ptr<IsoSession>> sessions;  // guarded by sessions_mu
+};
+
+class IsoSession : public std::enable_shared_from_this<IsoSession> {
+ public:
+  // One request's buffers; reused, so their capacity stays after warm-up.
+  struct Slot {
+    std::vector<uint8_t> request;
+    std::vector<uint8_t> response;
+  };
+
+  IsoSession(asio::io_context& context, tcp::socket socket, std::shared_ptr<IsoListenerState> state)
+      : context_(context),
+        socket_(std::move(socket)),
+        idle_timer_(socket_.get_executor()),
+        state_(std::move(state)),
+        id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+        frames_(state_->options.framing, state_->options.frame_bytes_max),
+        slots_(state_->options.in_flight_max) {
+    free_slots_.reserve(slots_.size());
+    for (uint32_t i = static_cast<uint32_t>(slots_.size()); i > 0; --i)
+      free_slots_.push_back(i - 1);
+    completed_.reserve(slots_.size());
+    completed_swap_.reserve(slots_.size());
+  }
+
+  ~IsoSession() {
+    if (!closed_) ReleaseCounts();
+  }
+
+  uint64_t id() const { return id_; }
+  tcp::socket::executor_type executor() { return socket_.get_executor(); }
+
+  void Start() {
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    last_activity_ = SteadyClock::now();
+    if (state_->options.idle_timeout_ms > 0) {
+      ArmIdleTimer(std::chrono::milliseconds(state_->options.idle_timeout_ms));
+    }
+    Pump();
+  }
+
+  // Any thread.
+  void Complete(uint32_t slot, IsoReply reply) {
+    if (context_.get_executor().running_in_this_thread()) {
+      OnComplete(slot, reply);
+      return;
+    }
+    bool post = false;
+    {
+      std::lock_guard lock(completed_mu_);
+      completed_.push_back({slot, reply});  // capacity in_flight_max: never reallocates
+      post = !completion_posted_;
+      completion_posted_ = true;
+    }
+    if (post) {
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->OnCompletedBatch(); });
+    }
+  }
+
+  Slot& slot(uint32_t index) { return slots_[index]; }
+
+  // Own thread.
+  void Drain() {
+    draining_ = true;
+    MaybeFinish();
+  }
+
+  void Close(std::string_view error_reason = {}) {
+    if (closed_) return;
+    closed_ = true;
+    if (!error_reason.empty()) state_->ErrorCounter(error_reason).Increment();
+    boost::system::error_code ignored;
+    idle_timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    ReleaseCounts();
+    std::lock_guard lock(state_->sessions_mu);
+    state_->sessions.erase(id_);
+  }
+
+ private:
+  struct Completed {
+    uint32_t slot;
+    IsoReply reply;
+  };
+
+  void ReleaseCounts() {
+    state_->connections.Decrement();
+    state_->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  int64_t in_flight() const { return static_cast<int64_t>(slots_.size() - free_slots_.size()); }
+
+  // Takes buffered frames, reads, and writes, as far as the limits allow. Re-entrant calls
+  // (a handler finishing inline) return at once; the outer call picks their work up.
+  void Pump() {
+    if (pumping_ || closed_) return;
+    pumping_ = true;
+    ProcessFrames();
+    pumping_ = false;
+    if (closed_) return;
+    StartWrite();
+    StartRead();
+    MaybeFinish();
+  }
+
+  bool ReadingAllowed() const { return !closed_ && !draining_ && !closing_ && !read_eof_; }
+  bool HasRoom() const { return !free_slots_.empty() && out_pending_.size() < kOutputBytesMax; }
+
+  void ProcessFrames() {
+    while (ReadingAllowed() && HasRoom()) {
+      FrameReader::Frame frame = frames_.Next();
+      if (frame.state == FrameReader::State::kNeedMore) break;
+      if (frame.state == FrameReader::State::kError) {
+        Close(frames_.error());
+        return;
+      }
+      const uint32_t index = free_slots_.back();
+      free_slots_.pop_back();
+      Slot& s = slots_[index];
+      s.request.assign(frame.payload.begin(), frame.payload.end());
+      s.response.clear();
+      state_->requests.Increment();
+      state_->in_flight.Increment();
+      state_->open_in_flight.fetch_add(1, std::memory_order_relaxed);
+      const IsoRequest request{s.request, id_, state_->options.name, state_->options.dialect};
+      state_->handler.Handle(request, IsoCompletion(shared_from_this(), index));
+    }
+    if (frames_.zero_length_frames() != zero_length_seen_) {
+      state_->zero_length_frames.Increment(frames_.zero_length_frames() - zero_length_seen_);
+      zero_length_seen_ = frames_.zero_length_frames();
+    }
+  }
+
+  void StartRead() {
+    if (reading_ || !ReadingAllowed()) return;
+    if (!HasRoom()) {
+      if (!paused_) state_->read_pauses.Increment();
+      paused_ = true;
+      return;
+    }
+    paused_ = false;
+    std::span<uint8_t> space = frames_.WritableSpan();
+    if (space.empty()) {
+      // Only when the buffer is full of frames nobody took, which HasRoom() rules out.
+      Close("io");
+      return;
+    }
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->OnRead(ec, n);
+                            });
+  }
+
+  void OnRead(boost::system::error_code ec, size_t bytes) {
+    reading_ = false;
+    if (closed_) return;
+    state_->reads.Increment();
+    if (ec) {
+      if (ec == asio::error::eof) {
+        // The peer finished sending; answer what is in flight, then close.
+        read_eof_ = true;
+        MaybeFinish();
+      } else {
+        Close("io");
+      }
+      return;
+    }
+    frames_.Commit(bytes);
+    last_activity_ = SteadyClock::now();
+    Pump();
+  }
+
+  void OnCompletedBatch() {
+    {
+      std::lock_guard lock(completed_mu_);
+      completed_swap_.swap(completed_);
+      completion_posted_ = false;
+    }
+    const bool outer = !pumping_;
+    pumping_ = true;  // one write for the whole batch
+    for (const Completed& c : completed_swap_) OnComplete(c.slot, c.reply);
+    completed_swap_.clear();
+    if (outer) {
+      pumping_ = false;
+      Pump();
+    }
+  }
+
+  void OnComplete(uint32_t index, IsoReply reply) {
+    state_->in_flight.Decrement();
+    state_->open_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    Slot& s = slots_[index];
+    if (closed_) {
+      state_->dropped_replies.Increment();
+    } else if (reply == IsoReply::kSend) {
+      AppendFrame(s.response);
+      state_->responses.Increment();
+    } else if (reply == IsoReply::kNoReply) {
+      state_->no_replies.Increment();
+    } else {
+      closing_ = true;
+    }
+    free_slots_.push_back(index);
+    Pump();
+  }
+
+  void AppendFrame(const std::vector<uint8_t>& message) {
+    const size_t length = message.size();
+    if (state_->options.framing == Framing::kBinary2) {
+      out_pending_.push_back(static_cast<uint8_t>(length >> 8));
+      out_pending_.push_back(static_cast<uint8_t>(length & 0xff));
+    } else {
+      size_t rest = length % 10000;
+      uint8_t digits[4];
+      for (int i = 3; i >= 0; --i) {
+        digits[i] = static_cast<uint8_t>('0' + rest % 10);
+        rest /= 10;
+      }
+      out_pending_.insert(out_pending_.end(), digits, digits + 4);
+    }
+    out_pending_.insert(out_pending_.end(), message.begin(), message.end());
+  }
+
+  void StartWrite() {
+    if (writing_ || closed_ || out_pending_.empty()) return;
+    writing_ = true;
+    out_writing_.swap(out_pending_);
+    state_->writes.Increment();
+    asio::async_write(
+        socket_, asio::buffer(out_writing_),
+        [self = shared_from_this()](boost::system::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(boost::system::error_code ec) {
+    writing_ = false;
+    out_writing_.clear();
+    if (closed_) return;
+    if (ec) {
+      Close("io");
+      return;
+    }
+    Pump();
+  }
+
+  // Closes a connection that has nothing left to do: told to close after the queued output,
+  // or draining / at end of input with nothing in flight.
+  void MaybeFinish() {
+    if (closed_ || writing_ || !out_pending_.empty()) return;
+    if (closing_ || ((draining_ || read_eof_) && in_flight() == 0)) Close();
+  }
+
+  void ArmIdleTimer(SteadyClock::duration after) {
+    idle_timer_.expires_after(after);
+    idle_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->OnIdleTimer();
+    });
+  }
+
+  void OnIdleTimer() {
+    if (closed_) return;
+    const auto timeout = std::chrono::milliseconds(state_->options.idle_timeout_ms);
+    const auto now = SteadyClock::now();
+    if (in_flight() > 0 || writing_) {
+      // Busy is not idle: look again a full timeout from now.
+      last_activity_ = now;
+      ArmIdleTimer(timeout);
+      return;
+    }
+    const auto idle = now - last_activity_;
+    if (idle >= timeout) {
+      Close("idle_timeout");
+      return;
+    }
+    ArmIdleTimer(timeout - idle);
+  }
+
+  asio::io_context& context_;  // the one thread this session runs on
+  tcp::socket socket_;
+  asio::steady_timer idle_timer_;
+  std::shared_ptr<IsoListenerState> state_;
+  const uint64_t id_;
+  FrameReader frames_;
+  uint64_t zero_length_seen_ = 0;
+
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint8_t> out_pending_;  // answers not yet handed to the socket
+  std::vector<uint8_t> out_writing_;  // the bytes of the write in progress
+
+  std::mutex completed_mu_;
+  std::vector<Completed> completed_;  // guarded by completed_mu_
+  bool completion_posted_ = false;    // guarded by completed_mu_
+  std::vector<Completed> completed_swap_;
+
+  SteadyClock::time_point last_activity_;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool pumping_ = false;
+  bool paused_ = false;
+  bool read_eof_ = false;
+  bool draining_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+// --- IsoCompletion -------------------------------------------------------------------------
+
+IsoCompletion& IsoCompletion::operator=(IsoCompletion&& other) noexcept {
+  if (this != &other) {
+    if (valid()) Finish(IsoReply::kNoReply);
+    session_ = std::move(other.session_);
+    slot_ = other.slot_;
+  }
+  return *this;
+}
+
+IsoCompletion::~IsoCompletion() {
+  if (valid()) Finish(IsoReply::kNoReply);
+}
+
+std::vector<uint8_t>& IsoCompletion::response() {
+  assert(valid());
+  return session_->slot(slot_).response;
+}
+
+std::span<const uint8_t> IsoCompletion::request() const {
+  assert(valid());
+  return session_->slot(slot_).request;
+}
+
+void IsoCompletion::Finish(IsoReply reply) {
+  assert(valid());
+  std::shared_ptr<IsoSession> session = std::move(session_);
+  session_.reset();
+  session->Complete(slot_, reply);
+}
+
+// --- IsoListener ---------------------------------------------------------------------------
+
+Result<std::unique_ptr<IsoListener>> IsoListener::Open(
+    const IsoListenerOptions& options, asio::io_context& accept_context,
+    std::span<asio::io_context* const> session_contexts, IsoHandler& handler,
+    metrics::Registry& metrics) {
+  assert(!session_contexts.empty());
+  if (options.framing == Framing::kNone) {
+    return Status::InvalidArgument("iso_listener " + options.name + ": framing none");
+  }
+  auto state = std::make_shared<IsoListenerState>(options, accept_context, session_contexts,
+                                                  handler, metrics);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options.listen.host, ec);
+  if (ec) {
+    return Status::InvalidArgument("iso_listener " + options.name + ": '" + options.listen.host +
+                                   "' is not an IP address");
+  }
+  const tcp::endpoint endpoint(address, options.listen.port);
+  tcp::acceptor& acceptor = state->acceptor;
+  auto fail = [&](std::string_view what) {
+    return Status::Unavailable("iso_listener " + options.name + ": cannot " + std::string(what) +
+                               " " + options.listen.ToString() + ": " + ec.message());
+  };
+  if (acceptor.open(endpoint.protocol(), ec)) return fail("open");
+  if (acceptor.set_option(tcp::acceptor::reuse_address(true), ec)) return fail("configure");
+  if (acceptor.bind(endpoint, ec)) return fail("bind");
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
+  auto listener = std::unique_ptr<IsoListener>(new IsoListener(state));
+  listener->port_ = acceptor.local_endpoint(ec).port();
+  return listener;
+}
+
+IsoListener::~IsoListener() { StopAccepting(); }
+
+const IsoListenerOptions& IsoListener::options() const { return state_->options; }
+
+namespace {
+
+// Accepts one connection, then the next; holds the state, never the listener object.
+void DoAccept(std::shared_ptr<IsoListenerState> state_ptr) {
+  IsoListenerState& s = *state_ptr;
+  if (!s.acceptor.is_open()) return;
+  asio::io_context& context = *s.session_contexts[s.next_context++ % s.session_contexts.size()];
+  s.acceptor.async_accept(context, [state = std::move(state_ptr), &context](
+                                       boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) return;
+    if (ec) {
+      state->accept_errors.Increment();
+    } else if (state->open_connections.load(std::memory_order_relaxed) >=
+               state->options.connections_max) {
+      state->refused.Increment();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      state->accepted.Increment();
+      state->connections.Increment();
+      state->open_connections.fetch_add(1, std::memory_order_relaxed);
+      auto session = std::make_shared<IsoSession>(context, std::move(socket), state);
+      {
+        std::lock_guard lock(state->sessions_mu);
+        state->sessions.emplace(session->id(), session);
+      }
+      // The session's socket belongs to `context`; start it there.
+      asio::dispatch(context, [session] { session->Start(); });
+    }
+    DoAccept(state);
+  });
+}
+
+}  // namespace
+
+void IsoListener::Start() {
+  asio::post(state_->acceptor.get_executor(), [state = state_] { DoAccept(state); });
+}
+
+void IsoListener::StopAccepting() {
+  asio::post(state_->acceptor.get_executor(), [state = state_] {
+    boost::system::error_code ignored;
+    state->acceptor.close(ignored);
+  });
+}
+
+namespace {
+
+template <typename F>
+void ForEachSession(IsoListenerState& state, F f) {
+  std::vector<std::shared_ptr<IsoSession>> sessions;
+  {
+    std::lock_guard lock(state.sessions_mu);
+    for (auto& [id, weak] : state.sessions) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  for (auto& s : sessions) f(s);
+}
+
+}  // namespace
+
+void IsoListener::Drain() {
+  ForEachSession(*state_, [](const std::shared_ptr<IsoSession>& s) {
+    asio::post(s->executor(), [s] { s->Drain(); });
+  });
+}
+
+void IsoListener::CloseAll() {
+  ForEachSession(*state_, [](const std::shared_ptr<IsoSession>& s) {
+    asio::post(s->executor(), [s] { s->Close(); });
+  });
+}
+
+int64_t IsoListener::connections() const {
+  return state_->open_connections.load(std::memory_order_relaxed);
+}
+
+int64_t IsoListener::in_flight() const {
+  return state_->open_in_flight.load(std::memory_order_relaxed);
+}
+
+}  // namespace kytkin
