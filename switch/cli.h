@@ -21,5 +21,6 @@ struct Command {
 
 // Subcommands; each is defined in its own cli_*.cc.
 int RunIso(Args args);  // kytkin iso decode|encode
+int RunTerm(Args args);  // kytkin term authorize|purchase|...: the terminal simulator
 
 }  // namespace kytkin::cli

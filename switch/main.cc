@@ -12,6 +12,9 @@ namespace {
 
 constexpr std::array kCommands = {
     Command{"iso", "decode and encode ISO 8583 messages (hex <-> JSON)", &RunIso},
+    Command{"term",
+            "terminal simulator: send one authorization, reversal, echo... and print the answer",
+            &RunTerm},
 };
 
 int Help(std::ostream& out) {

@@ -1,0 +1,107 @@
+// Authorizer: the authorization pipeline for ISO 8583 requests (DESIGN.md §3), on-us only.
+//
+// Steps, in order, each a small named function: parse (30 when the MTI is readable, else the
+// frame is counted and dropped) -> classify MTI + DE 3 / DE 70 (12) -> network management
+// answered inline -> validate mandatory fields and values (30, 14, 54, 13) -> PIN-less limit per
+// merchant category (55) -> the ledger (card status, expiry, limits, velocity, funds, dedupe:
+// storage::Store) -> the response, packed only after the decision is durable.
+//
+// Responses echo DE 2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49 and add 38 (auth code, on
+// approval), 39 and, for balance inquiries, 54. DE 37 (RRN) is kytkin's: the 12-digit journal
+// sequence of the decision, so an RRN finds its journal record directly (a retransmission gets
+// the original's RRN).
+//
+// Thread safety: Handle() runs on the connection's io_context thread; ledger completions run on
+// the store's committer thread, where the response is packed and handed back to the session.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "core/response_code.h"
+#include "iso8583/message.h"
+#include "storage/store.h"
+#include "switch/config.h"
+#include "switch/iso_listener.h"
+#include "switch/iso_operations.h"
+#include "switch/metrics.h"
+
+namespace kytkin {
+
+struct AuthorizerOptions {
+  // PIN-less limits by merchant category (from [authorization]).
+  AuthorizationOptions rules;
+  // Largest amount accepted in one request, minor units; above it the answer is 13. Default
+  // 100,000,000 (1,000,000.00 in a two-decimal currency).
+  int64_t amount_max_minor = 100'000'000;
+};
+
+// The outcome of the checks that need no ledger: either a storage request to submit, or an
+// immediate answer.
+struct Screened {
+  std::optional<ResponseCode> answer;  // set: answer now with this code, nothing is submitted
+  storage::Request request;            // valid when !answer and the operation needs the ledger
+  bool needs_ledger = false;
+};
+
+// Checks a parsed request and translates it to a ledger request (no I/O, no allocation beyond
+// the request's strings). `today_yymm` is the current UTC year and month as YYMM digits.
+Screened ScreenRequest(const iso8583::Message& request, CardOperation operation,
+                       const AuthorizerOptions& options, std::string_view today_yymm);
+
+// Builds the response to `request` in `response` (same dialect as the request unless the caller
+// reset it). `decision` is null for answers given without the ledger.
+Status BuildResponse(const iso8583::Message& request, ResponseCode code,
+                     const storage::Decision* decision, iso8583::Message& response);
+
+// The request key for dedupe: DE 32 | DE 41 | DE 11 | DE 7 (DESIGN.md §3).
+std::string IsoRequestKey(std::string_view acquirer, std::string_view terminal,
+                          std::string_view stan, std::string_view transmission_time);
+
+class Authorizer final : public IsoHandler {
+ public:
+  // REQUIRES: store, metrics and clock outlive the authorizer and every completion in flight.
+  Authorizer(storage::Store& store, const AuthorizerOptions& options, metrics::Registry& metrics,
+             const Clock& clock = SystemClock::Get());
+
+  void Handle(const IsoRequest& request, IsoCompletion done) override;
+
+ private:
+  // What a request in the ledger carries until its decision is durable.
+  struct Pending {
+    IsoCompletion done;
+    CardOperation operation;
+    int64_t received_us;
+    const iso8583::Dialect* dialect;
+  };
+  void OnDurable(Pending& pending, const Result<storage::Decision>& decision);
+  void Answer(const iso8583::Message& request, ResponseCode code, const storage::Decision* decision,
+              IsoCompletion& done);
+  void CountDecision(CardOperation operation, ResponseCode code);
+  std::string TodayYymm() const;
+
+  storage::Store& store_;
+  AuthorizerOptions options_;
+  metrics::Registry& metrics_;
+  const Clock& clock_;
+
+  metrics::Counter& unreadable_frames_;
+  metrics::Counter& format_errors_;
+  metrics::Counter& submit_failures_;
+  metrics::Counter& ledger_failures_;
+  metrics::Gauge& in_flight_;
+  metrics::Histogram& latency_total_;
+  metrics::Histogram& latency_parse_;
+  metrics::Histogram& latency_ledger_;
+  metrics::Histogram& latency_respond_;
+  // Decisions by operation and response code, registered on first use (kept lock-free after).
+  static constexpr size_t kOperations = 13;
+  static constexpr size_t kCodes = 100;
+  std::array<std::array<std::atomic<metrics::Counter*>, kCodes>, kOperations> decisions_{};
+};
+
+}  // namespace kytkin
