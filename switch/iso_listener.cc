@@ -113,13 +113,11 @@ class FrameReader {
 }  // namespace
 
 // What the listener and all of its sessions share. Sessions hold it by shared_ptr, so it
-// outlives the listener object while completions are still out.
+// outlives the listener object while completions are still out. It holds no I/O object: a
+// session on one io_context must not keep another context's object alive.
 struct IsoListenerState {
-  IsoListenerState(const IsoListenerOptions& o, asio::io_context& accept_context,
-                   std::span<asio::io_context* const> contexts, IsoHandler& h, metrics::Registry& m)
+  IsoListenerState(const IsoListenerOptions& o, IsoHandler& h, metrics::Registry& m)
       : options(o),
-        acceptor(accept_context),
-        session_contexts(contexts.begin(), contexts.end()),
         handler(h),
         labels{{"listener", o.name}},
         connections(m.GetGauge("kytkin_iso_connections", "Open ISO 8583 connections.", labels)),
@@ -170,9 +168,6 @@ struct IsoListenerState {
   }
 
   const IsoListenerOptions options;
-  tcp::acceptor acceptor;  // used on the accept context only
-  std::vector<asio::io_context*> session_contexts;
-  size_t next_context = 0;  // accept context only
   IsoHandler& handler;
 
   metrics::Labels labels;
@@ -549,8 +544,9 @@ Result<std::unique_ptr<IsoListener>> IsoListener::Open(
   if (options.framing == Framing::kNone) {
     return Status::InvalidArgument("iso_listener " + options.name + ": framing none");
   }
-  auto state = std::make_shared<IsoListenerState>(options, accept_context, session_contexts,
-                                                  handler, metrics);
+  auto state = std::make_shared<IsoListenerState>(options, handler, metrics);
+  auto listener =
+      std::unique_ptr<IsoListener>(new IsoListener(state, accept_context, session_contexts));
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.listen.host, ec);
   if (ec) {
@@ -558,7 +554,7 @@ Result<std::unique_ptr<IsoListener>> IsoListener::Open(
                                    "' is not an IP address");
   }
   const tcp::endpoint endpoint(address, options.listen.port);
-  tcp::acceptor& acceptor = state->acceptor;
+  tcp::acceptor& acceptor = listener->acceptor_;
   auto fail = [&](std::string_view what) {
     return Status::Unavailable("iso_listener " + options.name + ": cannot " + std::string(what) +
                                " " + options.listen.ToString() + ": " + ec.message());
@@ -567,58 +563,55 @@ Result<std::unique_ptr<IsoListener>> IsoListener::Open(
   if (acceptor.set_option(tcp::acceptor::reuse_address(true), ec)) return fail("configure");
   if (acceptor.bind(endpoint, ec)) return fail("bind");
   if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
-  auto listener = std::unique_ptr<IsoListener>(new IsoListener(state));
   listener->port_ = acceptor.local_endpoint(ec).port();
   return listener;
 }
 
-IsoListener::~IsoListener() { StopAccepting(); }
+IsoListener::~IsoListener() = default;
 
 const IsoListenerOptions& IsoListener::options() const { return state_->options; }
 
-namespace {
-
-// Accepts one connection, then the next; holds the state, never the listener object.
-void DoAccept(std::shared_ptr<IsoListenerState> state_ptr) {
-  IsoListenerState& s = *state_ptr;
-  if (!s.acceptor.is_open()) return;
-  asio::io_context& context = *s.session_contexts[s.next_context++ % s.session_contexts.size()];
-  s.acceptor.async_accept(context, [state = std::move(state_ptr), &context](
-                                       boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) return;
-    if (ec) {
-      state->accept_errors.Increment();
-    } else if (state->open_connections.load(std::memory_order_relaxed) >=
-               state->options.connections_max) {
-      state->refused.Increment();
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      state->accepted.Increment();
-      state->connections.Increment();
-      state->open_connections.fetch_add(1, std::memory_order_relaxed);
-      auto session = std::make_shared<IsoSession>(context, std::move(socket), state);
-      {
-        std::lock_guard lock(state->sessions_mu);
-        state->sessions.emplace(session->id(), session);
-      }
-      // The session's socket belongs to `context`; start it there.
-      asio::dispatch(context, [session] { session->Start(); });
-    }
-    DoAccept(state);
-  });
+void IsoListener::Start() {
+  asio::post(acceptor_.get_executor(), [this] { DoAccept(); });
 }
 
-}  // namespace
-
-void IsoListener::Start() {
-  asio::post(state_->acceptor.get_executor(), [state = state_] { DoAccept(state); });
+// On the accept context only.
+void IsoListener::DoAccept() {
+  if (!acceptor_.is_open()) return;
+  asio::io_context& context = *session_contexts_[next_context_++ % session_contexts_.size()];
+  // `this` is only touched when the accept was not aborted: the destructor closes the acceptor
+  // (with the accept context stopped), which aborts the pending accept.
+  acceptor_.async_accept(
+      context, [this, &context](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+        IsoListenerState& state = *state_;
+        if (ec) {
+          state.accept_errors.Increment();
+        } else if (state.open_connections.load(std::memory_order_relaxed) >=
+                   state.options.connections_max) {
+          state.refused.Increment();
+          boost::system::error_code ignored;
+          socket.close(ignored);
+        } else {
+          state.accepted.Increment();
+          state.connections.Increment();
+          state.open_connections.fetch_add(1, std::memory_order_relaxed);
+          auto session = std::make_shared<IsoSession>(context, std::move(socket), state_);
+          {
+            std::lock_guard lock(state.sessions_mu);
+            state.sessions.emplace(session->id(), session);
+          }
+          // The session's socket belongs to `context`; start it there.
+          asio::dispatch(context, [session] { session->Start(); });
+        }
+        DoAccept();
+      });
 }
 
 void IsoListener::StopAccepting() {
-  asio::post(state_->acceptor.get_executor(), [state = state_] {
+  asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
-    state->acceptor.close(ignored);
+    acceptor_.close(ignored);
   });
 }
 

@@ -115,7 +115,9 @@ class IsoListener {
   uint16_t port() const { return port_; }
   const IsoListenerOptions& options() const;
 
-  // All of these are safe from any thread; they post to the right io_context.
+  // All of these are safe from any thread; they post to the right io_context. The listener
+  // must outlive what StopAccepting() posts: destroy it only after the accept context stopped
+  // (the destructor closes the acceptor, aborting a pending accept).
   void Start();
   // Closes the acceptor: no new connections.
   void StopAccepting();
@@ -129,9 +131,17 @@ class IsoListener {
   int64_t in_flight() const;
 
  private:
-  explicit IsoListener(std::shared_ptr<IsoListenerState> state) : state_(std::move(state)) {}
+  IsoListener(std::shared_ptr<IsoListenerState> state, boost::asio::io_context& accept_context,
+              std::span<boost::asio::io_context* const> session_contexts)
+      : state_(std::move(state)),
+        acceptor_(accept_context),
+        session_contexts_(session_contexts.begin(), session_contexts.end()) {}
+  void DoAccept();
 
   std::shared_ptr<IsoListenerState> state_;
+  boost::asio::ip::tcp::acceptor acceptor_;  // used on the accept context only
+  std::vector<boost::asio::io_context*> session_contexts_;
+  size_t next_context_ = 0;  // accept context only
   uint16_t port_ = 0;
 };
 
