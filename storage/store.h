@@ -221,8 +221,8 @@ struct Request {
   // kCapture/kReverse, which find the card through the original.
   std::optional<Pan> pan;
   std::string card_token;
-  // Amount in the card account's currency (a different currency declines 13). For kReverse an
-  // amount of 0 means "the whole original".
+  // Amount in the card account's currency (a different currency declines 13). kCapture: 0 means
+  // the whole hold. kReverse always undoes the whole original and ignores the amount.
   Amount amount;
   // The other side of the transfer; 0 = the issuer settlement account of the currency.
   uint64_t counterparty_account = 0;

@@ -1,0 +1,51 @@
+// Private to storage/: where the engine's records go. Two implementations: RocksDB (one column
+// family per record kind) and memory (ordered maps, for tests and models).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "storage/store.h"
+
+namespace kytkin::storage {
+
+enum class Cf : int { kAccounts = 0, kCards, kTransfers, kDedupe, kJournal, kVelocity, kMeta };
+inline constexpr int kCfCount = 7;
+
+// An atomic group of writes.
+class Batch {
+ public:
+  virtual ~Batch() = default;
+  virtual void Put(Cf cf, std::string_view key, std::string_view value) = 0;
+  virtual size_t count() const = 0;
+  virtual void Clear() = 0;
+};
+
+// A consistent point-in-time view for scans.
+class ReadView {
+ public:
+  virtual ~ReadView() = default;
+  // Calls fn(key, value) in key order for keys in [from, to) (empty `to`: to the end); stops
+  // when fn returns false.
+  virtual Status Scan(Cf cf, std::string_view from, std::string_view to,
+                      const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+  // NotFound when absent.
+  virtual Result<std::string> Get(Cf cf, std::string_view key) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<Batch> NewBatch() = 0;
+  // Writes `batch` atomically; with sync, returns only once it is on stable storage.
+  virtual Status Commit(Batch& batch, bool sync) = 0;
+  virtual std::unique_ptr<ReadView> NewReadView() = 0;
+};
+
+Result<std::unique_ptr<Backend>> OpenRocksDbBackend(const StoreOptions& options);
+std::unique_ptr<Backend> NewMemoryBackend();
+
+}  // namespace kytkin::storage

@@ -1,0 +1,97 @@
+// Test helpers for storage/ tests: temp dirs, PANs, accounts and cards.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "core/clock.h"
+#include "core/pan.h"
+#include "storage/store.h"
+
+namespace kytkin::storage::testing {
+
+inline constexpr uint16_t kEur = 978;
+inline constexpr uint16_t kUsd = 840;
+// 2026-06-15T12:00:00Z: a fixed "now" for tests.
+inline constexpr int64_t kTestNowUnixUs = 1'781'524'800'000'000;
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "kytkin-storage-XXXXXX").string();
+    path_ = ::mkdtemp(templ.data()) ? templ : "";
+    EXPECT_FALSE(path_.empty());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A Luhn-valid 16-digit PAN made from n.
+inline Pan TestPan(uint64_t n) {
+  std::string payload = "400000" + std::to_string(1'000'000'000 + n % 1'000'000'000);
+  payload.resize(15, '0');
+  payload.push_back(Pan::LuhnCheckDigit(payload));
+  auto pan = Pan::Parse(payload);
+  EXPECT_TRUE(pan.ok());
+  return std::move(pan).value();
+}
+
+inline std::string TestCardKey() { return std::string(32, '\x5a'); }
+
+inline Card TestCard(uint64_t account_id) {
+  Card c;
+  c.account_id = account_id;
+  c.expiry_year = 2030;
+  c.expiry_month = 12;
+  return c;
+}
+
+inline Account TestAccount(uint64_t id, AccountKind kind = AccountKind::kCardholderDebit,
+                           uint16_t currency = kEur) {
+  Account a;
+  a.id = id;
+  a.kind = kind;
+  a.currency = currency;
+  a.name = "test " + std::to_string(id);
+  return a;
+}
+
+inline Request TestRequest(Operation op, const Pan& pan, int64_t minor, std::string key,
+                           uint16_t currency = kEur) {
+  Request r;
+  r.operation = op;
+  r.pan = pan;
+  r.amount = Amount(minor, currency);
+  r.request_key = std::move(key);
+  r.terminal_id = "TERM0001";
+  r.merchant_id = "MERCHANT000001";
+  r.acquirer_id = "123456";
+  r.stan = "000001";
+  r.rrn = "000000000001";
+  r.mti = "0100";
+  return r;
+}
+
+inline Request OriginalRequest(Operation op, uint64_t original_transfer_id, int64_t minor,
+                               std::string key) {
+  Request r;
+  r.operation = op;
+  r.original_transfer_id = original_transfer_id;
+  r.amount = Amount(minor, minor == 0 ? 0 : kEur);
+  r.request_key = std::move(key);
+  r.mti = op == Operation::kCapture ? "0220" : "0400";
+  return r;
+}
+
+}  // namespace kytkin::storage::testing
