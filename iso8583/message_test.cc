@@ -282,10 +282,11 @@ TEST(SecondaryBitmap, EmptySecondaryAcceptedInBinaryAndBcd) {
     Message m(*d);
     std::string mti = d->mti_encoding == Encoding::kBcd ? H("0800") : "0800";
     std::string fields = d->field(11).data_encoding == Encoding::kBcd ? H("000001") : "000001";
-    ParseError e = m.Parse(mti +
+    const std::string in = mti +
                            H("A000000000000000"
                              "0000000000000000") +
-                           fields);
+                           fields;
+    ParseError e = m.Parse(in);  // values are views: `in` must outlive the Get() below
     ASSERT_TRUE(e.ok()) << d->name << ": " << e.ToString();
     EXPECT_EQ(m.Get(3), "000001");
   }
