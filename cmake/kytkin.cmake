@@ -32,8 +32,15 @@ function(kytkin_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_LIST ${name}_TESTS
+                       PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  # Labels are applied by a script ctest includes after discovery: passed through PROPERTIES, a
+  # list such as "unit;core;sanitized" is flattened (CMake 3.25), so only the first label stuck
+  # and `ctest -L sanitized` found no unit tests.
+  set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+  file(WRITE "${labels_file}" "if(${name}_TESTS)\n  set_tests_properties(\${${name}_TESTS} "
+                              "PROPERTIES LABELS \"${ARG_LABELS}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_file}")
   if("sanitized" IN_LIST ARG_LABELS)
     add_dependencies(sanitized_tests ${name})
   endif()
