@@ -144,14 +144,19 @@ void BM_Route(benchmark::State& state) {
 }
 BENCHMARK(BM_Route);
 
+RoutingTableHolder& TheHolder() {
+  static RoutingTableHolder* holder = [] {
+    auto* h = new RoutingTableHolder();
+    if (!h->ReloadFromText(TheWorkload().text).ok()) std::abort();
+    return h;
+  }();
+  return *holder;
+}
+
 // What a request pays with reloads possible: load the current table (atomic shared_ptr), route.
 void BM_HolderCurrentAndRoute(benchmark::State& state) {
   const Workload& w = TheWorkload();
-  static RoutingTableHolder* holder = [&w] {
-    auto* h = new RoutingTableHolder();
-    if (!h->ReloadFromText(w.text).ok()) std::abort();
-    return h;
-  }();
+  RoutingTableHolder* holder = &TheHolder();
   size_t i = 0;
   for (auto _ : state) {
     const size_t k = i++ & (kPans - 1);
@@ -162,6 +167,20 @@ void BM_HolderCurrentAndRoute(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_HolderCurrentAndRoute)->Threads(1)->Threads(2);
+
+// The same through a per-thread RoutingTableReader (one atomic load per request).
+void BM_ReaderGetAndRoute(benchmark::State& state) {
+  const Workload& w = TheWorkload();
+  RoutingTableReader reader(TheHolder());
+  size_t i = 0;
+  for (auto _ : state) {
+    const size_t k = i++ & (kPans - 1);
+    const RouteRequest request{w.pans[k], Channel::kPos, 5411, Amount(1000, 978)};
+    benchmark::DoNotOptimize(reader.Get().Route(request, w.links));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_ReaderGetAndRoute)->Threads(1)->Threads(2);
 
 // A reload of the 100,000-range file from memory: parse, validate, index.
 void BM_ParseTable(benchmark::State& state) {

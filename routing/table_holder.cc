@@ -30,6 +30,8 @@ Status RoutingTableHolder::Publish(Result<RoutingTable> table) {
   auto next = std::make_shared<const RoutingTable>(std::move(table).value());
   std::lock_guard lock(reload_mutex_);
   previous_ = current_.exchange(std::move(next));
+  version_.fetch_add(1, std::memory_order_release);  // after the store: a reader that sees it
+                                                     // loads this table or a newer one
   reloads_ok_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }

@@ -46,6 +46,9 @@ class RoutingTableHolder {
   // Publishes an already built table.
   void Replace(RoutingTable table);
 
+  // Counts publications; a RoutingTableReader compares it to notice a new table cheaply.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
   // Tables published so far, the initial one excluded; for metrics and the admin API.
   uint64_t reloads_ok() const { return reloads_ok_.load(std::memory_order_relaxed); }
   uint64_t reloads_failed() const { return reloads_failed_.load(std::memory_order_relaxed); }
@@ -57,8 +60,37 @@ class RoutingTableHolder {
   const TableLimits limits_;
   std::mutex reload_mutex_;                       // serializes reloads only
   std::shared_ptr<const RoutingTable> previous_;  // guarded by reload_mutex_
+  std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
+};
+
+// A per-thread view of a holder for the request path: Get() costs one atomic load while the
+// table is unchanged, instead of the shared reference count Current() touches, so worker threads
+// do not contend on one cache line per request. Keep one per worker thread (not thread-safe).
+//
+// The reader keeps its table alive until its next Get() after a reload, so an idle worker holds
+// the previous table a little longer; it frees it there, on a worker thread, if it was the last.
+class RoutingTableReader {
+ public:
+  // REQUIRES: `holder` outlives the reader.
+  explicit RoutingTableReader(const RoutingTableHolder& holder)
+      : holder_(holder), version_(holder.version()), table_(holder.Current()) {}
+
+  // The current table; the reference stays valid until the next Get() on this reader.
+  const RoutingTable& Get() {
+    const uint64_t version = holder_.version();
+    if (version != version_) {
+      table_ = holder_.Current();  // at least as new as `version`
+      version_ = version;
+    }
+    return *table_;
+  }
+
+ private:
+  const RoutingTableHolder& holder_;
+  uint64_t version_;
+  std::shared_ptr<const RoutingTable> table_;
 };
 
 }  // namespace kytkin::routing

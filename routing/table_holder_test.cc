@@ -89,6 +89,22 @@ TEST(TableHolderTest, ReloadHonoursTheHolderLimits) {
   EXPECT_TRUE(holder.ReloadFromText("issuer a on_us\nbin 411111 a\n").ok());
 }
 
+TEST(TableHolderTest, ReaderFollowsReloadsAndIgnoresFailedOnes) {
+  RoutingTableHolder holder;
+  ASSERT_TRUE(holder.ReloadFromText(kTableA).ok());
+  RoutingTableReader reader(holder);
+  const RoutingTable* first = &reader.Get();
+  EXPECT_EQ(IssuerOf(*first, "4111111111111111"), "a");
+  EXPECT_EQ(&reader.Get(), first);  // unchanged: the same table, no reload
+  EXPECT_FALSE(holder.ReloadFromText(kBadTable).ok());
+  EXPECT_EQ(&reader.Get(), first);
+  const uint64_t version = holder.version();
+  ASSERT_TRUE(holder.ReloadFromText(kTableB).ok());
+  EXPECT_EQ(holder.version(), version + 1);
+  EXPECT_EQ(IssuerOf(reader.Get(), "4111111111111111"), "b");
+  EXPECT_EQ(&reader.Get(), holder.Current().get());
+}
+
 TEST(TableHolderTest, ConcurrentReadersDuringReloadsSeeWholeTables) {
   RoutingTableHolder holder;
   ASSERT_TRUE(holder.ReloadFromText(kTableA).ok());
@@ -98,13 +114,16 @@ TEST(TableHolderTest, ConcurrentReadersDuringReloadsSeeWholeTables) {
   std::atomic<uint64_t> saw_a{0};
   std::atomic<uint64_t> saw_b{0};
   std::vector<std::thread> readers;
+  // One thread reads through Current(), the other through a per-thread RoutingTableReader.
   for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&] {
+    readers.emplace_back([&, t] {
+      RoutingTableReader reader(holder);
       while (!stop.load(std::memory_order_relaxed)) {
-        const auto table = holder.Current();
+        const auto shared = t == 0 ? holder.Current() : nullptr;
+        const RoutingTable& table = t == 0 ? *shared : reader.Get();
         // Both BINs of one snapshot must name the same issuer: never half of each table.
-        const std::string first = IssuerOf(*table, "4111111111111111");
-        const std::string second = IssuerOf(*table, "4222222299999999");
+        const std::string first = IssuerOf(table, "4111111111111111");
+        const std::string second = IssuerOf(table, "4222222299999999");
         if (first != second || first.empty()) torn.fetch_add(1);
         (first == "a" ? saw_a : saw_b).fetch_add(1);
         reads.fetch_add(1, std::memory_order_relaxed);
