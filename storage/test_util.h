@@ -39,8 +39,8 @@ class TempDir {
 
 // A Luhn-valid 16-digit PAN made from n.
 inline Pan TestPan(uint64_t n) {
-  std::string payload = "400000" + std::to_string(1'000'000'000 + n % 1'000'000'000);
-  payload.resize(15, '0');
+  std::string digits = std::to_string(n % 100'000'000'000ull);
+  std::string payload = "4000" + std::string(11 - digits.size(), '0') + digits;  // 15 digits
   payload.push_back(Pan::LuhnCheckDigit(payload));
   auto pan = Pan::Parse(payload);
   EXPECT_TRUE(pan.ok());
