@@ -97,12 +97,20 @@ size_t PrefixBytes(const FieldSpec& f) {
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 
-int HexValue(uint8_t c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
+// Hex digit values, -1 for anything else: one lookup per character on the DE 55 / bitmap path.
+constexpr std::array<int8_t, 256> MakeHexValues() {
+  std::array<int8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<size_t>(c)] = -1;
+    if (c >= '0' && c <= '9') t[static_cast<size_t>(c)] = static_cast<int8_t>(c - '0');
+    if (c >= 'A' && c <= 'F') t[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'A' + 10);
+    if (c >= 'a' && c <= 'f') t[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'a' + 10);
+  }
+  return t;
 }
+constexpr std::array<int8_t, 256> kHexValues = MakeHexValues();
+
+int HexValue(uint8_t c) { return kHexValues[c]; }
 
 uint64_t LoadBigEndian64(const uint8_t* p) {
   uint64_t v = 0;
@@ -341,11 +349,13 @@ ParseError Message::Parse(std::span<const uint8_t> bytes) {
             if (first.ok()) first = fail(ParseErrorReason::kArenaFull, field, field_offset);
             break;
           }
+          int bad = 0;
           for (size_t i = 0; i < units; ++i) {
-            int hi = HexValue(p[2 * i]), lo = HexValue(p[2 * i + 1]);
-            if (hi < 0 || lo < 0) good = false;
+            const int hi = HexValue(p[2 * i]), lo = HexValue(p[2 * i + 1]);
+            bad |= hi | lo;  // negative when either is not a hex digit
             out[i] = static_cast<char>((hi << 4) | (lo & 0x0f));
           }
+          if (bad < 0) good = false;
           value = out;
           break;
         }
