@@ -10,18 +10,6 @@
 
 namespace kytkin {
 
-std::string_view FramingName(Framing framing) {
-  switch (framing) {
-    case Framing::kBinary2:
-      return "binary2";
-    case Framing::kAscii4:
-      return "ascii4";
-    case Framing::kNone:
-      return "none";
-  }
-  return "?";
-}
-
 std::string HostPort::ToString() const {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);

@@ -15,17 +15,15 @@
 #include <vector>
 
 #include "core/status.h"
+#include "iso8583/framing.h"
 
 namespace kytkin {
 
-// How ISO 8583 messages are delimited on a TCP stream.
-enum class Framing {
-  kBinary2,  // 2-byte big-endian binary length, then the message ("binary2")
-  kAscii4,   // 4 ASCII decimal digits of length, then the message ("ascii4")
-  kNone,     // no prefix ("none"); only for links whose dialect can find its own end. The
-             // listener needs a prefix, so validation rejects it for [[iso_listener]].
-};
-std::string_view FramingName(Framing framing);
+// How ISO 8583 messages are delimited on a TCP stream: "binary2" (2-byte big-endian length),
+// "ascii4" (4 ASCII digits) or "none" (iso8583/framing.h). A listener needs a length prefix,
+// so validation rejects "none" for [[iso_listener]].
+using iso8583::Framing;
+using iso8583::FramingName;
 
 // "host:port"; port 0 means "any free port" (the bound port is printed and written to
 // DATA_DIR/ports.json). IPv6 hosts in brackets: "[::1]:8583".

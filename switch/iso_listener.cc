@@ -1,5 +1,7 @@
 #include "switch/iso_listener.h"
 
+#include "iso8583/framing.h"
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -26,89 +28,15 @@ constexpr size_t kOutputBytesMax = 1 << 20;
 // Free buffer space kept beyond one maximal frame, so that one read brings many small frames.
 constexpr size_t kReadSlackBytes = 16 * 1024;
 
+iso8583::FrameDecoderOptions DecoderOptions(const IsoListenerOptions& options) {
+  iso8583::FrameDecoderOptions o;
+  o.framing = options.framing;
+  o.frame_bytes_max = options.frame_bytes_max;
+  o.read_slack_bytes = kReadSlackBytes;
+  return o;
+}
+
 std::atomic<uint64_t> next_connection_id{1};
-
-// Splits a TCP byte stream into frames by their length header. The session reads straight into
-// WritableSpan(); Next() returns frames until kNeedMore. One buffer per connection, allocated
-// once. (Same contract as iso8583::FrameDecoder, which replaces it once that library links.)
-class FrameReader {
- public:
-  enum class State { kFrame, kNeedMore, kError };
-  struct Frame {
-    State state = State::kNeedMore;
-    std::span<const uint8_t> payload;
-  };
-
-  FrameReader(Framing framing, size_t frame_bytes_max)
-      : framing_(framing),
-        header_bytes_(framing == Framing::kAscii4 ? 4 : 2),
-        frame_bytes_max_(frame_bytes_max),
-        capacity_(header_bytes_ + frame_bytes_max + kReadSlackBytes),
-        buffer_(std::make_unique<uint8_t[]>(capacity_)) {
-    assert(framing != Framing::kNone);
-  }
-
-  std::span<uint8_t> WritableSpan() {
-    if (failed_) return {};
-    if (begin_ > 0 && (end_ == capacity_ || begin_ == end_ || capacity_ - end_ < kReadSlackBytes)) {
-      std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    return {buffer_.get() + end_, capacity_ - end_};
-  }
-  void Commit(size_t bytes) { end_ += bytes; }
-
-  Frame Next() {
-    while (!failed_) {
-      const size_t available = end_ - begin_;
-      if (available < header_bytes_) return {};
-      const uint8_t* h = buffer_.get() + begin_;
-      size_t length = 0;
-      if (framing_ == Framing::kBinary2) {
-        length = (size_t{h[0]} << 8) | h[1];
-      } else {
-        for (size_t i = 0; i < 4; ++i) {
-          if (h[i] < '0' || h[i] > '9') {
-            failed_ = true;
-            error_ = "bad_header";
-            return {State::kError, {}};
-          }
-          length = length * 10 + (h[i] - '0');
-        }
-      }
-      if (length > frame_bytes_max_) {
-        failed_ = true;
-        error_ = "oversize";
-        return {State::kError, {}};
-      }
-      if (available < header_bytes_ + length) return {};
-      begin_ += header_bytes_ + length;
-      if (length == 0) {
-        ++zero_length_frames_;
-        continue;
-      }
-      return {State::kFrame, {h + header_bytes_, length}};
-    }
-    return {State::kError, {}};
-  }
-
-  bool failed() const { return failed_; }
-  std::string_view error() const { return error_; }
-  uint64_t zero_length_frames() const { return zero_length_frames_; }
-
- private:
-  Framing framing_;
-  size_t header_bytes_;
-  size_t frame_bytes_max_;
-  size_t capacity_;
-  std::unique_ptr<uint8_t[]> buffer_;
-  size_t begin_ = 0;
-  size_t end_ = 0;
-  bool failed_ = false;
-  std::string_view error_;
-  uint64_t zero_length_frames_ = 0;
-};
 
 }  // namespace
 
@@ -140,6 +68,9 @@ struct IsoListenerState {
         dropped_replies(m.GetCounter(
             "kytkin_iso_dropped_replies_total",
             "ISO 8583 answers that completed after their connection had closed.", labels)),
+        oversize_replies(m.GetCounter(
+            "kytkin_iso_oversize_replies_total",
+            "ISO 8583 answers dropped: longer than the listener's framing can announce.", labels)),
         zero_length_frames(m.GetCounter("kytkin_iso_zero_length_frames_total",
                                         "Zero-length (keep-alive) ISO 8583 frames.", labels)),
         reads(m.GetCounter("kytkin_iso_reads_total", "read() calls on ISO 8583 connections.",
@@ -181,6 +112,7 @@ struct IsoListenerState {
   metrics::Counter& responses;
   metrics::Counter& no_replies;
   metrics::Counter& dropped_replies;
+  metrics::Counter& oversize_replies;
   metrics::Counter& zero_length_frames;
   metrics::Counter& reads;
   metrics::Counter& writes;
@@ -210,7 +142,7 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
         idle_timer_(socket_.get_executor()),
         state_(std::move(state)),
         id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
-        frames_(state_->options.framing, state_->options.frame_bytes_max),
+        frames_(DecoderOptions(state_->options)),
         slots_(state_->options.in_flight_max) {
     free_slots_.reserve(slots_.size());
     for (uint32_t i = static_cast<uint32_t>(slots_.size()); i > 0; --i)
@@ -306,10 +238,13 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
 
   void ProcessFrames() {
     while (ReadingAllowed() && HasRoom()) {
-      FrameReader::Frame frame = frames_.Next();
-      if (frame.state == FrameReader::State::kNeedMore) break;
-      if (frame.state == FrameReader::State::kError) {
-        Close(frames_.error());
+      iso8583::FrameDecoder::Frame frame = frames_.Next();
+      if (frame.state == iso8583::FrameDecoder::State::kNeedMore) break;
+      if (frame.state == iso8583::FrameDecoder::State::kError) {
+        // ResourceExhausted: announced length above frame_bytes_max; otherwise a header that
+        // is not a length. Either way the stream cannot be re-synchronised.
+        Close(frames_.error().code() == Status::Code::kResourceExhausted ? "oversize"
+                                                                         : "bad_header");
         return;
       }
       const uint32_t index = free_slots_.back();
@@ -392,8 +327,11 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
     if (closed_) {
       state_->dropped_replies.Increment();
     } else if (reply == IsoReply::kSend) {
-      AppendFrame(s.response);
-      state_->responses.Increment();
+      if (AppendFrame(s.response)) {
+        state_->responses.Increment();
+      } else {
+        state_->oversize_replies.Increment();
+      }
     } else if (reply == IsoReply::kNoReply) {
       state_->no_replies.Increment();
     } else {
@@ -403,21 +341,20 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
     Pump();
   }
 
-  void AppendFrame(const std::vector<uint8_t>& message) {
-    const size_t length = message.size();
-    if (state_->options.framing == Framing::kBinary2) {
-      out_pending_.push_back(static_cast<uint8_t>(length >> 8));
-      out_pending_.push_back(static_cast<uint8_t>(length & 0xff));
-    } else {
-      size_t rest = length % 10000;
-      uint8_t digits[4];
-      for (int i = 3; i >= 0; --i) {
-        digits[i] = static_cast<uint8_t>('0' + rest % 10);
-        rest /= 10;
-      }
-      out_pending_.insert(out_pending_.end(), digits, digits + 4);
+  // Queues one framed answer; false when the framing cannot carry it (the pipeline built an
+  // answer longer than the header can announce: 9999 bytes for ascii4, 65535 for binary2).
+  bool AppendFrame(const std::vector<uint8_t>& message) {
+    const size_t header = iso8583::FrameHeaderBytes(state_->options.framing);
+    const size_t at = out_pending_.size();
+    out_pending_.resize(at + header);
+    if (!iso8583::WriteFrameHeader(state_->options.framing, message.size(),
+                                   std::span<uint8_t>(out_pending_).subspan(at))
+             .ok()) {
+      out_pending_.resize(at);
+      return false;
     }
     out_pending_.insert(out_pending_.end(), message.begin(), message.end());
+    return true;
   }
 
   void StartWrite() {
@@ -478,7 +415,7 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
   asio::steady_timer idle_timer_;
   std::shared_ptr<IsoListenerState> state_;
   const uint64_t id_;
-  FrameReader frames_;
+  iso8583::FrameDecoder frames_;
   uint64_t zero_length_seen_ = 0;
 
   std::vector<Slot> slots_;

@@ -293,6 +293,25 @@ TEST_F(IsoListenerTest, Ascii4FramingAndAMalformedHeaderCloses) {
   EXPECT_EQ(Counter("kytkin_iso_connection_errors_total", {{"reason", "bad_header"}}), 1u);
 }
 
+TEST_F(IsoListenerTest, AnswerTooLongForTheFramingIsDroppedAndCounted) {
+  class LongAnswer : public IsoHandler {
+   public:
+    void Handle(const IsoRequest& request, IsoCompletion done) override {
+      const size_t size = request.message[0] == 'L' ? 10'000 : 9'999;  // ascii4 carries 9999
+      done.response().assign(size, 'a');
+      done.Send();
+    }
+  } handler;
+  IsoListenerOptions options;
+  options.framing = Framing::kAscii4;
+  Start(handler, options);
+  Client client(listener_->port());
+  client.Write("0001L0001S");
+  EXPECT_EQ(client.ReadExactly(4), "9999");
+  EXPECT_EQ(client.ReadExactly(9999), std::string(9999, 'a'));
+  EXPECT_EQ(Counter("kytkin_iso_oversize_replies_total"), 1u);
+}
+
 TEST_F(IsoListenerTest, PipelinedRequestsAreAnsweredInCompletionOrder) {
   DeferredHandler handler;
   Start(handler);
