@@ -62,7 +62,9 @@ class FrameDecoder {
   };
   struct Frame {
     State state = State::kNeedMore;
-    // The message bytes (header stripped). Valid until the next call to any non-const method.
+    // The message bytes (header stripped), pointing into the decoder's buffer. Next() never
+    // moves buffered bytes, so every payload from a run of Next() calls stays valid until the
+    // next WritableSpan() or Feed() (a session can parse a whole read's frames, then answer).
     std::span<const uint8_t> payload;
   };
 

@@ -146,6 +146,22 @@ INSTANTIATE_TEST_SUITE_P(Headers, FrameDecoderTest,
                          ::testing::Values(Framing::kBinary2, Framing::kAscii4),
                          [](const auto& p) { return std::string(FramingName(p.param)); });
 
+TEST(FrameDecoder, PayloadsOfOneReadStayValidUntilTheNextRead) {
+  FrameDecoderOptions o;
+  FrameDecoder d(o);
+  const std::string stream = Framed(Framing::kBinary2, "first") +
+                             Framed(Framing::kBinary2, "second") + Framed(Framing::kBinary2, "x");
+  ASSERT_EQ(d.Feed(Bytes(stream)), stream.size());
+  std::vector<std::span<const uint8_t>> payloads;
+  for (FrameDecoder::Frame f = d.Next(); f.state == FrameDecoder::State::kFrame; f = d.Next()) {
+    payloads.push_back(f.payload);
+  }
+  ASSERT_EQ(payloads.size(), 3u);
+  EXPECT_EQ(Str(payloads[0]), "first");  // still intact after the later Next() calls
+  EXPECT_EQ(Str(payloads[1]), "second");
+  EXPECT_EQ(Str(payloads[2]), "x");
+}
+
 TEST(FrameDecoder, BadAsciiHeaderFails) {
   FrameDecoderOptions o;
   o.framing = Framing::kAscii4;

@@ -671,8 +671,10 @@ Result<std::array<char, 4>> ResponseMti(std::string_view request_mti) {
   if ((request_mti[2] - '0') % 2 != 0) {
     return Status::InvalidArgument("MTI " + std::string(request_mti) + " is already a response");
   }
+  // A repeat (last digit odd: 0101, 0421) is answered like the original: 0421 -> 0430.
+  const char origin = static_cast<char>(request_mti[3] - ((request_mti[3] - '0') % 2));
   std::array<char, 4> out = {request_mti[0], request_mti[1], static_cast<char>(request_mti[2] + 1),
-                             request_mti[3]};
+                             origin};
   return out;
 }
 

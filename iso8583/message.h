@@ -183,7 +183,8 @@ class Message {
   std::array<char, kArenaBytes> arena_;
 };
 
-// The response MTI of a request MTI: "0100" -> "0110", "0420" -> "0430" (third digit + 1).
+// The response MTI of a request MTI: "0100" -> "0110", "0420" -> "0430" (third digit + 1); a
+// repeat is answered like the original ("0421" -> "0430").
 // InvalidArgument when `request_mti` is not 4 digits or is already a response.
 Result<std::array<char, 4>> ResponseMti(std::string_view request_mti);
 

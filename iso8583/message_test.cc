@@ -758,6 +758,8 @@ TEST(Mti, ResponseMti) {
   EXPECT_EQ(std::string_view(ResponseMti("0100")->data(), 4), "0110");
   EXPECT_EQ(std::string_view(ResponseMti("0420")->data(), 4), "0430");
   EXPECT_EQ(std::string_view(ResponseMti("0800")->data(), 4), "0810");
+  EXPECT_EQ(std::string_view(ResponseMti("0421")->data(), 4), "0430");
+  EXPECT_EQ(std::string_view(ResponseMti("0101")->data(), 4), "0110");
   EXPECT_FALSE(ResponseMti("0110").ok());
   EXPECT_FALSE(ResponseMti("01").ok());
 }
