@@ -1308,8 +1308,9 @@ Result<JournalReport> Store::VerifyJournal() {
         auto rec = codec::DecodeJournalRecord(v);
         ++report.records;
         if (!key.ok() || !rec.ok()) {
-          report.violations.push_back(rec.ok() ? "bad journal key"
-                                               : std::string(rec.status().message()));
+          report.violations.push_back(!key.ok() ? "bad journal key"
+                                                : "journal record " + std::to_string(*key) + ": " +
+                                                      std::string(rec.status().message()));
           return report.violations.size() < 100;
         }
         if (*key != rec->sequence) {
