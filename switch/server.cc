@@ -167,8 +167,8 @@ int Server::Shutdown() {
   for (auto& l : iso_listeners_) l->CloseAll();
 
   if (handlers_.drain) {
-    Status drained = handlers_.drain();
-    if (!drained.ok()) exit_code_ = 1;
+    drain_status_ = handlers_.drain();
+    if (!drain_status_.ok()) exit_code_ = 1;
   }
 
   boost::system::error_code ignored;

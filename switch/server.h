@@ -71,6 +71,8 @@ class Server {
   int WaitForShutdown();
   // Any thread, including a signal-free test.
   void RequestStop();
+  // The drain hook's result, after WaitForShutdown(); for the one line the CLI prints.
+  const Status& drain_status() const { return drain_status_; }
 
   // The worker contexts, for components that want to run on the pool (the lead's pipeline).
   size_t thread_count() const { return contexts_.size(); }
@@ -97,6 +99,7 @@ class Server {
   bool stop_requested_ = false;  // guarded by mu_
   bool shut_down_ = false;
   int exit_code_ = 0;
+  Status drain_status_;
 };
 
 }  // namespace kytkin

@@ -180,7 +180,6 @@ TEST_F(ServerTest, StartsOnFreePortsAndWritesPortsJson) {
 
 TEST_F(ServerTest, SigtermFinishesInFlightRequestsThenDrainsAndExitsZero) {
   std::atomic<int> drains{0};
-  std::atomic<int64_t> in_flight_at_drain{-1};
   std::unique_ptr<Server> server;
   Result<std::unique_ptr<Server>> started = StartServer([&] {
     ++drains;
@@ -224,6 +223,7 @@ TEST_F(ServerTest, FailedDrainExitsNonZero) {
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   (*server)->RequestStop();
   EXPECT_EQ((*server)->WaitForShutdown(), 1);
+  EXPECT_EQ((*server)->drain_status().message(), "ledger sync failed");
 }
 
 TEST_F(ServerTest, PortInUseFailsWithOneClearLine) {
