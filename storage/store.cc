@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -169,6 +170,7 @@ class Store::Impl {
   Status CreateAccountLocked(const Account& account, int64_t opening_balance_minor);
   Result<Card> CreateCardLocked(const Pan& pan, const Card& card);
   Status SetCardStatusLocked(std::string_view token, CardStatus status);
+  Status ImportRowLocked(const Store::ImportRow& row);
   Status SetAccountStatusLocked(uint64_t id, AccountStatus status);
   size_t SweepLocked();
   Result<Account> FindAccount(uint64_t id) const {
@@ -1024,14 +1026,8 @@ Status Store::Impl::SetAccountStatusLocked(uint64_t id, AccountStatus status) {
   return Status::Ok();
 }
 
-Result<Card> Store::Impl::CreateCardLocked(const Pan& pan, const Card& in) {
-  Card c = in;
-  c.token = CardToken(pan);
-  c.masked_pan = pan.masked();
-  if (cards_.count(c.token)) return Status::AlreadyExists("a card with this PAN exists");
-  if (!accounts_.count(c.account_id)) {
-    return Status::NotFound("account " + std::to_string(c.account_id) + " does not exist");
-  }
+// Checks everything about a new card except that its account exists.
+static Status ValidateCard(const Card& c) {
   if (c.expiry_month < 1 || c.expiry_month > 12) {
     return Status::InvalidArgument("expiry: month must be 01..12");
   }
@@ -1041,11 +1037,50 @@ Result<Card> Store::Impl::CreateCardLocked(const Pan& pan, const Card& in) {
   if (c.single_amount_max_minor < 0 || c.daily_amount_max_minor < 0) {
     return Status::InvalidArgument("limits: negative");
   }
+  return Status::Ok();
+}
+
+Result<Card> Store::Impl::CreateCardLocked(const Pan& pan, const Card& in) {
+  Card c = in;
+  c.token = CardToken(pan);
+  c.masked_pan = pan.masked();
+  if (cards_.count(c.token)) return Status::AlreadyExists("a card with this PAN exists");
+  if (!accounts_.count(c.account_id)) {
+    return Status::NotFound("account " + std::to_string(c.account_id) + " does not exist");
+  }
+  KYTKIN_RETURN_IF_ERROR(ValidateCard(c));
   scratch_.clear();
   codec::EncodeCard(c, &scratch_);
   open_.batch->Put(Cf::kCards, c.token, scratch_);
   cards_[c.token] = c;
   return c;
+}
+
+Status Store::Impl::ImportRowLocked(const Store::ImportRow& row) {
+  // Validate the card first, so a bad card never leaves its account half-imported.
+  if (row.pan) {
+    Card c = row.card;
+    if (row.account) c.account_id = row.account->id;
+    if (cards_.count(CardToken(*row.pan))) {
+      return Status::AlreadyExists("pan: a card with this PAN exists");
+    }
+    if (!row.account && !accounts_.count(c.account_id)) {
+      return Status::NotFound("account " + std::to_string(c.account_id) + " does not exist");
+    }
+    KYTKIN_RETURN_IF_ERROR(ValidateCard(c));
+  }
+  if (row.account) {
+    KYTKIN_RETURN_IF_ERROR(CreateAccountLocked(*row.account, row.opening_balance_minor));
+  }
+  if (row.pan) {
+    Card c = row.card;
+    if (row.account) c.account_id = row.account->id;
+    auto created = CreateCardLocked(*row.pan, c);
+    // Validated above; a failure here would be a programmer error.
+    assert(created.ok());
+    if (!created.ok()) return created.status();
+  }
+  return Status::Ok();
 }
 
 Status Store::Impl::SetCardStatusLocked(std::string_view token, CardStatus status) {
@@ -1120,6 +1155,16 @@ Result<Card> Store::CreateCard(const Pan& pan, const Card& card) {
   });
   if (!s.ok()) return s;
   return std::move(*out);
+}
+
+Result<std::vector<Status>> Store::Import(const std::vector<ImportRow>& rows) {
+  std::vector<Status> out;
+  out.reserve(rows.size());
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    for (const ImportRow& row : rows) out.push_back(impl_->ImportRowLocked(row));
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Status Store::SetCardStatus(std::string_view card_token, CardStatus status) {

@@ -370,6 +370,19 @@ class Store {
   Result<Card> CreateCard(const Pan& pan, const Card& card);
   Status SetCardStatus(std::string_view card_token, CardStatus status);
 
+  // One row of a bulk import: an account to create (optional), a card to create for a PAN
+  // (optional; its account is `account` or an existing one), or both.
+  struct ImportRow {
+    std::optional<Account> account;
+    int64_t opening_balance_minor = 0;
+    std::optional<Pan> pan;
+    Card card;
+  };
+  // Applies each row on its own: a row either applies whole or not at all (its Status says
+  // why), and the other rows are unaffected. All rows share one durable write. The outer
+  // Status is the store's failure, if any.
+  Result<std::vector<Status>> Import(const std::vector<ImportRow>& rows);
+
   // Reads of the in-memory state (includes decisions not yet durable).
   Result<Account> GetAccount(uint64_t account_id);
   Result<Card> GetCard(std::string_view card_token);

@@ -553,6 +553,33 @@ TEST_P(StoreTest, AdminValidation) {
   EXPECT_TRUE(store_->GetAccount(6).status().IsNotFound());
 }
 
+TEST_P(StoreTest, ImportAppliesEachRowWholeOrNotAtAll) {
+  std::vector<Store::ImportRow> rows(4);
+  rows[0].account = TestAccount(1);
+  rows[0].opening_balance_minor = 500;
+  rows[0].pan = TestPan(1);
+  rows[0].card = TestCard(0);
+  rows[1].account = TestAccount(2);  // its card is bad: the account must not appear either
+  rows[1].pan = TestPan(2);
+  rows[1].card = TestCard(0);
+  rows[1].card.expiry_month = 0;
+  rows[2].pan = TestPan(3);  // a second card for account 1
+  rows[2].card = TestCard(1);
+  rows[3].pan = TestPan(1);  // duplicate PAN
+  rows[3].card = TestCard(1);
+  auto result = store_->Import(rows);
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->size(), 4u);
+  EXPECT_TRUE((*result)[0].ok());
+  EXPECT_EQ((*result)[1].code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE((*result)[2].ok());
+  EXPECT_EQ((*result)[3].code(), Status::Code::kAlreadyExists);
+  EXPECT_TRUE(store_->GetAccount(2).status().IsNotFound());
+  EXPECT_EQ(AccountOf(1).balance(), 500);
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, TestPan(3), 500, "p")).approved());
+  ExpectLedgerAndJournalOk();
+}
+
 TEST_P(StoreTest, StateIsRebuiltOnOpen) {
   Pan pan = Funded(1, 10'000);
   Decision hold = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "a"));
