@@ -97,6 +97,14 @@ size_t PrefixBytes(const FieldSpec& f) {
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 
+// "00".."FF": one 2-byte copy per byte when packing b fields as hex.
+constexpr std::array<std::array<char, 2>, 256> MakeHexPairs() {
+  std::array<std::array<char, 2>, 256> t{};
+  for (size_t b = 0; b < 256; ++b) t[b] = {kHexDigits[b >> 4], kHexDigits[b & 0xf]};
+  return t;
+}
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = MakeHexPairs();
+
 // Hex digit values, -1 for anything else: one lookup per character on the DE 55 / bitmap path.
 constexpr std::array<int8_t, 256> MakeHexValues() {
   std::array<int8_t, 256> t{};
@@ -375,23 +383,39 @@ ParseError Message::Parse(std::span<const uint8_t> bytes) {
           }
           // n and x+n are right-aligned (leading pad nibble 0); z is left-aligned (trailing F).
           const bool odd = units % 2 != 0;
-          const bool left_pad = f.type != CT::kZ;
-          size_t nibble = odd && left_pad ? 1 : 0;
-          if (odd && left_pad && (digits[0] >> 4) != 0) good = false;
-          for (size_t i = 0; i < units; ++i, ++nibble) {
-            uint8_t b = digits[nibble / 2];
-            uint8_t v = nibble % 2 == 0 ? b >> 4 : b & 0x0f;
+          if (f.type != CT::kZ) {  // digits only: two per byte, no separator to look for
+            const size_t byte_count = (units + 1) / 2;
+            size_t i = 0;
+            unsigned bad = 0;
+            if (odd) {
+              bad |= digits[0] > 9 ? 1u : 0u;  // pad nibble 0, then one digit
+              *o++ = static_cast<char>('0' + (digits[0] & 0x0f));
+              i = 1;
+            }
+            for (; i < byte_count; ++i) {
+              const unsigned hi = digits[i] >> 4u, lo = digits[i] & 0x0fu;
+              bad |= (hi > 9 ? 1u : 0u) | (lo > 9 ? 1u : 0u);
+              o[0] = static_cast<char>('0' + hi);
+              o[1] = static_cast<char>('0' + lo);
+              o += 2;
+            }
+            if (bad != 0) good = false;
+            break;
+          }
+          for (size_t i = 0; i < units; ++i) {
+            const uint8_t b = digits[i / 2];
+            const uint8_t v = i % 2 == 0 ? b >> 4 : b & 0x0f;
             if (v <= 9) {
               o[i] = static_cast<char>('0' + v);
-            } else if (v == 0x0d && f.type == CT::kZ) {
+            } else if (v == 0x0d) {
               o[i] = '=';
             } else {
               good = false;
               o[i] = '?';
             }
           }
-          if (odd && !left_pad) {
-            uint8_t pad = digits[nibble / 2] & 0x0f;
+          if (odd) {
+            const uint8_t pad = digits[units / 2] & 0x0f;
             if (pad != 0x0f && pad != 0) good = false;
           }
           break;
@@ -483,9 +507,7 @@ Result<size_t> Message::Pack(std::span<uint8_t> out) const {
           break;
         case Encoding::kHexAscii:
           for (size_t i = 0; i < units; ++i) {
-            uint8_t b = static_cast<uint8_t>(v.data[i]);
-            p[2 * i] = kHexDigits[b >> 4];
-            p[2 * i + 1] = kHexDigits[b & 0xf];
+            std::memcpy(p + 2 * i, kHexPairs[static_cast<uint8_t>(v.data[i])].data(), 2);
           }
           break;
         case Encoding::kBcd: {
@@ -493,16 +515,22 @@ Result<size_t> Message::Pack(std::span<uint8_t> out) const {
           uint8_t* q = p;
           if (f.type == CT::kXn) *q++ = static_cast<uint8_t>(*digits++);
           const bool odd = units % 2 != 0;
-          const bool left_pad = f.type != CT::kZ;
+          if (f.type != CT::kZ) {  // digits only, right-aligned: two digits per byte
+            size_t i = 0;
+            if (odd) *q++ = static_cast<uint8_t>(digits[i++] - '0');
+            for (; i < units; i += 2) {
+              *q++ = static_cast<uint8_t>(((digits[i] - '0') << 4) | (digits[i + 1] - '0'));
+            }
+            break;
+          }
           const size_t bytes = (units + 1) / 2;
           std::memset(q, 0, bytes);
-          size_t nibble = odd && left_pad ? 1 : 0;
-          for (size_t i = 0; i < units; ++i, ++nibble) {
-            uint8_t nib =
+          for (size_t i = 0; i < units; ++i) {
+            const uint8_t nib =
                 digits[i] == '=' || digits[i] == 'D' ? 0x0d : static_cast<uint8_t>(digits[i] - '0');
-            q[nibble / 2] |= nibble % 2 == 0 ? static_cast<uint8_t>(nib << 4) : nib;
+            q[i / 2] |= i % 2 == 0 ? static_cast<uint8_t>(nib << 4) : nib;
           }
-          if (odd && !left_pad) q[bytes - 1] |= 0x0f;
+          if (odd) q[bytes - 1] |= 0x0f;
           break;
         }
       }
