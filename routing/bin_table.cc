@@ -114,8 +114,7 @@ Result<BinTable> BinTable::Build(std::vector<BinRange> ranges) {
   });
   std::array<uint32_t, kBinDigitsMax - kBinDigitsMin + 1> active;
   active.fill(kNoRange);
-  table.starts_.push_back(0);
-  table.winners_.push_back(kNoRange);
+  table.intervals_.push_back({0, kNoRange, 0});
   for (size_t i = 0; i < events.size();) {
     const uint64_t point = events[i].point;
     for (; i < events.size() && events[i].point == point; ++i) {
@@ -129,11 +128,10 @@ Result<BinTable> BinTable::Build(std::vector<BinRange> ranges) {
       }
     }
     if (point >= kKeySpace) break;  // the end of a range that reaches 99999999999
-    if (table.starts_.back() == point) {
-      table.winners_.back() = winner;  // only at point 0
-    } else if (table.winners_.back() != winner) {
-      table.starts_.push_back(point);
-      table.winners_.push_back(winner);
+    if (table.intervals_.back().start == point) {
+      table.intervals_.back().range = winner;  // only at point 0
+    } else if (table.intervals_.back().range != winner) {
+      table.intervals_.push_back({point, winner, 0});
     }
   }
 
@@ -143,36 +141,43 @@ Result<BinTable> BinTable::Build(std::vector<BinRange> ranges) {
     size_t interval = 0;
     for (uint64_t b = 0; b <= kBucketCount; ++b) {
       const uint64_t key = b * bucket_width;
-      while (interval + 1 < table.starts_.size() && table.starts_[interval + 1] <= key) {
+      while (interval + 1 < table.intervals_.size() &&
+             table.intervals_[interval + 1].start <= key) {
         ++interval;
       }
       table.buckets_[b] = static_cast<uint32_t>(interval);
     }
   }
+  for (Interval& interval : table.intervals_) {
+    if (interval.range != kNoRange) interval.value = ranges[interval.range].value;
+  }
   table.ranges_ = std::move(ranges);
   return table;
 }
 
-const BinRange* BinTable::Find(std::string_view digits) const {
-  if (ranges_.empty()) return nullptr;
-  if (digits.size() < kBinDigitsMax) return FindBySearch(digits);
+BinMatch BinTable::Match(std::string_view digits) const {
+  if (ranges_.empty()) return {};
+  if (digits.size() < kBinDigitsMax) {
+    const BinRange* range = FindBySearch(digits);
+    return {range, range ? range->value : 0};
+  }
   uint64_t key = 0;
-  if (!ReadDigits(digits, kBinDigitsMax, &key)) return nullptr;
+  if (!ReadDigits(digits, kBinDigitsMax, &key)) return {};
   const uint64_t bucket = key / kPow10[kBinDigitsMax - kBucketDigits];
   // The interval containing `key` lies between the intervals containing this bucket's first key
   // and the next bucket's first key.
   size_t i = buckets_[bucket];
   const size_t last = buckets_[bucket + 1];
   if (last - i <= 8) {
-    while (i < last && starts_[i + 1] <= key) ++i;
+    while (i < last && intervals_[i + 1].start <= key) ++i;
   } else {
-    i = static_cast<size_t>(
-            std::upper_bound(starts_.begin() + i + 1, starts_.begin() + last + 1, key) -
-            starts_.begin()) -
-        1;
+    auto it = std::upper_bound(intervals_.begin() + i + 1, intervals_.begin() + last + 1, key,
+                               [](uint64_t k, const Interval& v) { return k < v.start; });
+    i = static_cast<size_t>(it - intervals_.begin()) - 1;
   }
-  const uint32_t winner = winners_[i];
-  return winner == kNoRange ? nullptr : &ranges_[winner];
+  const Interval& interval = intervals_[i];
+  if (interval.range == kNoRange) return {};
+  return {&ranges_[interval.range], interval.value};
 }
 
 const BinRange* BinTable::FindBySearch(std::string_view digits) const {

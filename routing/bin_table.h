@@ -37,6 +37,13 @@ struct BinRange {
   size_t digits() const { return low.size(); }
 };
 
+// A lookup result: the range and its value. The value is stored beside the index, so reading
+// it costs no access to the range itself (a cache miss in a large table).
+struct BinMatch {
+  const BinRange* range = nullptr;  // nullptr when no range matches
+  uint32_t value = 0;               // range->value; 0 when no range matches
+};
+
 class BinTable {
  public:
   // Limit on ranges per table: 1,000,000 ranges is about ten times the largest real BIN files.
@@ -52,7 +59,9 @@ class BinTable {
   // The longest range containing the leading digits of `digits`, or nullptr. A range of n digits
   // can only match when `digits` has at least n digits, so a short input never matches a long
   // BIN. Non-digit characters in the first 11 positions make the lookup fail (nullptr).
-  const BinRange* Find(std::string_view digits) const;
+  const BinRange* Find(std::string_view digits) const { return Match(digits).range; }
+  // The same, with the range's value.
+  BinMatch Match(std::string_view digits) const;
 
   // The same answer as Find, computed by a binary search per BIN length; kept as a reference for
   // tests and benchmarks and used by Find for inputs shorter than 11 digits.
@@ -74,10 +83,14 @@ class BinTable {
   };
 
   std::vector<BinRange> ranges_;
-  // Flattened disjoint intervals: interval i covers [starts_[i], starts_[i+1]) and maps to
-  // ranges_[winners_[i]] or to nothing. starts_[0] == 0.
-  std::vector<uint64_t> starts_;
-  std::vector<uint32_t> winners_;
+  // Flattened disjoint intervals: intervals_[i] covers [start, intervals_[i+1].start). Start,
+  // range and value share one 16-byte slot, so a lookup touches one cache line of them.
+  struct Interval {
+    uint64_t start;  // padded to 11 digits; intervals_[0].start == 0
+    uint32_t range;  // index into ranges_, or kNoRange
+    uint32_t value;  // ranges_[range].value
+  };
+  std::vector<Interval> intervals_;
   // buckets_[b]: index of the interval containing key b * 10^6; kBucketCount + 1 entries.
   std::vector<uint32_t> buckets_;
   // Per BIN length (index digits - kBinDigitsMin), ranges sorted by low, for FindBySearch.

@@ -23,7 +23,12 @@ int64_t ValueOf(const BinTable& table, std::string_view digits) {
   const BinRange* found = table.Find(digits);
   const BinRange* searched = table.FindBySearch(digits);
   EXPECT_EQ(found, searched) << "Find and FindBySearch disagree for " << digits;
-  return found ? static_cast<int64_t>(found->value) : -1;
+  const BinMatch match = table.Match(digits);
+  EXPECT_EQ(match.range, found);
+  if (found) {
+    EXPECT_EQ(match.value, found->value);
+  }
+  return found ? static_cast<int64_t>(match.value) : -1;
 }
 
 TEST(BinTableTest, EmptyTableMatchesNothing) {

@@ -298,8 +298,9 @@ RoutingDecision RoutingTable::ToIssuer(uint32_t issuer_index, RouteReason reason
 }
 
 RoutingDecision RoutingTable::Route(const RouteRequest& request, const LinkHealth& links) const {
-  const BinRange* bin = bins_.Find(request.pan_digits);
-  const uint32_t bin_issuer = bin ? bin->value : kNoIssuer;
+  const BinMatch match = bins_.Match(request.pan_digits);
+  const BinRange* bin = match.range;  // not dereferenced here: a cache miss in a large table
+  const uint32_t bin_issuer = bin ? match.value : kNoIssuer;
   for (size_t i = 0; i < rules_.size(); ++i) {
     if (!Matches(i, request, bin_issuer)) continue;
     RoutingDecision decision;
@@ -328,8 +329,8 @@ RoutingDecision RoutingTable::Route(const RouteRequest& request, const LinkHealt
 }
 
 const Issuer* RoutingTable::FindIssuerByPan(std::string_view pan_digits) const {
-  const BinRange* bin = bins_.Find(pan_digits);
-  return bin ? &issuers_[bin->value] : nullptr;
+  const BinMatch match = bins_.Match(pan_digits);
+  return match.range ? &issuers_[match.value] : nullptr;
 }
 
 const Issuer* RoutingTable::FindIssuer(std::string_view id) const {
