@@ -659,6 +659,23 @@ Result<uint64_t> Message::GetUint(int field) const {
   return out;
 }
 
+Result<Amount> Message::GetAmount(int amount_field, int currency_field) const {
+  Result<uint64_t> minor = GetUint(amount_field);
+  if (!minor.ok()) return minor.status();
+  Result<uint64_t> currency = GetUint(currency_field);
+  if (!currency.ok()) return currency.status();
+  if (*minor > static_cast<uint64_t>(INT64_MAX) || *currency > 999) {
+    return FieldError(amount_field, "amount or currency out of range");
+  }
+  return Amount(static_cast<int64_t>(*minor), static_cast<uint16_t>(*currency));
+}
+
+Status Message::SetAmount(int amount_field, int currency_field, Amount amount) {
+  if (amount.minor_units() < 0) return FieldError(amount_field, "negative amount");
+  KYTKIN_RETURN_IF_ERROR(SetUint(amount_field, static_cast<uint64_t>(amount.minor_units())));
+  return SetUint(currency_field, amount.currency());
+}
+
 Status Message::CopyField(const Message& from, int field) {
   if (!from.Has(field)) {
     return Status::NotFound("field " + std::to_string(field) + " absent in the source message");

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/amount.h"
 #include "core/status.h"
 #include "iso8583/dialect.h"
 
@@ -123,6 +124,12 @@ class Message {
   // A numeric (n) field as a number. NotFound when absent, InvalidArgument when it is not n, has
   // more than 19 digits, or overflows uint64.
   Result<uint64_t> GetUint(int field) const;
+
+  // An amount field (DE 4/5/6, n12) with its currency field (DE 49/50/51, n3) as an Amount.
+  // NotFound when either is absent; InvalidArgument when not numeric or out of range.
+  Result<Amount> GetAmount(int amount_field, int currency_field) const;
+  // Sets both fields; InvalidArgument for a negative amount or one that does not fit.
+  Status SetAmount(int amount_field, int currency_field, Amount amount);
 
   // Validates `value` against the field spec (content type, length) and copies it into the arena.
   // Fixed-length fields shorter than length_max are padded: n and x+n digits with leading zeros,

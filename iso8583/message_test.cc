@@ -681,6 +681,19 @@ TEST(SetGet, SetUintAndGetUint) {
   EXPECT_FALSE(m.GetUint(90).ok());
 }
 
+TEST(SetGet, Amounts) {
+  Message m(Bcd());
+  ASSERT_TRUE(m.SetAmount(4, 49, Amount(1234, 978)).ok());
+  EXPECT_EQ(m.Get(4), "000000001234");
+  EXPECT_EQ(m.Get(49), "978");
+  Result<Amount> a = m.GetAmount(4, 49);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a, Amount(1234, 978));
+  EXPECT_FALSE(m.SetAmount(4, 49, Amount(-1, 978)).ok());
+  EXPECT_FALSE(m.SetAmount(4, 49, Amount(1'000'000'000'000, 978)).ok());  // 13 digits in n12
+  EXPECT_EQ(m.GetAmount(5, 50).status().code(), Status::Code::kNotFound);
+}
+
 TEST(SetGet, CopyFieldEchoesAcrossDialects) {
   Message request(Bcd());
   ASSERT_TRUE(request.Parse(k0100Bcd).ok());
