@@ -1,16 +1,12 @@
 // The routing table file: a line format, one directive per line, documented in README.md
-// ("Routing"). Example:
+// ("Routing table file"); routing/testdata/routes.txt is a commented example:
 //
-//   # kytkin routing table
 //   unknown_bin 15
 //   issuer kytkin on_us
 //   issuer nordbank primary=nb-a backup=nb-b
-//   standin nordbank currency=EUR max_transaction=100.00 max_daily_amount=300.00
-//           (continued on the same line) max_daily_count=5 processing_codes=00,01 response=91
 //   bin 411111 nordbank
 //   bin 52000000-52999999 kytkin
 //   rule gambling mcc=7995 decline=57
-//   rule big-online channel=ecommerce currency=EUR amount_min=5000.00 route=kytkin
 //
 // Parsing is all-or-nothing: the first error is returned as InvalidArgument
 // "line N: <reason>", and no table is produced.

@@ -225,5 +225,20 @@ TEST_F(TableFileOnDiskTest, LoadsAFileAndPrefixesErrorsWithItsPath) {
   EXPECT_TRUE(missing.status().IsIOError());
 }
 
+TEST(TableFileTest, TheExampleFileInTheRepositoryLoads) {
+  auto table = LoadRoutingTableFile(KYTKIN_ROUTING_TESTDATA "/routes.txt");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  LinkHealth links;
+  links.Set("nb-b", true);
+  const RoutingDecision d =
+      table->Route({"4111111111111111", Channel::kPos, 5411, Amount(100, 978)}, links);
+  EXPECT_EQ(d.Describe(), "issuer nordbank via nb-b (backup); bin match; range 411111 line 14");
+  EXPECT_EQ(table->Route({"4333331111111111", Channel::kPos, 5411, Amount(100, 978)}, links).kind,
+            RouteKind::kStandIn);
+  EXPECT_EQ(
+      table->Route({"6011000000000004", Channel::kPos, 5411, Amount(100, 978)}, links).response,
+      ResponseCode::kNoSuchIssuer);
+}
+
 }  // namespace
 }  // namespace kytkin::routing
