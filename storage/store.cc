@@ -183,6 +183,11 @@ class Store::Impl {
     if (it == cards_.end()) return Status::NotFound("no card with that token");
     return it->second;
   }
+  Result<Decision> FindDecisionByKey(std::string_view key) const {
+    auto it = dedupe_.find(std::string(key));
+    if (it == dedupe_.end()) return Status::NotFound("no decision for this request key");
+    return it->second.second;
+  }
   Result<Transfer> FindTransfer(uint64_t id) const {
     auto it = transfers_.find(id);
     if (it == transfers_.end()) return Status::NotFound("no transfer " + std::to_string(id));
@@ -1185,6 +1190,16 @@ Result<Card> Store::GetCard(std::string_view card_token) {
   std::optional<Result<Card>> out;
   Status s = impl_->RunAdmin([&] {
     out.emplace(impl_->FindCard(card_token));
+    return out->status();
+  });
+  if (!s.ok()) return s;
+  return std::move(*out);
+}
+
+Result<Decision> Store::FindDecision(std::string_view request_key) {
+  std::optional<Result<Decision>> out;
+  Status s = impl_->RunAdmin([&] {
+    out.emplace(impl_->FindDecisionByKey(request_key));
     return out->status();
   });
   if (!s.ok()) return s;

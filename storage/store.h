@@ -387,6 +387,8 @@ class Store {
   Result<Account> GetAccount(uint64_t account_id);
   Result<Card> GetCard(std::string_view card_token);
   Result<Transfer> GetTransfer(uint64_t transfer_id);
+  // The decision recorded for a request key (the dedupe index). NotFound when the key is unknown.
+  Result<Decision> FindDecision(std::string_view request_key);
   // The card token of a PAN under this store's key (lowercase hex, 64 chars).
   std::string CardToken(const Pan& pan) const;
 

@@ -1,5 +1,6 @@
 #include "switch/authorizer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -209,8 +210,10 @@ Status BuildResponse(const Message& request, ResponseCode code, const storage::D
   if (decision != nullptr && IsApproval(code) && request.Get(3).starts_with(kTypeBalanceInquiry)) {
     // DE 54: account type 00, amount type 02 (available), currency, C/D, 12 digits.
     const Amount& available = decision->available;
-    int64_t v = available.minor_units();
-    std::array<char, 24> de54{};
+    // 12 digits hold up to 9,999,999,999.99; a larger balance is reported as that maximum.
+    constexpr int64_t kDigits12Max = 999'999'999'999;
+    int64_t v = std::clamp<int64_t>(available.minor_units(), -kDigits12Max, kDigits12Max);
+    std::array<char, 48> de54{};
     std::snprintf(de54.data(), de54.size(), "0002%03u%c%012lld",
                   static_cast<unsigned>(available.currency()), v < 0 ? 'D' : 'C',
                   static_cast<long long>(v < 0 ? -v : v));
@@ -253,7 +256,7 @@ std::string Authorizer::TodayYymm() const {
   std::time_t seconds = static_cast<std::time_t>(clock_.NowUnixMicros() / 1'000'000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  std::array<char, 8> buf{};
+  std::array<char, 32> buf{};
   std::snprintf(buf.data(), buf.size(), "%02d%02d", utc.tm_year % 100, utc.tm_mon + 1);
   return buf.data();
 }

@@ -20,7 +20,11 @@ struct Command {
 };
 
 // Subcommands; each is defined in its own cli_*.cc.
-int RunIso(Args args);  // kytkin iso decode|encode
-int RunTerm(Args args);  // kytkin term authorize|purchase|...: the terminal simulator
+int RunIso(Args args);       // kytkin iso decode|encode
+int RunServe(Args args);     // kytkin serve: the switch
+int RunTerm(Args args);      // kytkin term authorize|purchase|...: the terminal simulator
+int RunAccounts(Args args);  // kytkin accounts import|create|show|block (cli_storage.cc)
+int RunJournal(Args args);   // kytkin journal export|verify (cli_storage.cc)
+int RunLedger(Args args);    // kytkin ledger verify (cli_storage.cc)
 
 }  // namespace kytkin::cli

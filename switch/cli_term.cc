@@ -143,7 +143,11 @@ int RunTerm(Args args) {
   }
   bool network = op->operation == CardOperation::kEcho || op->operation == CardOperation::kSignOn ||
                  op->operation == CardOperation::kSignOff;
-  if (!network && pan.empty()) return Fail("--pan is required for " + std::string(op->name));
+  bool names_original =
+      op->operation == CardOperation::kReversal || op->operation == CardOperation::kReversalAdvice;
+  if (!network && !names_original && pan.empty()) {
+    return Fail("--pan is required for " + std::string(op->name));
+  }
 
   iso8583::Message message(*dialect);
   if (Status s = BuildTerminalRequest(request, identity, message); !s.ok()) {
@@ -180,7 +184,7 @@ int RunTerm(Args args) {
   }
   if (code && IsApproval(*code) &&
       (op->operation == CardOperation::kAuthorize || op->operation == CardOperation::kPurchase)) {
-    std::cout << "  reverse it: kytkin term reverse --pan <card> --original-mti " << message.mti()
+    std::cout << "  reverse it: kytkin term reverse --original-mti " << message.mti()
               << " --original-stan " << message.Get(11) << " --original-time " << message.Get(7)
               << "\n";
   }

@@ -163,11 +163,12 @@ Status CheckReference(bool has, const v1::TransactionReference& ref, std::string
 }
 
 Status CheckAccountId(std::string_view id, std::string_view field) {
-  if (id.empty() || id.size() > 64) return Invalid(field, "must be 1 to 64 characters");
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return Invalid(field, "only letters, digits, '_' and '-'");
+  // The ledger numbers accounts; ids at and above 2^48 are reserved for its own settlement
+  // accounts.
+  if (!AllDigits(id) || id.size() > 15) return Invalid(field, "must be 1 to 15 decimal digits");
+  const uint64_t value = std::stoull(std::string(id));
+  if (value == 0 || value >= (uint64_t{1} << 48)) {
+    return Invalid(field, "must be between 1 and 281474976710655");
   }
   return Status::Ok();
 }

@@ -12,9 +12,13 @@ namespace {
 
 constexpr std::array kCommands = {
     Command{"iso", "decode and encode ISO 8583 messages (hex <-> JSON)", &RunIso},
+    Command{"serve", "run the switch: ISO 8583, gRPC and HTTP listeners on the ledger", &RunServe},
     Command{"term",
             "terminal simulator: send one authorization, reversal, echo... and print the answer",
             &RunTerm},
+    Command{"accounts", "ledger accounts and cards: import CSV, create, show, block", &RunAccounts},
+    Command{"journal", "export the journal (jsonl|csv) or verify its hash chain", &RunJournal},
+    Command{"ledger", "verify the ledger's invariants (balances, holds, no overdraft)", &RunLedger},
 };
 
 int Help(std::ostream& out) {

@@ -102,7 +102,7 @@ Status BuildTerminalRequest(const TerminalRequest& request, const TerminalIdenti
     KYTKIN_RETURN_IF_ERROR(out.Set(41, identity.terminal_id));
     return out.Set(70, code);
   }
-  KYTKIN_RETURN_IF_ERROR(out.Set(2, request.pan));
+  if (!request.pan.empty()) KYTKIN_RETURN_IF_ERROR(out.Set(2, request.pan));
   KYTKIN_RETURN_IF_ERROR(out.Set(3, std::string(TransactionType(op)) + "0000"));
   if (op != CardOperation::kBalanceInquiry || request.amount.minor_units() > 0) {
     if (request.amount.minor_units() < 0) return Status::InvalidArgument("amount is negative");

@@ -255,7 +255,7 @@ TEST_F(GrpcServiceTest, BalanceInquiry) {
 TEST_F(GrpcServiceTest, AdminCreateCardReturnsOnlyTheMaskedPan) {
   v1::CreateCardRequest request;
   request.set_pan(kPan);
-  request.set_account_id("acct-1");
+  request.set_account_id("1001");
   request.set_expiry_yymm("3012");
   v1::Card card;
   grpc::Status status = admin_stub_->CreateCard(Context().get(), request, &card);
@@ -271,7 +271,7 @@ TEST_F(GrpcServiceTest, AdminCreateCardReturnsOnlyTheMaskedPan) {
 
 TEST_F(GrpcServiceTest, AdminValidation) {
   v1::CreateAccountRequest account;
-  account.mutable_account()->set_account_id("acct-1");
+  account.mutable_account()->set_account_id("1001");
   account.mutable_account()->set_kind(v1::Account::KIND_DEBIT);
   account.mutable_account()->set_currency_code("EUR");
   EXPECT_TRUE(ValidateRequest(account).ok());

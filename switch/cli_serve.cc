@@ -1,0 +1,97 @@
+// kytkin serve: the switch. Opens the ledger, starts the ISO 8583 listeners, the gRPC services
+// and the HTTP ops server, and runs until SIGTERM/SIGINT.
+#include <filesystem>
+#include <iostream>
+
+#include "storage/store.h"
+#include "switch/authorizer.h"
+#include "switch/cli.h"
+#include "switch/config.h"
+#include "switch/demo.h"
+#include "switch/metrics.h"
+#include "switch/online_handlers.h"
+#include "switch/server.h"
+
+namespace kytkin::cli {
+namespace {
+
+int StartupFailure(std::string_view what, const Status& status) {
+  std::cerr << "kytkin serve: " << what << ": " << status.message() << "\n";
+  return 1;
+}
+
+storage::StoreOptions StoreOptionsFor(const ServeOptions& options, std::string card_key) {
+  storage::StoreOptions s;
+  s.backend = storage::StoreOptions::Backend::kRocksDb;
+  s.data_dir = (std::filesystem::path(options.data_dir) / "ledger").string();
+  s.card_key = std::move(card_key);
+  s.batch_decisions_max = options.ledger.group_commit_records_max;
+  s.unsafe_disable_sync = !options.ledger.sync;
+  s.hold_ttl_seconds = options.ledger.hold_expiry_s;
+  return s;
+}
+
+}  // namespace
+
+int RunServe(Args args) {
+  for (std::string_view a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: kytkin serve [flags]\n\n" << ServeFlagsHelp();
+      return 0;
+    }
+  }
+  Result<ServeOptions> parsed = ServeOptionsFromFlags(args);
+  if (!parsed.ok()) {
+    std::cerr << "kytkin serve: " << parsed.status().message() << "\n";
+    return 2;
+  }
+  const ServeOptions& options = *parsed;
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return StartupFailure(
+        "data_dir", Status::IOError("cannot create " + options.data_dir + ": " + ec.message()));
+  }
+  const std::string key_path = (std::filesystem::path(options.data_dir) / "card.key").string();
+  Result<std::string> card_key = storage::LoadOrCreateCardKey(key_path);
+  if (!card_key.ok()) return StartupFailure("card key " + key_path, card_key.status());
+
+  Result<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(StoreOptionsFor(options, std::move(card_key).value()));
+  if (!store.ok()) return StartupFailure("ledger", store.status());
+  if (options.demo) {
+    if (Status s = SeedDemoData(**store, std::cout); !s.ok()) return StartupFailure("demo", s);
+  }
+
+  metrics::Registry metrics;
+  AuthorizerOptions authorizer_options;
+  authorizer_options.rules = options.authorization;
+  Authorizer authorizer(**store, authorizer_options, metrics);
+  OnlineAuthorizer online(**store);
+  LedgerAdmin admin(**store);
+  HttpRouter router;
+  AddTransactionRoutes(**store, router);
+
+  ServerHandlers handlers;
+  handlers.iso = &authorizer;
+  handlers.authorization = &online;
+  handlers.admin = &admin;
+  storage::Store* ledger = store->get();
+  handlers.drain = [ledger] { return ledger->health(); };
+  Result<std::unique_ptr<Server>> server =
+      Server::Start(options, std::move(handlers), std::move(router), metrics);
+  if (!server.ok()) return StartupFailure("start", server.status());
+
+  std::cout << (*server)->Describe() << "kytkin: ready (data in " << options.data_dir
+            << ", ports in " << options.data_dir << "/ports.json)" << std::endl;
+  int code = (*server)->WaitForShutdown();
+  server->reset();  // every listener and call is done before the ledger closes
+  Status health = ledger->health();
+  store->reset();  // commits and syncs what was submitted
+  if (!health.ok()) return StartupFailure("ledger", health);
+  std::cout << "kytkin: stopped" << std::endl;
+  return code;
+}
+
+}  // namespace kytkin::cli
