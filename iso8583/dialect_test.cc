@@ -91,7 +91,8 @@ TEST(DialectJson, FromScratchWithoutBase) {
   EXPECT_TRUE(d->field(11).defined());
   EXPECT_FALSE(d->field(2).defined());
   Message m(*d);
-  ParseError e = m.Parse(std::string("0800") + "4020000000000000" + "12" + "000001");
+  const std::string in = std::string("0800") + "4020000000000000" + "12" + "000001";
+  ParseError e = m.Parse(in);
   EXPECT_EQ(e.reason, ParseErrorReason::kUndefinedField);
   EXPECT_EQ(e.field, 2);
 }

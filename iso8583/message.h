@@ -96,6 +96,13 @@ class Message {
   ParseError Parse(std::string_view bytes) {
     return Parse({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
   }
+  // A string literal (tests, tools): its bytes without the terminating NUL.
+  template <size_t N>
+  ParseError Parse(const char (&literal)[N]) {
+    return Parse(std::string_view(literal, N - 1));
+  }
+  // The values would point into a temporary that dies at the end of the statement.
+  ParseError Parse(std::string&& bytes) = delete;
 
   // Writes the message into `out`; returns the number of bytes written. Errors: no MTI set
   // (FailedPrecondition), `out` too small (ResourceExhausted, nothing useful in `out`).

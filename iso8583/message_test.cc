@@ -463,7 +463,8 @@ TEST(ParseErrors, BadMti) {
   EXPECT_EQ(e.reason, ParseErrorReason::kBadMti);
   EXPECT_EQ(e.field, kFieldMti);
   Message m(Bcd());
-  e = m.Parse(H("0A00") + k0100Bcd.substr(2));
+  const std::string bad_bcd = H("0A00") + k0100Bcd.substr(2);
+  e = m.Parse(bad_bcd);
   EXPECT_EQ(e.reason, ParseErrorReason::kBadMti);
 }
 
@@ -618,6 +619,16 @@ TEST(ParseErrors, ParseErrorStatus) {
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(s.message(), "MTI at offset 0: truncated");
 }
+
+// Parsing a temporary std::string would leave views into freed memory: it does not compile.
+template <typename T>
+concept CanParse = requires(Message& m, T&& t) {
+  m.Parse(std::forward<T>(t));
+};
+static_assert(!CanParse<std::string>);
+static_assert(CanParse<const std::string&>);
+static_assert(CanParse<std::string_view>);
+static_assert(CanParse<const char (&)[5]>);
 
 TEST(ParseErrors, ReparseReplacesPreviousContent) {
   Message m(Ascii());
