@@ -497,6 +497,16 @@ TEST_P(StoreTest, RetransmissionReturnsTheOriginalDecision) {
   EXPECT_EQ(third.transfer_id, first.transfer_id);
 }
 
+TEST_P(StoreTest, FindDecisionLooksUpTheDedupeIndex) {
+  Pan pan = Funded(1, 10'000);
+  Decision d = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "find-me"));
+  auto found = store_->FindDecision("find-me");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->transfer_id, d.transfer_id);
+  EXPECT_EQ(found->auth_code, d.auth_code);
+  EXPECT_TRUE(store_->FindDecision("unknown").status().IsNotFound());
+}
+
 TEST_P(StoreTest, SameKeyDifferentContentDeclines94) {
   Pan pan = Funded(1, 10'000);
   Do(TestRequest(Operation::kAuthorize, pan, 1'000, "key"));
