@@ -2,6 +2,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -37,6 +38,9 @@ HttpResponse HttpResponse::Error(unsigned status, std::string_view message) {
 }
 
 namespace {
+
+// After a failed accept() (out of file descriptors), wait this long before the next one.
+constexpr int kAcceptRetryMs = 10;
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> segments;
@@ -101,6 +105,8 @@ struct HttpServerState {
         timeouts(m.GetCounter("kytkin_http_timeouts_total",
                               "HTTP connections closed: request not read or response not "
                               "written in time.")),
+        accept_errors(m.GetCounter("kytkin_http_accept_errors_total",
+                                   "Failed accept() calls on the HTTP listener.")),
         bad_requests(m.GetCounter("kytkin_http_bad_requests_total",
                                   "HTTP requests that could not be parsed or were too large.")) {
     for (unsigned klass = 1; klass <= 5; ++klass) {
@@ -116,6 +122,7 @@ struct HttpServerState {
   metrics::Gauge& connections;
   metrics::Counter& refused;
   metrics::Counter& timeouts;
+  metrics::Counter& accept_errors;
   metrics::Counter& bad_requests;
   std::vector<metrics::Counter*> by_class;
 };
@@ -223,6 +230,7 @@ HttpServer::HttpServer(std::shared_ptr<HttpServerState> state, asio::io_context&
                        std::span<asio::io_context* const> session_contexts)
     : state_(std::move(state)),
       acceptor_(accept_context),
+      accept_retry_timer_(accept_context),
       session_contexts_(session_contexts.begin(), session_contexts.end()) {}
 
 HttpServer::~HttpServer() = default;
@@ -246,6 +254,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Open(
 
   auto server =
       std::unique_ptr<HttpServer>(new HttpServer(state, accept_context, session_contexts));
+  // Asio creates a context's epoll reactor on first use. Do it now for every session
+  // context, so that running out of descriptors later fails one accept() (counted, retried)
+  // instead of throwing from the reactor's construction on the accept thread.
+  for (asio::io_context* context : session_contexts) tcp::socket warm_up(*context);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.listen.host, ec);
   if (ec) {
@@ -277,7 +289,13 @@ void HttpServer::DoAccept() {
                                                    tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     HttpServerState& state = *state_;
-    if (!ec) {
+    if (ec) {
+      // Typically EMFILE/ENFILE: back off instead of spinning on a failing accept().
+      state.accept_errors.Increment();
+      RetryAcceptLater();
+      return;
+    }
+    {
       if (state.open_connections.load(std::memory_order_relaxed) >= state.options.connections_max) {
         state.refused.Increment();
         boost::system::error_code ignored;
@@ -293,8 +311,16 @@ void HttpServer::DoAccept() {
   });
 }
 
+void HttpServer::RetryAcceptLater() {
+  accept_retry_timer_.expires_after(std::chrono::milliseconds(kAcceptRetryMs));
+  accept_retry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) DoAccept();
+  });
+}
+
 void HttpServer::StopAccepting() {
   asio::post(acceptor_.get_executor(), [this] {
+    accept_retry_timer_.cancel();
     boost::system::error_code ignored;
     acceptor_.close(ignored);
   });

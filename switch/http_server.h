@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <functional>
 #include <memory>
@@ -94,9 +95,11 @@ class HttpServer {
   HttpServer(std::shared_ptr<HttpServerState> state, boost::asio::io_context& accept_context,
              std::span<boost::asio::io_context* const> session_contexts);
   void DoAccept();
+  void RetryAcceptLater();
 
   std::shared_ptr<HttpServerState> state_;
-  boost::asio::ip::tcp::acceptor acceptor_;  // accept context only
+  boost::asio::ip::tcp::acceptor acceptor_;       // accept context only
+  boost::asio::steady_timer accept_retry_timer_;  // accept context only
   std::vector<boost::asio::io_context*> session_contexts_;
   size_t next_context_ = 0;  // accept context only
   uint16_t port_ = 0;

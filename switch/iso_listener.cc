@@ -484,6 +484,10 @@ Result<std::unique_ptr<IsoListener>> IsoListener::Open(
   auto state = std::make_shared<IsoListenerState>(options, handler, metrics);
   auto listener =
       std::unique_ptr<IsoListener>(new IsoListener(state, accept_context, session_contexts));
+  // Asio creates a context's epoll reactor on first use. Do it now for every session
+  // context, so that running out of descriptors later fails one accept() (counted, retried)
+  // instead of throwing from the reactor's construction on the accept thread.
+  for (asio::io_context* context : session_contexts) tcp::socket warm_up(*context);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options.listen.host, ec);
   if (ec) {
@@ -523,7 +527,10 @@ void IsoListener::DoAccept() {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
         IsoListenerState& state = *state_;
         if (ec) {
+          // Typically EMFILE/ENFILE: back off instead of spinning on a failing accept().
           state.accept_errors.Increment();
+          RetryAcceptLater();
+          return;
         } else if (state.open_connections.load(std::memory_order_relaxed) >=
                    state.options.connections_max) {
           state.refused.Increment();
@@ -545,8 +552,16 @@ void IsoListener::DoAccept() {
       });
 }
 
+void IsoListener::RetryAcceptLater() {
+  accept_retry_timer_.expires_after(std::chrono::milliseconds(kAcceptRetryMs));
+  accept_retry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) DoAccept();
+  });
+}
+
 void IsoListener::StopAccepting() {
   asio::post(acceptor_.get_executor(), [this] {
+    accept_retry_timer_.cancel();
     boost::system::error_code ignored;
     acceptor_.close(ignored);
   });

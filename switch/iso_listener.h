@@ -23,6 +23,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -98,6 +99,9 @@ class IsoHandler {
   virtual void Handle(const IsoRequest& request, IsoCompletion done) = 0;
 };
 
+// After a failed accept() (out of file descriptors), wait this long before the next one.
+inline constexpr int kAcceptRetryMs = 10;
+
 class IsoListener {
  public:
   // Binds and listens on options.listen (port 0 picks a free port, see port()); accepting
@@ -135,11 +139,14 @@ class IsoListener {
               std::span<boost::asio::io_context* const> session_contexts)
       : state_(std::move(state)),
         acceptor_(accept_context),
+        accept_retry_timer_(accept_context),
         session_contexts_(session_contexts.begin(), session_contexts.end()) {}
   void DoAccept();
+  void RetryAcceptLater();
 
   std::shared_ptr<IsoListenerState> state_;
-  boost::asio::ip::tcp::acceptor acceptor_;  // used on the accept context only
+  boost::asio::ip::tcp::acceptor acceptor_;       // used on the accept context only
+  boost::asio::steady_timer accept_retry_timer_;  // accept context only
   std::vector<boost::asio::io_context*> session_contexts_;
   size_t next_context_ = 0;  // accept context only
   uint16_t port_ = 0;

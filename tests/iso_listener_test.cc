@@ -2,8 +2,12 @@
 // (finished later from another thread, in any order).
 #include "switch/iso_listener.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -393,6 +397,63 @@ TEST_F(IsoListenerTest, ConnectionsBeyondTheMaximumAreRefused) {
   EXPECT_EQ(a.ReadFrame(), "Ra");
   b.Write(Frame("b"));
   EXPECT_EQ(b.ReadFrame(), "Rb");
+}
+
+TEST_F(IsoListenerTest, AcceptBacksOffWhenOutOfFileDescriptorsAndResumes) {
+  EchoHandler handler;
+  Start(handler);
+  // Plain sockets (one descriptor each) so the arithmetic below is exact.
+  auto connect_raw = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return fd;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(listener_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  };
+  // The limit is on descriptor numbers: find the four lowest free ones (a < b < c < d) and
+  // allow numbers below d, so the first client gets a, its accept b, the second client c, and
+  // the second accept finds nothing.
+  int probe[4];
+  for (int& fd : probe) fd = ::dup(0);
+  for (int fd : probe) ::close(fd);
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  rlimit low = old_limit;
+  low.rlim_cur = static_cast<rlim_t>(probe[3]);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const int first = connect_raw();
+  ASSERT_TRUE(WaitFor([&] { return listener_->connections() == 1; }));
+  const int second = connect_raw();  // its accept() has no descriptor left
+  const bool failed = WaitFor([&] { return Counter("kytkin_iso_accept_errors_total") >= 1; });
+  const uint64_t errors_before = Counter("kytkin_iso_accept_errors_total");
+  std::this_thread::sleep_for(100ms);
+  const uint64_t errors_in_100ms = Counter("kytkin_iso_accept_errors_total") - errors_before;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  ASSERT_GE(first, 0);
+  ASSERT_GE(second, 0);
+  EXPECT_TRUE(failed);
+  EXPECT_LE(errors_in_100ms, 15u) << "accept() is spinning instead of backing off";
+  // With descriptors back, the waiting connection is accepted and served.
+  const std::string frame = Frame("late");
+  ASSERT_EQ(::send(second, frame.data(), frame.size(), 0), static_cast<ssize_t>(frame.size()));
+  timeval tv{5, 0};
+  setsockopt(second, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer(7, '\0');
+  size_t got = 0;
+  while (got < answer.size()) {
+    const ssize_t n = ::recv(second, answer.data() + got, answer.size() - got, 0);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(answer.substr(2), "Rlate");
+  ::close(first);
+  ::close(second);
 }
 
 TEST_F(IsoListenerTest, HundredConnectionsWithPipelinedRequests) {
