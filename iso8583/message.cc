@@ -30,10 +30,13 @@ constexpr std::array<uint8_t, 256> MakeClasses() {
 }
 constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
 
+// Early exit on purpose: GCC 12 "vectorizes" the branch-free AND-reduction by spilling every
+// lookup through the stack, which made ASCII parsing about twice as slow.
 bool AllOfClass(const char* p, size_t n, uint8_t cls) {
-  uint8_t acc = cls;
-  for (size_t i = 0; i < n; ++i) acc &= kClasses[static_cast<uint8_t>(p[i])];
-  return acc != 0;
+  for (size_t i = 0; i < n; ++i) {
+    if ((kClasses[static_cast<uint8_t>(p[i])] & cls) == 0) return false;
+  }
+  return true;
 }
 
 // Validates a logical value's characters for the field's content type.
@@ -357,13 +360,14 @@ ParseError Message::Parse(std::span<const uint8_t> bytes) {
             if (first.ok()) first = fail(ParseErrorReason::kArenaFull, field, field_offset);
             break;
           }
-          int bad = 0;
           for (size_t i = 0; i < units; ++i) {
             const int hi = HexValue(p[2 * i]), lo = HexValue(p[2 * i + 1]);
-            bad |= hi | lo;  // negative when either is not a hex digit
-            out[i] = static_cast<char>((hi << 4) | (lo & 0x0f));
+            if ((hi | lo) < 0) {  // not a hex digit (early exit: see AllOfClass)
+              good = false;
+              break;
+            }
+            out[i] = static_cast<char>((hi << 4) | lo);
           }
-          if (bad < 0) good = false;
           value = out;
           break;
         }
