@@ -38,6 +38,10 @@ iso8583::FrameDecoderOptions DecoderOptions(const IsoListenerOptions& options) {
 
 std::atomic<uint64_t> next_connection_id{1};
 
+int64_t MonotonicMicros(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
 // What the listener and all of its sessions share. Sessions hold it by shared_ptr, so it
@@ -77,6 +81,10 @@ struct IsoListenerState {
                            labels)),
         writes(m.GetCounter("kytkin_iso_writes_total", "write() calls on ISO 8583 connections.",
                             labels)),
+        latency(m.GetHistogram("kytkin_iso_request_latency_microseconds",
+                               "ISO 8583 request read to answer queued (or dropped), whole "
+                               "pipeline included.",
+                               labels)),
         read_pauses(m.GetCounter("kytkin_iso_read_pauses_total",
                                  "Times a connection stopped reading: in_flight_max or unsent "
                                  "output reached.",
@@ -116,6 +124,7 @@ struct IsoListenerState {
   metrics::Counter& zero_length_frames;
   metrics::Counter& reads;
   metrics::Counter& writes;
+  metrics::Histogram& latency;
   metrics::Counter& read_pauses;
   std::vector<metrics::Counter*> closed_by_error;
 
@@ -134,6 +143,7 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
   struct Slot {
     std::vector<uint8_t> request;
     std::vector<uint8_t> response;
+    SteadyClock::time_point received;  // when the read that brought the request completed
   };
 
   IsoSession(asio::io_context& context, tcp::socket socket, std::shared_ptr<IsoListenerState> state)
@@ -255,7 +265,9 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
       state_->requests.Increment();
       state_->in_flight.Increment();
       state_->open_in_flight.fetch_add(1, std::memory_order_relaxed);
-      const IsoRequest request{s.request, id_, state_->options.name, state_->options.dialect};
+      s.received = last_activity_;
+      const IsoRequest request{s.request, id_, state_->options.name, state_->options.dialect,
+                               MonotonicMicros(last_activity_)};
       state_->handler.Handle(request, IsoCompletion(shared_from_this(), index));
     }
     if (frames_.zero_length_frames() != zero_length_seen_) {
@@ -324,6 +336,9 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
     state_->in_flight.Decrement();
     state_->open_in_flight.fetch_sub(1, std::memory_order_relaxed);
     Slot& s = slots_[index];
+    state_->latency.Observe(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - s.received)
+            .count()));
     if (closed_) {
       state_->dropped_replies.Increment();
     } else if (reply == IsoReply::kSend) {

@@ -49,6 +49,10 @@ struct IsoRequest {
   // The listener's name and dialect (IsoListenerOptions), for parsing and metrics labels.
   std::string_view listener;
   std::string_view dialect;
+  // When the read that brought this request completed: std::chrono::steady_clock, in
+  // microseconds since its epoch (the clock kytkin::SystemClock::NowMonotonicMicros() reads),
+  // for the pipeline's stage latencies. One clock read per read, shared by its frames.
+  int64_t received_monotonic_us = 0;
 };
 
 enum class IsoReply : uint8_t {

@@ -2,6 +2,8 @@
 // (finished later from another thread, in any order).
 #include "switch/iso_listener.h"
 
+#include "core/clock.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -42,6 +44,9 @@ bool WaitFor(const std::function<bool()>& done) {
 class EchoHandler : public IsoHandler {
  public:
   void Handle(const IsoRequest& request, IsoCompletion done) override {
+    // The receive time is the monotonic clock core/clock.h reads, and not in the future.
+    EXPECT_GT(request.received_monotonic_us, 0);
+    EXPECT_LE(request.received_monotonic_us, SystemClock::Get().NowMonotonicMicros());
     std::vector<uint8_t>& out = done.response();
     out.push_back('R');
     out.insert(out.end(), request.message.begin(), request.message.end());
@@ -235,6 +240,10 @@ TEST_F(IsoListenerTest, ManyFramesInOneWriteAreReadAndAnsweredInBatches) {
   client.Write(stream);
   for (int i = 0; i < kFrames; ++i) ASSERT_EQ(client.ReadFrame(), "Rmsg" + std::to_string(i));
   EXPECT_EQ(Counter("kytkin_iso_requests_total"), uint64_t{kFrames});
+  EXPECT_EQ(
+      metrics_.GetHistogram("kytkin_iso_request_latency_microseconds", "", {{"listener", "pos"}})
+          .count(),
+      uint64_t{kFrames});
   // Batching: far fewer reads and writes than frames.
   EXPECT_LT(Counter("kytkin_iso_reads_total"), uint64_t{kFrames} / 4);
   EXPECT_LT(Counter("kytkin_iso_writes_total"), uint64_t{kFrames} / 4);
