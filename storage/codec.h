@@ -91,7 +91,25 @@ inline constexpr std::string_view kJournalHeadKey = "journal_head";
 void EncodeJournalHead(uint64_t sequence, std::string_view hash, std::string* out);
 Result<std::pair<uint64_t, std::string>> DecodeJournalHead(std::string_view in);
 
+// SHA-256 with a digest fetched once and a context per thread (OpenSSL 3's one-shot SHA256()
+// looks the algorithm up on every call, which showed in profiles).
 std::string Sha256(std::string_view data);
+
+// HMAC-SHA256 under a fixed key with the key schedule done once; not thread-safe (one per
+// thread). Same result as CardTokenFor().
+class CardTokenizer {
+ public:
+  explicit CardTokenizer(std::string_view key);
+  ~CardTokenizer();
+  CardTokenizer(const CardTokenizer&) = delete;
+  CardTokenizer& operator=(const CardTokenizer&) = delete;
+  std::string Token(std::string_view pan_digits);
+
+ private:
+  std::string key_;
+  void* mac_ = nullptr;  // EVP_MAC*
+  void* ctx_ = nullptr;  // EVP_MAC_CTX*, keyed
+};
 std::string Hex(std::string_view bytes);
 
 }  // namespace kytkin::storage::codec

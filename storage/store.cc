@@ -2,6 +2,8 @@
 // See store.h for the contract.
 #include "storage/store.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -29,6 +31,7 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000;
 constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr size_t kHashBytes = 32;
 constexpr uint32_t kAuthCodeModulus = 1'000'000;  // six decimal digits
+constexpr size_t kIndexReserve = 1 << 20;         // initial buckets of the dedupe/transfer maps
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -94,7 +97,12 @@ class Store::Impl {
       : options_(options),
         clock_(options.clock ? options.clock : &SystemClock::Get()),
         backend_(std::move(backend)),
-        journal_hash_(kHashBytes, '\0') {}
+        tokenizer_(options.card_key),
+        journal_hash_(kHashBytes, '\0') {
+    // Sized for a busy day without rehashing pauses on the ledger thread.
+    dedupe_.reserve(kIndexReserve);
+    transfers_.reserve(kIndexReserve);
+  }
 
   ~Impl() { Stop(); }
 
@@ -102,8 +110,14 @@ class Store::Impl {
   void Start() {
     open_.batch = backend_->NewBatch();
     next_sweep_us_ = clock_->NowMonotonicMicros() + options_.sweep_interval_ms * 1000;
-    ledger_thread_ = std::thread([this] { LedgerLoop(); });
-    committer_thread_ = std::thread([this] { CommitterLoop(); });
+    ledger_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kytkin-ledger");  // for top, perf and gdb
+      LedgerLoop();
+    });
+    committer_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kytkin-commit");
+      CommitterLoop();
+    });
   }
 
   void Stop() {
@@ -247,6 +261,7 @@ class Store::Impl {
   std::unique_ptr<Backend> backend_;
 
   // Ledger thread only.
+  codec::CardTokenizer tokenizer_;
   std::unordered_map<uint64_t, Account> accounts_;
   std::unordered_map<std::string, Card> cards_;
   std::unordered_map<uint64_t, Transfer> transfers_;
@@ -500,7 +515,7 @@ uint64_t Store::Impl::Fingerprint(const Request& r, const std::string& token) co
 
 Decision Store::Impl::Decide(const Request& r) {
   std::string token = r.card_token;
-  if (r.pan) token = CardToken(*r.pan);
+  if (r.pan) token = tokenizer_.Token(r.pan->clear_digits());
   Decision d;
   d.card_token = token;
 
