@@ -7,10 +7,10 @@ namespace kytkin::routing {
 RoutingTableHolder::RoutingTableHolder() : RoutingTableHolder(RoutingTable()) {}
 
 RoutingTableHolder::RoutingTableHolder(RoutingTable initial, const TableLimits& limits)
-    : current_(std::make_shared<const RoutingTable>(std::move(initial))), limits_(limits) {}
+    : limits_(limits), current_(std::make_shared<const RoutingTable>(std::move(initial))) {}
 
 Status RoutingTableHolder::Reload(const std::string& path) {
-  // Parse outside the lock: two concurrent reloads both parse, and the later store wins.
+  // Parsed outside the lock: two concurrent reloads both parse, and the later publication wins.
   return Publish(LoadRoutingTableFile(path, limits_));
 }
 
@@ -28,10 +28,15 @@ Status RoutingTableHolder::Publish(Result<RoutingTable> table) {
     return table.status();
   }
   auto next = std::make_shared<const RoutingTable>(std::move(table).value());
-  std::lock_guard lock(reload_mutex_);
-  previous_ = current_.exchange(std::move(next));
-  version_.fetch_add(1, std::memory_order_release);  // after the store: a reader that sees it
-                                                     // loads this table or a newer one
+  std::shared_ptr<const RoutingTable> dropped;  // freed after unlocking, not under the mutex
+  {
+    std::lock_guard lock(mutex_);
+    dropped = std::move(previous_);
+    previous_ = std::move(current_);
+    current_ = std::move(next);
+    // Bumped after the swap: a reader that sees the new version copies this table or a newer one.
+    version_.fetch_add(1, std::memory_order_release);
+  }
   reloads_ok_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }

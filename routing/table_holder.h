@@ -1,15 +1,22 @@
 // RoutingTableHolder: the current routing table, replaceable at runtime without stopping traffic.
 //
-// Readers call Current() per request and route with the returned table; a reload builds a new
-// table completely (parse + validate + index) before publishing it with one atomic store, so a
-// request sees either the old or the new table, never a mix, and no request waits for a parse.
-// A reload that fails leaves the current table in place and returns why ("path: line N: ...").
+// A reload builds the new table completely (parse + validate + index) before publishing it, so a
+// request routes with either the old or the new table, never a mix, and no request waits for a
+// parse. A reload that fails leaves the current table in place and returns why
+// ("path: line N: ...").
 //
-// Thread safety: Current() from any number of threads, concurrently with reloads. Publishing is
-// serialized by a mutex that readers never take. (std::atomic<std::shared_ptr> in libstdc++ 12
-// guards the pointer with a spin bit held for a few instructions, not for the parse.)
+// Request path: one RoutingTableReader per worker thread; its Get() is one atomic load while the
+// table is unchanged, and after a reload it takes the holder's mutex once, for a pointer copy.
+// Current() takes that mutex on every call (held for a reference-count increment only, never
+// during a parse), for callers off the hot path.
 //
-// The table a reload replaces is kept until the next reload, so the last reader to drop it is
+// Why a mutex and not std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a lock bit
+// whose unlock in load() is relaxed, which ThreadSanitizer reports as a data race (google/
+// sanitizers#1558); a plain mutex is clearly correct and costs nothing on the hot path here.
+//
+// Thread safety: every member may be called from any thread, concurrently.
+//
+// The table a reload replaces is kept until the next reload, so the last owner to drop it is
 // normally the reload thread, not a request thread freeing megabytes on the data path.
 #pragma once
 
@@ -36,7 +43,10 @@ class RoutingTableHolder {
 
   // The table to route this request with; never null. Hold the pointer for as long as a
   // RoutingDecision from it is in use.
-  std::shared_ptr<const RoutingTable> Current() const { return current_.load(); }
+  std::shared_ptr<const RoutingTable> Current() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
 
   // Reads, parses and validates the file at `path`; on success publishes it, otherwise keeps the
   // current table and returns the error. The one call for the admin endpoint and SIGHUP.
@@ -56,18 +66,18 @@ class RoutingTableHolder {
  private:
   Status Publish(Result<RoutingTable> table);
 
-  std::atomic<std::shared_ptr<const RoutingTable>> current_;
   const TableLimits limits_;
-  std::mutex reload_mutex_;                       // serializes reloads only
-  std::shared_ptr<const RoutingTable> previous_;  // guarded by reload_mutex_
+  mutable std::mutex mutex_;
+  std::shared_ptr<const RoutingTable> current_;   // guarded by mutex_; never null
+  std::shared_ptr<const RoutingTable> previous_;  // guarded by mutex_
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
 };
 
 // A per-thread view of a holder for the request path: Get() costs one atomic load while the
-// table is unchanged, instead of the shared reference count Current() touches, so worker threads
-// do not contend on one cache line per request. Keep one per worker thread (not thread-safe).
+// table is unchanged, instead of the mutex and shared reference count Current() touches, so
+// worker threads do not contend per request. Keep one per worker thread (not thread-safe).
 //
 // The reader keeps its table alive until its next Get() after a reload, so an idle worker holds
 // the previous table a little longer; it frees it there, on a worker thread, if it was the last.
