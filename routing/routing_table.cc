@@ -122,6 +122,13 @@ bool LinkHealth::IsUp(std::string_view link) const {
   return it != up_.end() && *it == link;
 }
 
+LinkChoice ChooseLink(const Issuer& issuer, const LinkHealth& links) {
+  if (issuer.on_us) return {};
+  if (links.IsUp(issuer.primary_link)) return {LinkRole::kPrimary, issuer.primary_link};
+  if (links.IsUp(issuer.backup_link)) return {LinkRole::kBackup, issuer.backup_link};
+  return {};
+}
+
 RoutingTable::RoutingTable() = default;
 
 Result<RoutingTable> RoutingTable::Build(TableSpec spec, const TableLimits& limits) {
@@ -272,17 +279,10 @@ RoutingDecision RoutingTable::ToIssuer(uint32_t issuer_index, RouteReason reason
     decision.response = ResponseCode::kApproved;
     return decision;
   }
-  if (links.IsUp(issuer.primary_link)) {
+  if (const LinkChoice choice = ChooseLink(issuer, links); choice.role != LinkRole::kNone) {
     decision.kind = RouteKind::kIssuer;
-    decision.link_role = LinkRole::kPrimary;
-    decision.link = issuer.primary_link;
-    decision.response = ResponseCode::kApproved;
-    return decision;
-  }
-  if (links.IsUp(issuer.backup_link)) {
-    decision.kind = RouteKind::kIssuer;
-    decision.link_role = LinkRole::kBackup;
-    decision.link = issuer.backup_link;
+    decision.link_role = choice.role;
+    decision.link = choice.link;
     decision.response = ResponseCode::kApproved;
     return decision;
   }

@@ -131,6 +131,14 @@ enum class RouteReason : uint8_t {
 
 enum class LinkRole : uint8_t { kNone, kPrimary, kBackup };
 
+// The link to use for a remote issuer: the primary when up, else the backup when up, else none.
+// Route uses it; the SAF sender uses it to pick the link for queued advices.
+struct LinkChoice {
+  LinkRole role = LinkRole::kNone;
+  std::string_view link;  // empty for kNone; points into the issuer
+};
+[[nodiscard]] LinkChoice ChooseLink(const Issuer& issuer, const LinkHealth& links);
+
 struct RoutingDecision {
   RouteKind kind = RouteKind::kDecline;
   RouteReason reason = RouteReason::kUnknownBin;

@@ -153,6 +153,21 @@ TEST(RoutingTableTest, LinkHealthPicksPrimaryThenBackupThenNone) {
   EXPECT_EQ(table.Route(Request("5212345678901234"), LinkHealth()).kind, RouteKind::kOnUs);
 }
 
+TEST(RoutingTableTest, ChooseLinkForSafDelivery) {
+  RoutingTable table = MustBuild(BaseSpec());
+  const Issuer& nordbank = *table.FindIssuer("nordbank");
+  LinkHealth links;
+  EXPECT_EQ(ChooseLink(nordbank, links).role, LinkRole::kNone);
+  EXPECT_TRUE(ChooseLink(nordbank, links).link.empty());
+  links.Set("a-2", true);
+  EXPECT_EQ(ChooseLink(nordbank, links).role, LinkRole::kBackup);
+  EXPECT_EQ(ChooseLink(nordbank, links).link, "a-2");
+  links.Set("a-1", true);
+  EXPECT_EQ(ChooseLink(nordbank, links).link, "a-1");
+  EXPECT_EQ(ChooseLink(*table.FindIssuer("kytkin"), links).role, LinkRole::kNone);
+  EXPECT_EQ(table.FindIssuer("nobody"), nullptr);
+}
+
 TEST(RoutingTableTest, LinkHealthSetIsIdempotent) {
   LinkHealth links;
   EXPECT_FALSE(links.IsUp("x"));

@@ -87,14 +87,17 @@ class RoutingTableReader {
   explicit RoutingTableReader(const RoutingTableHolder& holder)
       : holder_(holder), version_(holder.version()), table_(holder.Current()) {}
 
-  // The current table; the reference stays valid until the next Get() on this reader.
-  const RoutingTable& Get() {
+  // The current table; the reference stays valid until the next Get() on this reader. A request
+  // that waits (for an issuer, for the journal) while the worker serves others must keep the
+  // table alive itself: copy GetShared() into the request's context.
+  const RoutingTable& Get() { return *GetShared(); }
+  const std::shared_ptr<const RoutingTable>& GetShared() {
     const uint64_t version = holder_.version();
     if (version != version_) {
       table_ = holder_.Current();  // at least as new as `version`
       version_ = version;
     }
-    return *table_;
+    return table_;
   }
 
  private:

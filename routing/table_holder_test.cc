@@ -103,6 +103,14 @@ TEST(TableHolderTest, ReaderFollowsReloadsAndIgnoresFailedOnes) {
   EXPECT_EQ(holder.version(), version + 1);
   EXPECT_EQ(IssuerOf(reader.Get(), "4111111111111111"), "b");
   EXPECT_EQ(&reader.Get(), holder.Current().get());
+
+  // A request that waits keeps its table even when the reader moves on.
+  const std::shared_ptr<const RoutingTable> kept = reader.GetShared();
+  ASSERT_TRUE(holder.ReloadFromText(kTableA).ok());
+  ASSERT_TRUE(holder.ReloadFromText(kTableB).ok());
+  EXPECT_EQ(IssuerOf(reader.Get(), "4111111111111111"), "b");
+  EXPECT_NE(&reader.Get(), kept.get());
+  EXPECT_EQ(IssuerOf(*kept, "4111111111111111"), "b");
 }
 
 TEST(TableHolderTest, ConcurrentReadersDuringReloadsSeeWholeTables) {
