@@ -87,7 +87,7 @@ constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{
     {Channel::kInternal, "internal"},
 }};
 
-constexpr std::array<std::pair<Reason, std::string_view>, 21> kReasons = {{
+constexpr std::array<std::pair<Reason, std::string_view>, 22> kReasons = {{
     {Reason::kNone, "none"},
     {Reason::kUnknownCard, "unknown_card"},
     {Reason::kCardLost, "card_lost"},
@@ -109,6 +109,7 @@ constexpr std::array<std::pair<Reason, std::string_view>, 21> kReasons = {{
     {Reason::kDuplicateConflict, "duplicate_conflict"},
     {Reason::kInvalidRequest, "invalid_request"},
     {Reason::kAdviceWouldOverdraw, "advice_would_overdraw"},
+    {Reason::kReversedBeforeOriginal, "reversed_before_original"},
 }};
 
 }  // namespace

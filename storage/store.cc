@@ -89,6 +89,9 @@ struct Outcome {
 
 Outcome Decline(ResponseCode code, Reason reason) { return {code, reason}; }
 
+// The dedupe fingerprint under an original's request key when its reversal came first.
+constexpr uint64_t kReversedBeforeOriginalMark = 0;
+
 }  // namespace
 
 class Store::Impl {
@@ -510,7 +513,8 @@ uint64_t Store::Impl::Fingerprint(const Request& r, const std::string& token) co
   f.Add(r.merchant_id);
   f.Add(r.acquirer_id);
   f.Add(r.stan);
-  return f.value();
+  // 0 marks "reversed before its original arrived" in the dedupe index.
+  return f.value() == kReversedBeforeOriginalMark ? 1 : f.value();
 }
 
 Decision Store::Impl::Decide(const Request& r) {
@@ -531,10 +535,13 @@ Decision Store::Impl::Decide(const Request& r) {
       static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire);
 
   uint64_t fingerprint = 0;
+  bool reversed_before_original = false;
   if (fields_ok && !r.request_key.empty()) {
     fingerprint = Fingerprint(r, token);
     auto it = dedupe_.find(r.request_key);
-    if (it != dedupe_.end()) {
+    if (it != dedupe_.end() && it->second.first == kReversedBeforeOriginalMark) {
+      reversed_before_original = true;  // decided below; its own record replaces the mark
+    } else if (it != dedupe_.end()) {
       if (it->second.first == fingerprint) {
         // A retransmission: the original answer, no new record. Its completion runs after the
         // original's batch is durable because batches complete in order.
@@ -550,8 +557,10 @@ Decision Store::Impl::Decide(const Request& r) {
     }
   }
 
-  Outcome o = fields_ok ? Evaluate(r, token, &d)
-                        : Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+  Outcome o = !fields_ok ? Decline(ResponseCode::kFormatError, Reason::kInvalidRequest)
+              : reversed_before_original
+                  ? Decline(ResponseCode::kDoNotHonour, Reason::kReversedBeforeOriginal)
+                  : Evaluate(r, token, &d);
   d.response_code = o.code;
   d.reason = o.reason;
   if (!d.approved()) {
@@ -872,6 +881,18 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       }
       auto ot = transfers_.find(original_id);
       if (original_id == 0 || ot == transfers_.end()) {
+        if (r.operation == Operation::kReverse && !r.original_request_key.empty() &&
+            !dedupe_.contains(r.original_request_key)) {
+          // The reversal overtook its original (a terminal timed out before the original got
+          // here). Remember it in the same write, so the late original is declined.
+          Decision mark;
+          mark.response_code = ResponseCode::kDoNotHonour;
+          mark.reason = Reason::kReversedBeforeOriginal;
+          scratch_.clear();
+          codec::EncodeDedupe(kReversedBeforeOriginalMark, mark, &scratch_);
+          open_.batch->Put(Cf::kDedupe, r.original_request_key, scratch_);
+          dedupe_[r.original_request_key] = {kReversedBeforeOriginalMark, mark};
+        }
         return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
       }
       Transfer& orig = ot->second;

@@ -207,6 +207,9 @@ enum class Reason : uint8_t {
   kDuplicateConflict,    // 94 (same request key, different content)
   kInvalidRequest,       // 30 (missing card, bad fields)
   kAdviceWouldOverdraw,  // 51 (advice on a kFlagDebitsMustNotExceedCredits account)
+  // 05: the original of a reversal that arrived first. The reversal is remembered (durably, in
+  // the dedupe index under the original's request key) so the late original cannot take money.
+  kReversedBeforeOriginal,
 };
 std::string_view ReasonName(Reason reason);
 

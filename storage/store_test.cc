@@ -590,6 +590,29 @@ TEST_P(StoreTest, ImportAppliesEachRowWholeOrNotAtAll) {
   ExpectLedgerAndJournalOk();
 }
 
+TEST_P(StoreTest, ReversalBeforeItsOriginalKeepsTheLateOriginalFromTakingMoney) {
+  Pan pan = Funded(1, 10'000);
+  Request reversal = OriginalRequest(Operation::kReverse, 0, 0, "rev-1");
+  reversal.original_request_key = "late-auth";
+  EXPECT_EQ(Do(reversal).response_code, ResponseCode::kUnableToLocateOriginal);
+  if (GetParam() == Backend::kRocksDb) Reopen();  // the memory is durable, not just in RAM
+
+  Decision late = Do(TestRequest(Operation::kAuthorize, pan, 3'000, "late-auth"));
+  EXPECT_EQ(late.response_code, ResponseCode::kDoNotHonour);
+  EXPECT_EQ(late.reason, Reason::kReversedBeforeOriginal);
+  Account a = AccountOf(1);
+  EXPECT_EQ(a.debits_pending, 0);
+  EXPECT_EQ(a.balance(), 10'000);
+  // A retransmission of the late original gets the same decline, and moves nothing either.
+  Decision again = Do(TestRequest(Operation::kAuthorize, pan, 3'000, "late-auth"));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.response_code, ResponseCode::kDoNotHonour);
+  // A repeat of the reversal is a retransmission, not a second mark.
+  EXPECT_TRUE(Do(reversal).duplicate);
+  EXPECT_EQ(AccountOf(1).balance(), 10'000);
+  ExpectLedgerAndJournalOk();
+}
+
 TEST_P(StoreTest, StateIsRebuiltOnOpen) {
   Pan pan = Funded(1, 10'000);
   Decision hold = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "a"));
