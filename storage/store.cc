@@ -119,6 +119,7 @@ class Store::Impl {
     });
     committer_thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "kytkin-commit");
+      committer_id_.store(std::this_thread::get_id());
       CommitterLoop();
     });
   }
@@ -159,7 +160,17 @@ class Store::Impl {
 
   // Runs fn on the ledger thread, in order with the decisions, and waits until the batch it
   // wrote to is durable.
+  // A blocking call from a completion would wait for its own thread.
+  Status CheckMayBlock() const {
+    if (std::this_thread::get_id() == committer_id_.load()) {
+      return Status::FailedPrecondition(
+          "blocking store call from a completion (committer thread) would deadlock");
+    }
+    return Status::Ok();
+  }
+
   Status RunAdmin(std::function<Status()> fn) {
+    KYTKIN_RETURN_IF_ERROR(CheckMayBlock());
     std::promise<Status> promise;
     auto future = promise.get_future();
     {
@@ -288,6 +299,7 @@ class Store::Impl {
   bool stopping_ = false;            // guarded by mu_
   bool committer_stop_ = false;      // guarded by mu_
   Status fatal_;                     // guarded by mu_
+  std::atomic<std::thread::id> committer_id_{};
   std::atomic<bool> failed_{false};  // !fatal_.ok(), readable without mu_
   std::thread ledger_thread_;
   std::thread committer_thread_;
@@ -452,7 +464,11 @@ void Store::Impl::CommitterLoop() {
     }
     Status s = fatal;
     if (s.ok() && batch->batch->count() > 0) {
+      const int64_t start_us = clock_->NowMonotonicMicros();
       s = backend_->Commit(*batch->batch, !options_.unsafe_disable_sync);
+      if (s.ok() && options_.on_commit) {
+        options_.on_commit(batch->pending.size(), clock_->NowMonotonicMicros() - start_us);
+      }
       if (!s.ok()) {
         s = Status::IOError(
             "store stopped: a write or sync failed, nothing after it is "
@@ -1171,6 +1187,7 @@ Status Store::Submit(Request request, Completion done) {
 }
 
 Result<Decision> Store::Execute(Request request) {
+  KYTKIN_RETURN_IF_ERROR(impl_->CheckMayBlock());
   std::promise<Result<Decision>> promise;
   auto future = promise.get_future();
   Status s = Submit(std::move(request),

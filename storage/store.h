@@ -22,7 +22,9 @@
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
 // committer thread, in decision order; they must be short and must not block (post the result
-// back to your own event loop). Calling Submit from a completion is allowed.
+// back to your own event loop). Calling Submit from a completion is allowed; the blocking calls
+// (Execute, the administration, Get*, Verify*, Export*) are not - they would wait for the very
+// thread they run on - and fail with FailedPrecondition there.
 //
 // Backends: kRocksDb (the real store, RocksDB private to storage/) and kMemory (same engine, maps
 // in memory, for tests and models; "durable" means "applied").
@@ -336,6 +338,10 @@ struct StoreOptions {
   bool unsafe_disable_sync = false;
   // RocksDB memtable size per column family, bytes. Default 64 MiB.
   size_t rocksdb_write_buffer_bytes = 64 << 20;
+  // Called on the committer thread after each batch is durable, before its completions run:
+  // how many decisions the batch carried and how long the write + sync took. For metrics; must
+  // be quick and must not call the store. Default: none.
+  std::function<void(size_t batch_decisions, int64_t commit_us)> on_commit;
   // For fault tests: the RocksDB Env to use (not owned). Default: the process's default Env.
   rocksdb::Env* rocksdb_env_for_testing = nullptr;
 };

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <thread>
 
@@ -711,6 +712,36 @@ TEST_P(StoreTest, AsyncSubmitCompletesEveryRequestOnce) {
   EXPECT_EQ(AccountOf(1).debits_pending, kThreads * kPerThread);
   EXPECT_FALSE(store_->Submit(Request{}, nullptr).ok());
   ExpectLedgerAndJournalOk();
+}
+
+TEST_P(StoreTest, BlockingCallsFromACompletionFailInsteadOfDeadlocking) {
+  Pan pan = Funded(1, 10'000);
+  std::promise<std::pair<Status, Status>> seen;
+  ASSERT_TRUE(
+      store_
+          ->Submit(
+              TestRequest(Operation::kAuthorize, pan, 1, "a"),
+              [&](Result<Decision>) {
+                seen.set_value(
+                    {store_->GetAccount(1).status(),
+                     store_->Execute(TestRequest(Operation::kAuthorize, pan, 1, "b")).status()});
+              })
+          .ok());
+  auto [get, execute] = seen.get_future().get();
+  EXPECT_EQ(get.code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(execute.code(), Status::Code::kFailedPrecondition);
+  // Submit from a completion is fine.
+  std::promise<bool> chained;
+  ASSERT_TRUE(store_
+                  ->Submit(TestRequest(Operation::kAuthorize, pan, 1, "c"),
+                           [&](Result<Decision>) {
+                             Status s = store_->Submit(
+                                 TestRequest(Operation::kAuthorize, pan, 1, "d"),
+                                 [&](Result<Decision> d) { chained.set_value(d.ok()); });
+                             if (!s.ok()) chained.set_value(false);
+                           })
+                  .ok());
+  EXPECT_TRUE(chained.get_future().get());
 }
 
 TEST_P(StoreTest, BadOptionsAreRejected) {
