@@ -57,14 +57,23 @@ int RunServe(Args args) {
   Result<std::string> card_key = storage::LoadOrCreateCardKey(key_path);
   if (!card_key.ok()) return StartupFailure("card key " + key_path, card_key.status());
 
-  Result<std::unique_ptr<storage::Store>> store =
-      storage::Store::Open(StoreOptionsFor(options, std::move(card_key).value()));
+  metrics::Registry metrics;
+  storage::StoreOptions store_options = StoreOptionsFor(options, std::move(card_key).value());
+  metrics::Histogram& batch_sizes = metrics.GetHistogram(
+      "kytkin_commit_batch_decisions",
+      "Decisions made durable by one group commit (buckets are counts, not microseconds)");
+  metrics::Histogram& commit_latency = metrics.GetHistogram(
+      "kytkin_commit_latency_microseconds", "One group commit: RocksDB write + fdatasync");
+  store_options.on_commit = [&batch_sizes, &commit_latency](size_t decisions, int64_t us) {
+    batch_sizes.Observe(decisions);
+    commit_latency.Observe(static_cast<uint64_t>(us));
+  };
+  Result<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
   if (!store.ok()) return StartupFailure("ledger", store.status());
   if (options.demo) {
     if (Status s = SeedDemoData(**store, std::cout); !s.ok()) return StartupFailure("demo", s);
   }
 
-  metrics::Registry metrics;
   AuthorizerOptions authorizer_options;
   authorizer_options.rules = options.authorization;
   Authorizer authorizer(**store, authorizer_options, metrics);
