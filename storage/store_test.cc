@@ -744,6 +744,62 @@ TEST_P(StoreTest, BlockingCallsFromACompletionFailInsteadOfDeadlocking) {
   EXPECT_TRUE(chained.get_future().get());
 }
 
+TEST_P(StoreTest, FullQueueRefusesAndEveryAcceptedRequestCompletes) {
+  StoreOptions o = Options();
+  o.batch_decisions_max = 2;
+  o.queue_requests_max = 3;
+  store_.reset();
+  store_ = std::move(Store::Open(o)).value();
+  Pan pan = Funded(1, 10'000);
+  // The first completion holds the committer thread, so batches and then the queue fill up.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> completed{0};
+  ASSERT_TRUE(store_
+                  ->Submit(TestRequest(Operation::kAuthorize, pan, 1, "block"),
+                           [&](Result<Decision>) {
+                             released.wait();
+                             ++completed;
+                           })
+                  .ok());
+  int accepted = 1;
+  Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    refused = store_->Submit(TestRequest(Operation::kAuthorize, pan, 1, "q" + std::to_string(i)),
+                             [&](Result<Decision>) { ++completed; });
+    if (refused.ok()) ++accepted;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(refused.code(), Status::Code::kResourceExhausted) << refused.ToString();
+  // At most: the held batch, the open batch and the queue, plus one in the ledger's hands.
+  EXPECT_LE(accepted, 1 + 2 + 3 + 2);
+  release.set_value();
+  for (int i = 0; i < 1000 && completed.load() < accepted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(completed.load(), accepted);
+  EXPECT_TRUE(
+      store_->Submit(TestRequest(Operation::kAuthorize, pan, 1, "after"), [](Result<Decision>) {})
+          .ok());
+}
+
+TEST_P(StoreTest, SweepExpiresAtMostSweepHoldsMaxPerRun) {
+  StoreOptions o = Options();
+  o.sweep_holds_max = 3;
+  store_.reset();
+  store_ = std::move(Store::Open(o)).value();
+  Pan pan = Funded(1, 10'000);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(Do(TestRequest(Operation::kAuthorize, pan, 1, "h" + std::to_string(i))).approved());
+  }
+  clock_.Advance(3600 * 1'000'000LL);
+  EXPECT_EQ(*store_->SweepExpiredHolds(), 3u);
+  EXPECT_EQ(*store_->SweepExpiredHolds(), 1u);
+  EXPECT_EQ(*store_->SweepExpiredHolds(), 0u);
+  EXPECT_EQ(AccountOf(1).debits_pending, 0);
+  ExpectLedgerAndJournalOk();
+}
+
 TEST_P(StoreTest, BadOptionsAreRejected) {
   StoreOptions o = Options();
   o.card_key = "short";
