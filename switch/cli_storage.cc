@@ -401,6 +401,10 @@ void PrintCard(const Card& c) {
 int RunAccounts(Args args) {
   if (args.empty()) return Fail("accounts", "which: import, create, show or block?", 2);
   const std::string_view sub = args[0];
+  if (sub == "--help" || sub == "-h") {
+    std::cout << kAccountsUsage;
+    return 0;
+  }
   FlagSet flags;
   StoreFlags sf;
   sf.Register(flags);
@@ -565,6 +569,10 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
 int RunJournal(Args args) {
   if (args.empty()) return Fail("journal", "which: export or verify?", 2);
   const std::string_view sub = args[0];
+  if (sub == "--help" || sub == "-h") {
+    std::cout << kJournalUsage;
+    return 0;
+  }
   FlagSet flags;
   StoreFlags sf;
   sf.Register(flags);
