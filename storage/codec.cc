@@ -168,6 +168,7 @@ void EncodeTransfer(const Transfer& t, std::string* out) {
   w.I64(t.posted_amount_minor);
   w.I64(t.created_unix_us);
   w.I64(t.expires_unix_us);
+  w.Str(t.card_token);
 }
 
 Result<Transfer> DecodeTransfer(std::string_view in) {
@@ -179,7 +180,8 @@ Result<Transfer> DecodeTransfer(std::string_view in) {
       !r.U64(&t.debit_account) || !r.U64(&t.credit_account) || !r.I64(&minor) ||
       !r.U16(&currency) || !r.U64(&t.pending_id) || !r.U64(&t.resolved_by) ||
       !r.I64(&t.posted_amount_minor) || !r.I64(&t.created_unix_us) || !r.I64(&t.expires_unix_us) ||
-      !r.done()) {
+      // Records written before transfers carried the card end here.
+      (!r.done() && !r.Str(&t.card_token)) || !r.done()) {
     return Bad("transfer");
   }
   t.amount = Amount(minor, currency);

@@ -269,6 +269,8 @@ class Store::Impl {
   void CountVelocity(const std::string& token, int64_t amount);
   codec::Velocity& VelocityOf(const std::string& token);
   void ExpireOne(Transfer& pending);
+  // A reversed debit no longer counts toward the card's daily limits (same UTC day only).
+  void ReleaseVelocity(const Transfer& orig);
 
   const StoreOptions options_;
   const Clock* clock_;
@@ -288,6 +290,7 @@ class Store::Impl {
   OpenBatch open_;
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
+  std::string deciding_token_;  // the card of the decision being made, for NewTransfer
 
   // Shared between threads.
   mutable std::mutex mu_;
@@ -573,10 +576,16 @@ Decision Store::Impl::Decide(const Request& r) {
     }
   }
 
-  Outcome o = !fields_ok ? Decline(ResponseCode::kFormatError, Reason::kInvalidRequest)
-              : reversed_before_original
-                  ? Decline(ResponseCode::kDoNotHonour, Reason::kReversedBeforeOriginal)
-                  : Evaluate(r, token, &d);
+  Outcome o;
+  if (!fields_ok) {
+    o = Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+  } else if (reversed_before_original) {
+    o = Decline(ResponseCode::kDoNotHonour, Reason::kReversedBeforeOriginal);
+  } else {
+    deciding_token_ = token;
+    o = Evaluate(r, token, &d);
+    deciding_token_.clear();
+  }
   d.response_code = o.code;
   d.reason = o.reason;
   if (!d.approved()) {
@@ -742,6 +751,7 @@ Transfer& Store::Impl::NewTransfer(TransferKind kind, TransferState state, uint6
   t.credit_account = credit;
   t.amount = amount;
   t.created_unix_us = clock_->NowUnixMicros();
+  t.card_token = deciding_token_;
   return transfers_[t.id] = t;
 }
 
@@ -912,6 +922,9 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
       }
       Transfer& orig = ot->second;
+      // The resolution belongs to the original's card (the request names no card).
+      deciding_token_ = orig.card_token;
+      d->card_token = orig.card_token;
       Account& debit = accounts_.at(orig.debit_account);
       Account& credit = accounts_.at(orig.credit_account);
       // The cardholder side: the debit of a hold or purchase, the credit of a refund or load.
@@ -963,6 +976,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         orig.state = TransferState::kVoided;
         orig.resolved_by = t.id;
         pending_by_expiry_.erase({orig.expires_unix_us, orig.id});
+        ReleaseVelocity(orig);
         PutTransfer(t);
         PutTransfer(orig);
         d->transfer_id = t.id;
@@ -994,6 +1008,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       MovePosted(credit, debit, back);
       orig.state = TransferState::kReversed;
       orig.resolved_by = t.id;
+      ReleaseVelocity(orig);
       PutTransfer(t);
       PutTransfer(orig);
       d->transfer_id = t.id;
@@ -1011,8 +1026,10 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
 void Store::Impl::ExpireOne(Transfer& orig) {
   Account& debit = accounts_.at(orig.debit_account);
   Account& credit = accounts_.at(orig.credit_account);
+  deciding_token_ = orig.card_token;
   Transfer& t = NewTransfer(TransferKind::kExpirePending, TransferState::kFinal, orig.debit_account,
                             orig.credit_account, orig.amount);
+  deciding_token_.clear();
   t.pending_id = orig.id;
   MovePending(debit, credit, -orig.amount.minor_units());
   orig.state = TransferState::kExpired;
@@ -1027,7 +1044,20 @@ void Store::Impl::ExpireOne(Transfer& orig) {
   Decision d;
   d.response_code = ResponseCode::kApproved;
   d.transfer_id = t.id;
-  WriteJournal(r, "", "", d);
+  auto card = cards_.find(orig.card_token);
+  WriteJournal(r, orig.card_token, card == cards_.end() ? "" : card->second.masked_pan, d);
+}
+
+void Store::Impl::ReleaseVelocity(const Transfer& orig) {
+  // Only debits of the card counted, and only today's counter can give them back.
+  const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
+  if (orig.card_token.empty() || orig.created_unix_us / kMicrosPerDay != today) return;
+  auto debit = accounts_.find(orig.debit_account);
+  if (debit == accounts_.end() || !IsCardholderKind(debit->second.kind)) return;
+  codec::Velocity& v = VelocityOf(orig.card_token);
+  if (v.count > 0) --v.count;
+  v.amount_minor = std::max<int64_t>(0, v.amount_minor - orig.amount.minor_units());
+  open_.dirty_velocity.insert(orig.card_token);
 }
 
 size_t Store::Impl::SweepLocked() {

@@ -163,6 +163,9 @@ struct Transfer {
   int64_t posted_amount_minor = 0;  // for a posted pending: the amount actually posted
   int64_t created_unix_us = 0;
   int64_t expires_unix_us = 0;  // kPending only
+  // The card of the request that made it; resolutions inherit the original's. Empty for
+  // opening balances.
+  std::string card_token;
 };
 
 // ---------------------------------------------------------------------------------------------

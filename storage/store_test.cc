@@ -221,6 +221,47 @@ TEST_P(StoreTest, DailyAmountLimitDeclines61AndResetsNextDay) {
   EXPECT_TRUE(Do(TestRequest(Operation::kAuthorize, pan, 1'000, "e")).approved());
 }
 
+TEST_P(StoreTest, ReversalGivesBackTodaysVelocity) {
+  Card card = TestCard(1);
+  card.daily_count_max = 1;
+  card.daily_amount_max_minor = 1'000;
+  Pan pan = Funded(1, 10'000, AccountKind::kCardholderDebit, card);
+  Decision hold = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "a"));
+  EXPECT_EQ(Do(TestRequest(Operation::kAuthorize, pan, 1, "b")).reason, Reason::kDailyAmountLimit);
+  EXPECT_TRUE(Do(OriginalRequest(Operation::kReverse, hold.transfer_id, 0, "v")).approved());
+  Decision p = Do(TestRequest(Operation::kPurchase, pan, 1'000, "c"));
+  EXPECT_TRUE(p.approved());
+  EXPECT_EQ(Do(TestRequest(Operation::kPurchase, pan, 1, "d")).reason, Reason::kDailyAmountLimit);
+  EXPECT_TRUE(Do(OriginalRequest(Operation::kReverse, p.transfer_id, 0, "r")).approved());
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, pan, 1'000, "e")).approved());
+}
+
+TEST_P(StoreTest, ResolutionsCarryTheOriginalsCardInTheJournal) {
+  Pan pan = Funded(1, 10'000);
+  Decision hold = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "a"));
+  Decision cap = Do(OriginalRequest(Operation::kCapture, hold.transfer_id, 0, "c"));
+  EXPECT_EQ(cap.card_token, store_->CardToken(pan));
+  EXPECT_EQ(store_->GetTransfer(cap.transfer_id)->card_token, store_->CardToken(pan));
+  Decision hold2 = Do(TestRequest(Operation::kAuthorize, pan, 1'000, "b"));
+  clock_.Advance(3600 * 1'000'000LL);
+  ASSERT_EQ(*store_->SweepExpiredHolds(), 1u);
+  std::vector<JournalRecord> records;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(0, 0,
+                                  [&](const JournalRecord& j) {
+                                    records.push_back(j);
+                                    return true;
+                                  })
+                  .ok());
+  ASSERT_EQ(records.size(), 4u);
+  for (const JournalRecord& j : records) {
+    EXPECT_EQ(j.card_token, store_->CardToken(pan)) << OperationName(j.operation);
+    EXPECT_EQ(j.masked_pan, pan.masked()) << OperationName(j.operation);
+  }
+  EXPECT_EQ(records[3].operation, Operation::kExpire);
+  EXPECT_EQ(store_->GetTransfer(hold2.transfer_id)->state, TransferState::kExpired);
+}
+
 TEST_P(StoreTest, DailyCountLimitDeclines65) {
   Card card = TestCard(1);
   card.daily_count_max = 2;
