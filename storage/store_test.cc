@@ -841,6 +841,24 @@ TEST_P(StoreTest, SweepExpiresAtMostSweepHoldsMaxPerRun) {
   ExpectLedgerAndJournalOk();
 }
 
+TEST_P(StoreTest, OnCommitReportsEveryDurableBatch) {
+  std::atomic<size_t> decisions{0};
+  std::atomic<int> batches{0};
+  StoreOptions o = Options();
+  o.on_commit = [&](size_t n, int64_t commit_us) {
+    decisions += n;
+    ++batches;
+    EXPECT_GE(commit_us, 0);
+  };
+  store_.reset();
+  store_ = std::move(Store::Open(o)).value();
+  Pan pan = Funded(1, 10'000);  // two admin steps
+  for (int i = 0; i < 5; ++i) Do(TestRequest(Operation::kAuthorize, pan, 1, std::to_string(i)));
+  EXPECT_EQ(decisions.load(), 7u);
+  EXPECT_GE(batches.load(), 1);
+  EXPECT_LE(batches.load(), 7);
+}
+
 TEST_P(StoreTest, BadOptionsAreRejected) {
   StoreOptions o = Options();
   o.card_key = "short";
