@@ -6,6 +6,8 @@
 //                the latency one request sees.
 //   pipelined    each submitter keeps kPipelineWindow requests in flight, as an event loop with
 //                many terminals does: the throughput group commit reaches.
+//   NO_SYNC_ref  pipelined with StoreOptions::unsafe_disable_sync: NOT durable, printed only to
+//                show how much of the cost is CPU and how much is fdatasync.
 // Printed: ops/s and commit latency (Submit to durable completion) p50/p99/p99.9 in µs.
 //
 //   KYTKIN_BENCH_SECONDS   seconds per case (default 2)
@@ -60,12 +62,13 @@ int64_t NowUs() {
       .count();
 }
 
-void RunAuthorizations(benchmark::State& state, int window) {
+void RunAuthorizations(benchmark::State& state, int window, bool sync = true) {
   const int submitters = static_cast<int>(state.range(0));
   const std::string dir = BenchDir();
   StoreOptions options;
   options.data_dir = dir + "/db";
   options.card_key = std::string(32, 'b');
+  options.unsafe_disable_sync = !sync;
   auto opened = Store::Open(options);
   if (!opened.ok()) {
     state.SkipWithError(opened.status().ToString().c_str());
@@ -162,10 +165,14 @@ void RunAuthorizations(benchmark::State& state, int window) {
   state.counters["declined"] = static_cast<double>(declined.load());
   state.counters["failed"] = static_cast<double>(failed.load());
   std::printf(
-      "%-12s submitters=%-3d window=%-4d ops=%zu  %.0f durable authorizations/s  "
+      "%-12s submitters=%-3d window=%-4d ops=%zu  %.0f %s  "
       "commit latency p50=%.0fus p99=%.0fus p99.9=%.0fus  declined=%llu failed=%llu\n",
-      window == 1 ? "closed_loop" : "pipelined", submitters, window, all.size(), ops, pct(0.50),
-      pct(0.99), pct(0.999), static_cast<unsigned long long>(declined.load()),
+      !sync         ? "NO_SYNC_ref"
+      : window == 1 ? "closed_loop"
+                    : "pipelined",
+      submitters, window, all.size(), ops,
+      sync ? "durable authorizations/s" : "authorizations/s (NOT durable)", pct(0.50), pct(0.99),
+      pct(0.999), static_cast<unsigned long long>(declined.load()),
       static_cast<unsigned long long>(failed.load()));
   std::fflush(stdout);
   store.reset();
@@ -175,6 +182,10 @@ void RunAuthorizations(benchmark::State& state, int window) {
 
 void BM_ClosedLoop(benchmark::State& state) { RunAuthorizations(state, 1); }
 void BM_Pipelined(benchmark::State& state) { RunAuthorizations(state, kPipelineWindow); }
+// Reference only, NOT durable: the same work without fdatasync, to separate CPU from sync cost.
+void BM_PipelinedUnsafeNoSync(benchmark::State& state) {
+  RunAuthorizations(state, kPipelineWindow, false);
+}
 
 BENCHMARK(BM_ClosedLoop)
     ->Arg(1)
@@ -186,6 +197,11 @@ BENCHMARK(BM_ClosedLoop)
 BENCHMARK(BM_Pipelined)
     ->Arg(1)
     ->Arg(8)
+    ->Arg(64)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PipelinedUnsafeNoSync)
     ->Arg(64)
     ->Iterations(1)
     ->UseRealTime()
