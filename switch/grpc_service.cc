@@ -1,6 +1,9 @@
 #include "switch/grpc_service.h"
 
+#include <grpc/support/log.h>
+
 #include <chrono>
+#include <mutex>
 #include <utility>
 
 #include "core/currency.h"
@@ -460,6 +463,34 @@ class GrpcServer::AdminService final : public v1::Admin::CallbackService {
   MethodMetrics create_account_, create_card_, import_, block_, unblock_, get_;
 };
 
+namespace {
+
+std::mutex startup_log_mu;
+std::string startup_error;  // guarded by startup_log_mu
+
+void CaptureStartupLog(gpr_log_func_args* args) {
+  if (args->severity != GPR_LOG_SEVERITY_ERROR) return;
+  std::lock_guard lock(startup_log_mu);
+  startup_error = args->message;
+}
+
+// The OS reason from the captured gRPC error (os_error:"Address already in use"), if any.
+std::string TakeStartupError() {
+  std::lock_guard lock(startup_log_mu);
+  std::string reason = "address in use or not local";
+  constexpr std::string_view kKey = "os_error:\"";
+  const size_t at = startup_error.find(kKey);
+  if (at != std::string::npos) {
+    const size_t end = startup_error.find('"', at + kKey.size());
+    if (end != std::string::npos)
+      reason = startup_error.substr(at + kKey.size(), end - at - kKey.size());
+  }
+  startup_error.clear();
+  return reason;
+}
+
+}  // namespace
+
 // --- GrpcServer --------------------------------------------------------------------------------
 
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
@@ -478,11 +509,14 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.message_bytes_max));
   builder.RegisterService(server->authorization_.get());
   builder.RegisterService(server->admin_.get());
+  // gRPC logs a bind failure as a multi-line error of its own; start-up failures should be
+  // one clear line, so keep its OS reason for ours and drop the rest while the server starts.
+  gpr_set_log_function(CaptureStartupLog);
   server->server_ = builder.BuildAndStart();
+  gpr_set_log_function(nullptr);  // back to gRPC's default logger
   if (server->server_ == nullptr || selected_port == 0) {
     server->shut_down_ = true;
-    return Status::Unavailable("grpc: cannot listen on " + address +
-                               " (address in use or not local?)");
+    return Status::Unavailable("grpc: cannot listen on " + address + ": " + TakeStartupError());
   }
   server->port_ = static_cast<uint16_t>(selected_port);
   return server;
