@@ -181,8 +181,11 @@ Screened ScreenRequest(const Message& m, CardOperation op, const AuthorizerOptio
       r.operation = Operation::kGiftReload;
       break;
     case CardOperation::kAuthorizationAdvice:
-    case CardOperation::kFinancialAdvice:
       r.operation = Operation::kAdvice;
+      break;
+    case CardOperation::kFinancialAdvice:
+      // With DE 90 it completes a hold (kCapture, set above); without, an offline sale.
+      r.operation = completion ? Operation::kCapture : Operation::kAdvice;
       break;
     default:
       return Answer(ResponseCode::kInvalidTransaction);
