@@ -222,7 +222,6 @@ Status ReadDocument(const toml::table& root, std::string_view source, ServeOptio
   if (*ledger != nullptr) {
     TableReader l(**ledger, "ledger.", source);
     KYTKIN_RETURN_IF_ERROR(l.Uint("group_commit_records_max", out.ledger.group_commit_records_max));
-    KYTKIN_RETURN_IF_ERROR(l.Uint("group_commit_wait_us", out.ledger.group_commit_wait_us));
     KYTKIN_RETURN_IF_ERROR(l.Bool("sync", out.ledger.sync));
     KYTKIN_RETURN_IF_ERROR(l.Uint("hold_expiry_s", out.ledger.hold_expiry_s));
     KYTKIN_RETURN_IF_ERROR(l.RejectUnknownKeys());
@@ -322,8 +321,6 @@ Status ValidateServeOptions(const ServeOptions& o) {
   KYTKIN_RETURN_IF_ERROR(CheckRange("http.connections_max", o.http.connections_max, 1, 100'000));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("ledger.group_commit_records_max", o.ledger.group_commit_records_max, 1, 65536));
-  KYTKIN_RETURN_IF_ERROR(
-      CheckRange("ledger.group_commit_wait_us", o.ledger.group_commit_wait_us, 0, 100'000));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("ledger.hold_expiry_s", o.ledger.hold_expiry_s, 60, 365 * 24 * 3600));
   return Status::Ok();

@@ -84,11 +84,9 @@ struct HttpOptions {
 
 // Ledger and journal knobs ([ledger]); passed on to storage/ as they are.
 struct LedgerOptions {
-  // Most decisions made durable by one write + fdatasync. Range 1..65536.
-  uint32_t group_commit_records_max = 256;
-  // Longest a decision waits for others to join its group before the commit starts.
-  // Microseconds, range 0..100000; 0 commits whatever is queued as soon as the writer is free.
-  uint32_t group_commit_wait_us = 200;
+  // Most decisions made durable by one write + fdatasync. The group is whatever arrived while
+  // the previous sync ran (no timer: a lone request is committed at once). Range 1..65536.
+  uint32_t group_commit_records_max = 4096;
   // fdatasync before answering. Only tests and benchmarks turn it off: without it an
   // "approved" answer can be lost in a power cut.
   bool sync = true;

@@ -80,7 +80,6 @@ connections_max = 5
 
 [ledger]
 group_commit_records_max = 64
-group_commit_wait_us = 0
 sync = false
 hold_expiry_s = 3600
 
@@ -114,7 +113,6 @@ pinless_limit_minor_default = 2500
   EXPECT_EQ(o->http.request_timeout_ms, 500u);
   EXPECT_EQ(o->http.connections_max, 5u);
   EXPECT_EQ(o->ledger.group_commit_records_max, 64u);
-  EXPECT_EQ(o->ledger.group_commit_wait_us, 0u);
   EXPECT_FALSE(o->ledger.sync);
   EXPECT_EQ(o->ledger.hold_expiry_s, 3600u);
   EXPECT_EQ(o->authorization.pinless_limit_minor_default, 2500);
