@@ -28,6 +28,10 @@ uint16_t CurrencyNumeric(std::string_view code) {
   return c ? c->numeric : 0;
 }
 
+Amount ToAmount(const v1::Money& money) {
+  return Amount(money.minor_units(), CurrencyNumeric(money.currency_code()));
+}
+
 void SetMoney(const Amount& amount, v1::Money* out) {
   auto c = FindCurrency(amount.currency());
   out->set_currency_code(c ? std::string(c->alpha) : std::to_string(amount.currency()));
@@ -222,74 +226,64 @@ void OnlineAuthorizer::Submit(storage::Request request, v1::Decision* decision,
   if (!submitted.ok()) cell->Finish(Status::Unavailable(submitted.message()));
 }
 
-void OnlineAuthorizer::Authorize(const v1::AuthorizeRequest& request,
-                                 v1::AuthorizeResponse* response, RpcCompletion done) {
-  storage::Request r = NewRequest(Operation::kAuthorize, "0100", request.idempotency_key());
-  r.amount =
-      Amount(request.amount().minor_units(), CurrencyNumeric(request.amount().currency_code()));
-  FillMerchant(request.merchant(), r);
-  if (!FillCard(request.card(), clock_, r)) {
-    SetResponseCode(ResponseCode::kExpiredCard, response->mutable_decision());
+void OnlineAuthorizer::SubmitForCard(storage::Request request, const v1::CardReference& card,
+                                     v1::Decision* decision, RpcCompletion done) {
+  if (!FillCard(card, clock_, request)) {
+    SetResponseCode(ResponseCode::kExpiredCard, decision);
     done.Finish(Status::Ok());
     return;
   }
-  Submit(std::move(r), response->mutable_decision(), std::move(done));
+  Submit(std::move(request), decision, std::move(done));
+}
+
+void OnlineAuthorizer::SubmitForOriginal(storage::Request request,
+                                         const v1::TransactionReference& original,
+                                         v1::Decision* decision, RpcCompletion done) {
+  if (!FillOriginal(store_, original, request).ok()) {
+    SetResponseCode(ResponseCode::kUnableToLocateOriginal, decision);
+    done.Finish(Status::Ok());
+    return;
+  }
+  Submit(std::move(request), decision, std::move(done));
+}
+
+void OnlineAuthorizer::Authorize(const v1::AuthorizeRequest& request,
+                                 v1::AuthorizeResponse* response, RpcCompletion done) {
+  storage::Request r = NewRequest(Operation::kAuthorize, "0100", request.idempotency_key());
+  r.amount = ToAmount(request.amount());
+  FillMerchant(request.merchant(), r);
+  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
 }
 
 void OnlineAuthorizer::Capture(const v1::CaptureRequest& request, v1::CaptureResponse* response,
                                RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kCapture, "0220", request.idempotency_key());
-  if (request.has_amount()) {
-    r.amount =
-        Amount(request.amount().minor_units(), CurrencyNumeric(request.amount().currency_code()));
-  }
-  if (Status s = FillOriginal(store_, request.authorization(), r); !s.ok()) {
-    SetResponseCode(ResponseCode::kUnableToLocateOriginal, response->mutable_decision());
-    done.Finish(Status::Ok());
-    return;
-  }
-  Submit(std::move(r), response->mutable_decision(), std::move(done));
+  if (request.has_amount()) r.amount = ToAmount(request.amount());
+  SubmitForOriginal(std::move(r), request.authorization(), response->mutable_decision(),
+                    std::move(done));
 }
 
 void OnlineAuthorizer::Reverse(const v1::ReverseRequest& request, v1::ReverseResponse* response,
                                RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kReverse, "0400", request.idempotency_key());
-  if (request.has_amount()) {
-    r.amount =
-        Amount(request.amount().minor_units(), CurrencyNumeric(request.amount().currency_code()));
-  }
-  if (Status s = FillOriginal(store_, request.original(), r); !s.ok()) {
-    SetResponseCode(ResponseCode::kUnableToLocateOriginal, response->mutable_decision());
-    done.Finish(Status::Ok());
-    return;
-  }
-  Submit(std::move(r), response->mutable_decision(), std::move(done));
+  if (request.has_amount()) r.amount = ToAmount(request.amount());
+  SubmitForOriginal(std::move(r), request.original(), response->mutable_decision(),
+                    std::move(done));
 }
 
 void OnlineAuthorizer::Refund(const v1::RefundRequest& request, v1::RefundResponse* response,
                               RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kRefund, "0200", request.idempotency_key());
-  r.amount =
-      Amount(request.amount().minor_units(), CurrencyNumeric(request.amount().currency_code()));
+  r.amount = ToAmount(request.amount());
   FillMerchant(request.merchant(), r);
-  if (!FillCard(request.card(), clock_, r)) {
-    SetResponseCode(ResponseCode::kExpiredCard, response->mutable_decision());
-    done.Finish(Status::Ok());
-    return;
-  }
-  Submit(std::move(r), response->mutable_decision(), std::move(done));
+  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
 }
 
 void OnlineAuthorizer::BalanceInquiry(const v1::BalanceInquiryRequest& request,
                                       v1::BalanceInquiryResponse* response, RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kBalanceInquiry, "0200", request.idempotency_key());
   if (request.has_merchant()) FillMerchant(request.merchant(), r);
-  if (!FillCard(request.card(), clock_, r)) {
-    SetResponseCode(ResponseCode::kExpiredCard, response->mutable_decision());
-    done.Finish(Status::Ok());
-    return;
-  }
-  Submit(std::move(r), response->mutable_decision(), std::move(done));
+  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
 }
 
 // --- Admin -----------------------------------------------------------------------------------
@@ -372,29 +366,26 @@ void LedgerAdmin::ImportAccounts(const v1::ImportAccountsRequest& request,
   done.Finish(Status::Ok());
 }
 
+Status LedgerAdmin::SetCardStatus(const std::string& token, storage::CardStatus status,
+                                  v1::Card* response) {
+  KYTKIN_RETURN_IF_ERROR(store_.SetCardStatus(token, status));
+  auto card = store_.GetCard(token);
+  if (!card.ok()) return card.status();
+  FillCardResponse(*card, response);
+  return Status::Ok();
+}
+
 void LedgerAdmin::BlockCard(const v1::BlockCardRequest& request, v1::Card* response,
                             RpcCompletion done) {
   storage::CardStatus status = storage::CardStatus::kBlocked;
   if (request.state() == v1::Card::STATE_LOST) status = storage::CardStatus::kLost;
   if (request.state() == v1::Card::STATE_STOLEN) status = storage::CardStatus::kStolen;
-  Status s = store_.SetCardStatus(request.card_token(), status);
-  if (s.ok()) {
-    auto card = store_.GetCard(request.card_token());
-    if (card.ok()) FillCardResponse(*card, response);
-    s = card.status();
-  }
-  done.Finish(s);
+  done.Finish(SetCardStatus(request.card_token(), status, response));
 }
 
 void LedgerAdmin::UnblockCard(const v1::UnblockCardRequest& request, v1::Card* response,
                               RpcCompletion done) {
-  Status s = store_.SetCardStatus(request.card_token(), storage::CardStatus::kActive);
-  if (s.ok()) {
-    auto card = store_.GetCard(request.card_token());
-    if (card.ok()) FillCardResponse(*card, response);
-    s = card.status();
-  }
-  done.Finish(s);
+  done.Finish(SetCardStatus(request.card_token(), storage::CardStatus::kActive, response));
 }
 
 void LedgerAdmin::GetTransaction(const v1::GetTransactionRequest& request,

@@ -50,6 +50,12 @@ class OnlineAuthorizer final : public AuthorizationHandler {
  private:
   // Submits `request`; fills `decision` and finishes `done` once the decision is durable.
   void Submit(storage::Request request, v1::Decision* decision, RpcCompletion done);
+  // Submit for a request naming a card (54 at once when the client's expiry has passed).
+  void SubmitForCard(storage::Request request, const v1::CardReference& card,
+                     v1::Decision* decision, RpcCompletion done);
+  // Submit for a request naming an earlier transaction (25 at once when an RRN names none).
+  void SubmitForOriginal(storage::Request request, const v1::TransactionReference& original,
+                         v1::Decision* decision, RpcCompletion done);
 
   storage::Store& store_;
   const Clock& clock_;
@@ -75,6 +81,7 @@ class LedgerAdmin final : public AdminHandler {
  private:
   Status DoCreateAccount(const v1::CreateAccountRequest& request, v1::Account* response);
   Status DoCreateCard(const v1::CreateCardRequest& request, v1::Card* response);
+  Status SetCardStatus(const std::string& token, storage::CardStatus status, v1::Card* response);
 
   storage::Store& store_;
 };
