@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <ctime>
 
-#include "core/currency.h"
 #include "core/pan.h"
 #include "iso8583/dialect.h"
 
@@ -109,38 +108,22 @@ Screened ScreenRequest(const Message& m, CardOperation op, const AuthorizerOptio
                                            original->stan, original->transmission_time);
   }
 
-  // Amount and currency. A reversal may omit DE 4 (the whole original is reversed).
-  uint16_t currency = 0;
-  if (m.Has(49)) {
-    auto code = m.GetUint(49);
-    if (!code.ok() || *code > 999 || !FindCurrency(static_cast<uint16_t>(*code))) {
-      return Answer(ResponseCode::kInvalidAmount);
-    }
-    currency = static_cast<uint16_t>(*code);
-  }
-  int64_t amount_minor = 0;
-  if (m.Has(4)) {
-    auto amount = m.GetUint(4);
-    if (!amount.ok()) return Answer(ResponseCode::kFormatError);
-    if (*amount > static_cast<uint64_t>(options.amount_max_minor)) {
-      return Answer(ResponseCode::kInvalidAmount);
-    }
-    amount_minor = static_cast<int64_t>(*amount);
-  }
+  // DE 4 and DE 49 are numeric (the parser checked); which currency an account takes and
+  // whether an amount is positive are the ledger's checks, made after the card's (DESIGN §3
+  // order: card known, status, expiry, then amount and currency).
+  const uint16_t currency = static_cast<uint16_t>(m.GetUint(49).ok() ? *m.GetUint(49) % 1000 : 0);
+  const uint64_t amount_minor = m.GetUint(4).ok() ? *m.GetUint(4) : 0;
   if (reversal) {
     // Reverse the whole original; DE 4 / DE 49 are informational on a reversal.
     r.amount = Amount(0, currency);
     return out;
   }
 
-  if (!HasAll(m, {2, 3, 49})) return Answer(ResponseCode::kFormatError);
   const bool amount_required =
       op != CardOperation::kBalanceInquiry && op != CardOperation::kActivate;
-  if (amount_required && (!m.Has(4) || amount_minor <= 0)) {
-    return Answer(ResponseCode::kInvalidAmount);
+  if (!HasAll(m, {2, 3, 49}) || (amount_required && !m.Has(4))) {
+    return Answer(ResponseCode::kFormatError);
   }
-  r.amount = Amount(amount_minor, currency);
-
   auto pan = Pan::Parse(m.Get(2));
   if (!pan.ok()) return Answer(ResponseCode::kInvalidCardNumber);
   r.pan = std::move(pan).value();
@@ -151,6 +134,10 @@ Screened ScreenRequest(const Message& m, CardOperation op, const AuthorizerOptio
     if (month < 1 || month > 12) return Answer(ResponseCode::kFormatError);
     if (expiry < today_yymm) return Answer(ResponseCode::kExpiredCard);
   }
+  if (amount_minor > static_cast<uint64_t>(options.amount_max_minor)) {
+    return Answer(ResponseCode::kInvalidAmount);
+  }
+  r.amount = Amount(static_cast<int64_t>(amount_minor), currency);
 
   if (IsCardPresentDebit(op) && !m.Has(52) && !IsCardNotPresent(m.Get(22))) {
     int64_t limit = options.rules.pinless_limit_minor_default;
@@ -158,7 +145,7 @@ Screened ScreenRequest(const Message& m, CardOperation op, const AuthorizerOptio
       auto it = options.rules.pinless_limit_minor_by_mcc.find(std::string(m.Get(18)));
       if (it != options.rules.pinless_limit_minor_by_mcc.end()) limit = it->second;
     }
-    if (amount_minor > limit) return Answer(ResponseCode::kIncorrectPin);
+    if (static_cast<int64_t>(amount_minor) > limit) return Answer(ResponseCode::kIncorrectPin);
   }
 
   switch (op) {
