@@ -155,6 +155,19 @@ std::string FrameHeader(Framing framing, size_t size) {
                      iso8583::FrameHeaderBytes(framing));
 }
 
+// The value of the sample `series` (name with labels, exactly as printed) in Prometheus text;
+// -1 when there is no such line.
+int64_t MetricValue(const std::string& metrics, const std::string& series) {
+  size_t at = 0;
+  while ((at = metrics.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || metrics[at - 1] == '\n') {
+      return std::stoll(metrics.substr(at + series.size() + 1));
+    }
+    at += series.size();
+  }
+  return -1;
+}
+
 // DE 7 now (UTC), MMDDhhmmss: every request of a test carries this one, STANs tell them apart.
 std::string TransmissionTime() { return TransmissionTimeNow(); }
 
@@ -742,6 +755,16 @@ TEST_F(ServeE2e, GarbageOversizeAndTruncatedFrames) {
     c.reset();
   }
   EXPECT_EQ(echo(*healthy), "00");
+  const std::string metrics = HttpGet(process_->ports().http, "/metrics");
+  EXPECT_EQ(MetricValue(metrics, "kytkin_iso_format_errors_total"), 1) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "kytkin_iso_unreadable_frames_total"), 1);
+  EXPECT_EQ(MetricValue(metrics,
+                        "kytkin_iso_connection_errors_total{listener=\"pos\",reason=\"oversize\"}"),
+            1);
+  EXPECT_EQ(
+      MetricValue(metrics,
+                  "kytkin_iso_connection_errors_total{listener=\"bcd\",reason=\"bad_header\"}"),
+      1);
   auto fresh = Connect();
   EXPECT_EQ(Send(*fresh, Request(CardOperation::kPurchase, kCreditPan, 100)).code(), "00");
   EXPECT_EQ(Balance(*fresh, kCreditPan), kCreditLimitMinor - 100);
