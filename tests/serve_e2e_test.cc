@@ -785,6 +785,13 @@ TEST_P(ServeE2eListeners, RetransmissionGetsTheOriginalAnswerAndConflictGets94) 
     EXPECT_EQ(again.Get(38), first.Get(38));
     c = std::move(again_on);
   }
+  // A decline is retransmitted the same way: the original 51 and its RRN, not a new decision.
+  TerminalRequest declined = Request(CardOperation::kPurchase, kLowBalancePan, 1'000);
+  Reply declined_first = Send(*c, declined);
+  ASSERT_EQ(declined_first.code(), "51");
+  Reply declined_again = Send(*c, declined);
+  EXPECT_EQ(declined_again.code(), "51");
+  EXPECT_EQ(declined_again.Get(37), declined_first.Get(37));
   // Same key, other content: 94, and no money moves.
   TerminalRequest conflicting = purchase;
   conflicting.amount = Amount(9'900, kEur);
@@ -927,6 +934,22 @@ TEST_F(ServeE2e, GiftCardLoadedInTheShopIsSpentOnlineAndBack) {
   v1::AuthorizeResponse too_much;
   ASSERT_TRUE(authorization->Authorize(Context().get(), authorize, &too_much).ok());
   EXPECT_EQ(too_much.decision().response_code_digits(), "51");
+
+  // Online: a hold reversed by its idempotency key gives the money back.
+  authorize.set_idempotency_key("web-order-3");
+  authorize.mutable_amount()->set_minor_units(700);
+  v1::AuthorizeResponse held;
+  ASSERT_TRUE(authorization->Authorize(Context().get(), authorize, &held).ok());
+  ASSERT_EQ(held.decision().response_code_digits(), "00");
+  EXPECT_EQ(Balance(*c, kGiftPan), 1'300);
+  v1::ReverseRequest reverse;
+  reverse.set_idempotency_key("web-order-3-reverse");
+  reverse.mutable_original()->set_idempotency_key("web-order-3");
+  v1::ReverseResponse reversed;
+  s = authorization->Reverse(Context().get(), reverse, &reversed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reversed.decision().response_code_digits(), "00");
+  EXPECT_EQ(Balance(*c, kGiftPan), 2'000);
 
   // Online: a refund of 5.00, seen in the shop.
   v1::RefundRequest refund;
