@@ -452,6 +452,29 @@ TEST_P(ServeE2eListeners, EveryCardOperationMovesTheRightMoney) {
   EXPECT_EQ(r.code(), "00");
   EXPECT_EQ(Balance(*c, kDebitPan), expected);
 
+  // A completion for less than the hold posts that much and releases the rest; one for more
+  // than the hold is 13; one naming no known hold is 25; a 0400 on a hold voids it.
+  TerminalRequest big_auth = Request(CardOperation::kAuthorize, kDebitPan, 3'000);
+  ASSERT_EQ(Send(*c, big_auth).code(), "00");
+  TerminalRequest over = Request(CardOperation::kFinancialAdvice, kDebitPan, 3'001);
+  over.original = OriginalOf(big_auth);
+  EXPECT_EQ(Send(*c, over).code(), "13");
+  TerminalRequest partial = Request(CardOperation::kFinancialAdvice, kDebitPan, 1'200);
+  partial.original = OriginalOf(big_auth);
+  EXPECT_EQ(Send(*c, partial).code(), "00");
+  expected -= 1'200;
+  EXPECT_EQ(Balance(*c, kDebitPan), expected);
+  TerminalRequest orphan = Request(CardOperation::kFinancialAdvice, kDebitPan, 100);
+  orphan.original = {"0100", 888'888, time_};
+  EXPECT_EQ(Send(*c, orphan).code(), "25");
+  TerminalRequest voided_auth = Request(CardOperation::kAuthorize, kDebitPan, 4'000);
+  ASSERT_EQ(Send(*c, voided_auth).code(), "00");
+  EXPECT_EQ(Balance(*c, kDebitPan), expected - 4'000);
+  TerminalRequest void_it = Request(CardOperation::kReversal, kDebitPan, 4'000);
+  void_it.original = OriginalOf(voided_auth);
+  EXPECT_EQ(Send(*c, void_it).code(), "00");
+  EXPECT_EQ(Balance(*c, kDebitPan), expected);
+
   // 0200 purchase (00), then its 0400 reversal gives the money back.
   TerminalRequest purchase = Request(CardOperation::kPurchase, kDebitPan, 2'000);
   ASSERT_EQ(Send(*c, purchase).code(), "00");
@@ -843,6 +866,19 @@ TEST_F(ServeE2e, RestartKeepsBalancesAndDedupeAfterSigtermAndSigkill) {
   EXPECT_EQ(again.Get(37), first_answer.Get(37)) << "dedupe must survive a restart";
   EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 2'000);
 
+  // A hold taken before a restart is completed after it.
+  TerminalRequest hold = Request(CardOperation::kAuthorize, kDebitPan, 500);
+  ASSERT_EQ(Send(*c, hold).code(), "00");
+  c.reset();
+  ASSERT_EQ(process_->Stop(), 0);
+  ASSERT_TRUE(process_->Start(kConfig).ok()) << process_->ServerStderr();
+  c = Connect();
+  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 2'500);
+  TerminalRequest complete = Request(CardOperation::kFinancialAdvice, kDebitPan, 500);
+  complete.original = OriginalOf(hold);
+  EXPECT_EQ(Send(*c, complete).code(), "00");
+  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 2'500);
+
   // An answered decision is durable: SIGKILL right after the answer loses nothing.
   TerminalRequest second = Request(CardOperation::kPurchase, kDebitPan, 1'000);
   Reply second_answer = Send(*c, second);
@@ -857,11 +893,11 @@ TEST_F(ServeE2e, RestartKeepsBalancesAndDedupeAfterSigtermAndSigkill) {
 
   ASSERT_TRUE(process_->Start(kConfig).ok()) << process_->ServerStderr();
   c = Connect();
-  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 3'000);
+  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 3'500);
   again = Send(*c, second);
   EXPECT_EQ(again.code(), "00");
   EXPECT_EQ(again.Get(37), second_answer.Get(37));
-  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 3'000);
+  EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 3'500);
 }
 
 TEST_F(ServeE2e, GiftCardLoadedInTheShopIsSpentOnlineAndBack) {
