@@ -19,6 +19,8 @@ constexpr std::array kCommands = {
     Command{"accounts", "ledger accounts and cards: import CSV, create, show, block", &RunAccounts},
     Command{"journal", "export the journal (jsonl|csv) or verify its hash chain", &RunJournal},
     Command{"ledger", "verify the ledger's invariants (balances, holds, no overdraft)", &RunLedger},
+    Command{"issuer-sim", "a remote issuer host over ISO 8583, with latency and faults",
+            &RunIssuerSim},
 };
 
 int Help(std::ostream& out) {
