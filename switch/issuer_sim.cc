@@ -335,6 +335,9 @@ class SimSession : public std::enable_shared_from_this<SimSession> {
       }
       const bool network = BaseMti(request_.mti()) == "0800";
       if (!network) fate = sim_.DrawFate();
+      if (network && sim_.behavior.ignore_echoes && request_.Get(70) == kNetworkEcho) {
+        fate.drop = true;
+      }
       auto answered = sim_.ledger.Answer(request_, fate.force_decline, response_, sim_.stats);
       answer = answered.ok() && *answered;
     }

@@ -60,6 +60,9 @@ struct IssuerSimBehavior {
   int64_t late_delay_us = 0;
   // Share of 0100/0200 requests declined with 05 (do not honour) whatever the funds. Default 0.
   double decline_share = 0;
+  // Echoes (0800 DE 70 301) go unanswered: a host that hangs but keeps its TCP connections open.
+  // Default false.
+  bool ignore_echoes = false;
 };
 
 // Counters, for tests and the CLI's exit line.
