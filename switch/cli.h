@@ -26,6 +26,7 @@ int RunTerm(Args args);      // kytkin term authorize|purchase|...: the terminal
 int RunAccounts(Args args);  // kytkin accounts import|create|show|block (cli_storage.cc)
 int RunJournal(Args args);   // kytkin journal export|verify (cli_storage.cc)
 int RunLedger(Args args);    // kytkin ledger verify (cli_storage.cc)
+int RunLoad(Args args);      // kytkin load: the load benchmark (cli_load.cc)
 int RunIssuerSim(Args args);  // kytkin issuer-sim: a remote issuer host for tests and demos
 
 }  // namespace kytkin::cli

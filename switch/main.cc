@@ -16,6 +16,8 @@ constexpr std::array kCommands = {
     Command{"term",
             "terminal simulator: send one authorization, reversal, echo... and print the answer",
             &RunTerm},
+    Command{"load", "load benchmark: open- or closed-loop ISO 8583 / gRPC traffic, latency report",
+            &RunLoad},
     Command{"accounts", "ledger accounts and cards: import CSV, create, show, block", &RunAccounts},
     Command{"journal", "export the journal (jsonl|csv) or verify its hash chain", &RunJournal},
     Command{"ledger", "verify the ledger's invariants (balances, holds, no overdraft)", &RunLedger},
