@@ -487,7 +487,8 @@ void IssuerLink::Impl::OnDeadlines() {
     if (it == pending.end() || it->second.seq != d.seq) continue;  // answered or lost already
     Pending p = std::move(it->second);
     pending.erase(it);
-    if (late_keys.insert(d.key).second) {
+    // Only card requests: a late echo answer must not reach on_late_response (nothing to reverse).
+    if (!p.network && late_keys.insert(d.key).second) {
       late_order.push_back(d.key);
       if (late_order.size() > kLateKeysMax) {
         late_keys.erase(late_order.front());
