@@ -1,0 +1,92 @@
+// `kytkin load` against the real `kytkin serve` (port 0, temp data dir): a short open-loop run
+// over ISO 8583 and over gRPC answers every request it offered, and the ledger still verifies.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "tests/kytkin_process.h"
+
+namespace kytkin::e2e {
+namespace {
+
+class LoadE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kytkin_load_e2e_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    process_ = std::make_unique<KytkinProcess>(KYTKIN_BINARY, dir_);
+    Status started = process_->Start("");
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    ports_json_ = (process_->data_dir() / "ports.json").string();
+  }
+  void TearDown() override {
+    if (process_->running()) {
+      EXPECT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+    }
+    CommandResult ledger =
+        process_->Run({"ledger", "verify", "--data-dir", process_->data_dir().string()});
+    EXPECT_EQ(ledger.exit_code, 0) << ledger.output;
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<KytkinProcess> process_;
+  std::string ports_json_;
+};
+
+TEST_F(LoadE2e, OpenLoopOverIso8583AnswersEveryRequest) {
+  const std::string json = (dir_ / "iso.json").string();
+  CommandResult run =
+      process_->Run({"load", "--ports-json", ports_json_, "--rate", "500", "--duration", "2",
+                     "--warmup", "1", "--cards", "200", "--json", json, "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string report = ReadFileBytes(json);
+  EXPECT_NE(report.find("\"valid\": true"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"requests\": 1000,"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"answered\": 1000,"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"errors\": 0,"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"timeouts\": 0,"), std::string::npos) << report;
+  // The mix's declines come back as such: unknown cards 14, empty accounts 51.
+  EXPECT_NE(report.find("\"14\": "), std::string::npos) << report;
+  EXPECT_NE(report.find("\"51\": "), std::string::npos) << report;
+  // Card numbers never reach the output: only the report's counts.
+  EXPECT_EQ(run.output.find("49000000"), std::string::npos) << run.output;
+}
+
+TEST_F(LoadE2e, OpenLoopOverGrpcAnswersEveryRequestAndARerunReusesTheCards) {
+  for (int round = 0; round < 2; ++round) {
+    const std::string json = (dir_ / ("grpc" + std::to_string(round) + ".json")).string();
+    CommandResult run = process_->Run({"load", "--ports-json", ports_json_, "--protocol", "grpc",
+                                       "--rate", "300", "--duration", "1", "--warmup", "0",
+                                       "--cards", "100", "--json", json, "--quiet"});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    if (round == 1) {
+      EXPECT_NE(run.output.find("(164 existed already)"), std::string::npos) << run.output;
+    }
+    const std::string report = ReadFileBytes(json);
+    EXPECT_NE(report.find("\"requests\": 300,"), std::string::npos) << report;
+    EXPECT_NE(report.find("\"answered\": 300,"), std::string::npos) << report;
+    EXPECT_NE(report.find("\"errors\": 0,"), std::string::npos) << report;
+  }
+}
+
+TEST_F(LoadE2e, RefusesTargetsOffThisMachineAndBadFlags) {
+  CommandResult remote = process_->Run({"load", "--iso", "10.0.0.1:8583", "--grpc", "10.0.0.1:1"});
+  EXPECT_EQ(remote.exit_code, 2);
+  EXPECT_NE(remote.output.find("only 127.0.0.1"), std::string::npos) << remote.output;
+  CommandResult mix = process_->Run({"load", "--ports-json", ports_json_, "--mix", "refund=5"});
+  EXPECT_EQ(mix.exit_code, 2);
+  EXPECT_NE(mix.output.find("--mix"), std::string::npos) << mix.output;
+  CommandResult duration = process_->Run({"load", "--ports-json", ports_json_, "--duration", "0"});
+  EXPECT_EQ(duration.exit_code, 2);
+  EXPECT_NE(duration.output.find("--duration"), std::string::npos) << duration.output;
+}
+
+}  // namespace
+}  // namespace kytkin::e2e
