@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "core/currency.h"
@@ -51,6 +52,7 @@ RpcCompletion& RpcCompletion::operator=(RpcCompletion&& other) noexcept {
   if (this != &other) {
     if (valid()) Finish(Status::Internal("request dropped by the server"));
     reactor_ = std::exchange(other.reactor_, nullptr);
+    in_flight_ = std::exchange(other.in_flight_, nullptr);
   }
   return *this;
 }
@@ -62,6 +64,7 @@ RpcCompletion::~RpcCompletion() {
 void RpcCompletion::Finish(const Status& status) {
   assert(valid());
   std::exchange(reactor_, nullptr)->Finish(ToGrpc(status));
+  if (in_flight_ != nullptr) std::exchange(in_flight_, nullptr)->Decrement();
 }
 
 // --- Validation ------------------------------------------------------------------------------
@@ -330,14 +333,20 @@ namespace {
 struct MethodMetrics {
   metrics::Counter* requests;
   metrics::Counter* invalid;
+  metrics::Gauge* in_flight;  // shared by every method
 };
+
+metrics::Gauge& InFlightGauge(metrics::Registry& m) {
+  return m.GetGauge("kytkin_grpc_in_flight", "gRPC calls handed to the core and not answered.");
+}
 
 MethodMetrics RegisterMethod(metrics::Registry& m, std::string_view service,
                              std::string_view method) {
   const metrics::Labels labels{{"service", std::string(service)}, {"method", std::string(method)}};
   return {&m.GetCounter("kytkin_grpc_requests_total", "gRPC calls received.", labels),
           &m.GetCounter("kytkin_grpc_invalid_arguments_total",
-                        "gRPC calls answered INVALID_ARGUMENT by request validation.", labels)};
+                        "gRPC calls answered INVALID_ARGUMENT by request validation.", labels),
+          &InFlightGauge(m)};
 }
 
 // Validates, then hands the call to the handler with a completion for the reactor.
@@ -352,7 +361,7 @@ grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, const R
     reactor->Finish(ToGrpc(valid));
     return reactor;
   }
-  call(*request, response, RpcCompletion(reactor));
+  call(*request, response, RpcCompletion(reactor, m.in_flight));
   return reactor;
 }
 
@@ -498,6 +507,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options
                                                       AdminHandler& admin,
                                                       metrics::Registry& metrics) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
+  server->in_flight_ = &InFlightGauge(metrics);
   server->authorization_ = std::make_unique<AuthorizationService>(authorization, metrics);
   server->admin_ = std::make_unique<AdminService>(admin, metrics);
   grpc::ServerBuilder builder;
@@ -527,7 +537,14 @@ GrpcServer::~GrpcServer() { Shutdown(0); }
 void GrpcServer::Shutdown(int64_t deadline_ms) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  while (in_flight_ != nullptr && in_flight_->value() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // Nothing is in progress now (or the deadline passed): a call that arrives in between is
+  // cancelled; its client retries with the same idempotency key and gets the original answer.
+  server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
 }
 

@@ -26,9 +26,14 @@ namespace kytkin {
 class RpcCompletion {
  public:
   RpcCompletion() = default;
-  explicit RpcCompletion(grpc::ServerUnaryReactor* reactor) : reactor_(reactor) {}
+  // `in_flight`, when given, counts this call until it finishes (shutdown waits for zero).
+  explicit RpcCompletion(grpc::ServerUnaryReactor* reactor, metrics::Gauge* in_flight = nullptr)
+      : reactor_(reactor), in_flight_(in_flight) {
+    if (in_flight_ != nullptr) in_flight_->Increment();
+  }
   RpcCompletion(RpcCompletion&& other) noexcept
-      : reactor_(std::exchange(other.reactor_, nullptr)) {}
+      : reactor_(std::exchange(other.reactor_, nullptr)),
+        in_flight_(std::exchange(other.in_flight_, nullptr)) {}
   RpcCompletion& operator=(RpcCompletion&& other) noexcept;
   RpcCompletion(const RpcCompletion&) = delete;
   RpcCompletion& operator=(const RpcCompletion&) = delete;
@@ -44,6 +49,7 @@ class RpcCompletion {
 
  private:
   grpc::ServerUnaryReactor* reactor_ = nullptr;
+  metrics::Gauge* in_flight_ = nullptr;
 };
 
 // Request and response stay valid until `done` finishes; fill the response, then
@@ -117,8 +123,10 @@ class GrpcServer {
   ~GrpcServer();
 
   uint16_t port() const { return port_; }
-  // Stops accepting calls, lets calls in progress finish for up to `deadline_ms`, then cancels
-  // the rest. Idempotent; the destructor calls it with 0.
+  // Lets calls in progress finish for up to `deadline_ms`, then stops accepting calls and
+  // cancels what is left. Idempotent; the destructor calls it with 0. (gRPC's own graceful
+  // shutdown also waits for idle client connections to go away, 5 s and more with a connected
+  // client, so the wait for calls in progress is ours: kytkin_grpc_in_flight.)
   void Shutdown(int64_t deadline_ms);
 
  private:
@@ -129,6 +137,7 @@ class GrpcServer {
   std::unique_ptr<AuthorizationService> authorization_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
+  metrics::Gauge* in_flight_ = nullptr;
   uint16_t port_ = 0;
   bool shut_down_ = false;
 };
