@@ -336,3 +336,33 @@ TEST_F(GrpcServiceTest, PortInUseFails) {
 
 }  // namespace
 }  // namespace kytkin
+
+namespace kytkin {
+namespace {
+
+TEST_F(GrpcServiceTest, ShutdownLetsCallsInProgressFinish) {
+  // Capture is finished 20 ms later from another thread (FakeAuthorization).
+  grpc::Status capture_status;
+  std::thread caller([&] {
+    v1::CaptureRequest request;
+    request.set_idempotency_key("cap-1");
+    request.mutable_authorization()->set_rrn("000000000001");
+    v1::CaptureResponse response;
+    capture_status = auth_stub_->Capture(Context().get(), request, &response);
+  });
+  metrics::Gauge& in_flight = metrics_.GetGauge("kytkin_grpc_in_flight", "");
+  for (int i = 0; i < 2000 && in_flight.value() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(in_flight.value(), 1);
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown(10'000);  // the channel stays connected throughout
+  const auto took = std::chrono::steady_clock::now() - start;
+  caller.join();
+  EXPECT_TRUE(capture_status.ok()) << capture_status.error_message();
+  EXPECT_EQ(in_flight.value(), 0);
+  EXPECT_LT(took, std::chrono::seconds(3));  // the 10 s deadline is a bound, not a wait
+}
+
+}  // namespace
+}  // namespace kytkin
