@@ -68,9 +68,13 @@ inline constexpr uint32_t kCardsMax = 10'000'000;
 struct LoadReport {
   std::string protocol;
   bool closed_loop = false;
-  double offered_per_s = 0;   // the rate asked for (closed loop: = achieved)
-  double achieved_per_s = 0;  // answers / measured seconds
-  double measured_s = 0;
+  double offered_per_s = 0;  // the rate asked for (closed loop: = achieved)
+  // Answers / answer_window_s. The window runs from the start of the measurement to the end of
+  // the schedule or the last answer, whichever is later: a server that falls behind and drains
+  // its backlog after the schedule ended gets a lower rate, not credit for the backlog.
+  double achieved_per_s = 0;
+  double measured_s = 0;  // the measured part of the schedule (--duration)
+  double answer_window_s = 0;
   uint64_t due = 0;       // requests due in the window (open loop) or sent (closed loop)
   uint64_t answered = 0;  // answered with a decision
   uint64_t errors = 0;    // connection errors, bad frames, RPC errors

@@ -1,6 +1,7 @@
 // Internal to `kytkin load`: what a worker thread shares with the main thread. Not a public API.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -39,6 +40,7 @@ struct WorkerShared {
   uint64_t odd_codes = 0;             // a DE 39 that is not two digits
   std::array<uint64_t, kLoadOperationCount> operations{};
   uint64_t due = 0, answered = 0, errors = 0, timeouts = 0, not_sent = 0;
+  uint64_t last_answer_ns = 0;  // when the last answer to a measured request arrived
   uint64_t interval_answered = 0, interval_errors = 0, interval_timeouts = 0;
   bool finished = false;
 
@@ -54,6 +56,7 @@ struct WorkerShared {
     if (!Measured(plan, due_ns)) return;
     latency.Record(latency_ns);
     ++answered;
+    last_answer_ns = std::max(last_answer_ns, now_ns);
     if (code.size() == 2 && code[0] >= '0' && code[0] <= '9' && code[1] >= '0' && code[1] <= '9') {
       ++codes[static_cast<size_t>((code[0] - '0') * 10 + (code[1] - '0'))];
     } else {
