@@ -74,7 +74,7 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
     uint64_t now = NowNs();
     if (tick > now) std::this_thread::sleep_for(std::chrono::nanoseconds(tick - now));
     interval.Reset();
-    uint64_t answered = 0, errors = 0, timeouts = 0, sent = 0;
+    uint64_t answered = 0, errors = 0, timeouts = 0;
     bool all_finished = true;
     for (auto& s : shared) {
       std::lock_guard lock(s->mu);
@@ -83,7 +83,6 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
       answered += s->interval_answered;
       errors += s->interval_errors;
       timeouts += s->interval_timeouts;
-      sent += s->due;
       s->interval_answered = s->interval_errors = s->interval_timeouts = 0;
       all_finished = all_finished && s->finished;
     }
