@@ -21,7 +21,9 @@ class LoadE2e : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     process_ = std::make_unique<KytkinProcess>(KYTKIN_BINARY, dir_);
-    Status started = process_->Start("");
+    // Every port 0 on loopback, so tests run side by side.
+    Status started = process_->Start("", {"--iso-listen", "127.0.0.1:0", "--grpc-listen",
+                                          "127.0.0.1:0", "--http-listen", "127.0.0.1:0"});
     ASSERT_TRUE(started.ok()) << started.ToString();
     ports_json_ = (process_->data_dir() / "ports.json").string();
   }
