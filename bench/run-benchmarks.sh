@@ -86,7 +86,7 @@ for run in "${runs[@]}"; do
   echo "== kytkin load: $name"
   # shellcheck disable=SC2086
   "$bin/kytkin" load --ports-json "$ports" $flags --duration "$duration" --warmup "$warmup" \
-    $setup --json "$json" | tee "$out_dir/load-$i.txt" || true
+    --server-pid "$server_pid" $setup --json "$json" | tee "$out_dir/load-$i.txt" || true
   setup=--skip-setup
   [[ -s $json ]] || { echo "| $name | | | | | | | | | run failed | no |" >>"$table"; continue; }
   errors=$(( $(field "$json" errors) + $(field "$json" timeouts) ))

@@ -90,6 +90,8 @@ int RunLoad(Args args) {
   flags.Int("--seed", &seed, "random seed (operations, cards, amounts)");
   flags.String("--json", &json_path, "also write the report as JSON to this file");
   flags.Bool("--quiet", &quiet, "no progress lines");
+  flags.Int("--server-pid", &options.server_pid,
+            "pid of the kytkin serve under test: its RSS on every progress line (a soak)");
   if (Status s = flags.Parse(args); !s.ok()) return Fail(s.message());
   if (flags.help_requested()) {
     std::cout << kUsage << flags.Help();
@@ -140,6 +142,7 @@ int RunLoad(Args args) {
     return Fail("--connections: 1..1024");
   }
   if (depth < 1 || depth > load::kDepthMax) return Fail("--depth: 1..1024");
+  if (options.server_pid < 0) return Fail("--server-pid: a process id");
   if (timeout_ms < 1 || timeout_ms > 60'000) return Fail("--timeout-ms: 1..60000");
   if (cards < 1 || cards > load::kCardsMax) return Fail("--cards: 1..10000000");
   char* end = nullptr;

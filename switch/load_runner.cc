@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <ostream>
 #include <thread>
@@ -20,6 +22,16 @@ std::string Micros(uint64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f", static_cast<double>(ns) / 1000.0);
   return buf;
+}
+
+// VmRSS of a process in KiB; 0 when it cannot be read (the process is gone).
+uint64_t ResidentKib(int64_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -69,6 +81,7 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
   // Progress once a second until every worker is done (each stops by its deadline).
   uint64_t tick = start;
   LatencyHistogram interval;
+  uint64_t rss_first_kib = 0, rss_last_kib = 0, rss_max_kib = 0;
   for (;;) {
     tick += kNsPerSecond;
     uint64_t now = NowNs();
@@ -86,6 +99,13 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
       s->interval_answered = s->interval_errors = s->interval_timeouts = 0;
       all_finished = all_finished && s->finished;
     }
+    std::string rss_text;
+    if (options.server_pid > 0) {
+      rss_last_kib = ResidentKib(options.server_pid);
+      if (rss_first_kib == 0) rss_first_kib = rss_last_kib;
+      rss_max_kib = std::max(rss_max_kib, rss_last_kib);
+      rss_text = "  server RSS " + std::to_string(rss_last_kib / 1024) + " MiB";
+    }
     if (progress != nullptr) {
       const uint64_t elapsed_s = (tick - start) / kNsPerSecond;
       const bool warmup = elapsed_s <= options.warmup_s;
@@ -93,7 +113,7 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
                 << (options.rate_per_s == 0 ? std::string("max")
                                             : std::to_string(options.rate_per_s) + "/s")
                 << "  achieved " << answered << "/s  p99 " << Micros(interval.ValueAtPercentile(99))
-                << " us  errors " << errors << "  timeouts " << timeouts << "\n"
+                << " us  errors " << errors << "  timeouts " << timeouts << rss_text << "\n"
                 << std::flush;
     }
     if (all_finished) break;
@@ -103,6 +123,9 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
   LoadReport report;
   report.protocol = options.protocol == LoadProtocol::kIso8583 ? "iso8583" : "grpc";
   report.closed_loop = options.rate_per_s == 0;
+  report.server_rss_first_kib = rss_first_kib;
+  report.server_rss_last_kib = rss_last_kib;
+  report.server_rss_max_kib = rss_max_kib;
   report.measured_s = static_cast<double>(options.duration_s);
   uint64_t odd_codes = 0;
   uint64_t window_end_ns = plans[0].measure_end_ns;
@@ -176,6 +199,11 @@ std::string ReportText(const LoadReport& r) {
          Micros(r.latency.ValueAtPercentile(99.9)) + "  p99.99 " +
          Micros(r.latency.ValueAtPercentile(99.99)) + "  max " + Micros(r.latency.max_ns()) +
          "  mean " + Micros(r.latency.MeanNs()) + "\n";
+  if (r.server_rss_max_kib > 0) {
+    out += "  server RSS (MiB): first " + std::to_string(r.server_rss_first_kib / 1024) +
+           "  last " + std::to_string(r.server_rss_last_kib / 1024) + "  max " +
+           std::to_string(r.server_rss_max_kib / 1024) + "\n";
+  }
   return out;
 }
 
@@ -214,6 +242,9 @@ std::string ReportJson(const LoadReport& r, const LoadOptions& o) {
   };
   out += "  \"operations\": " + map_json(r.operations) + ",\n";
   out += "  \"response_codes\": " + map_json(r.response_codes) + ",\n";
+  out += "  \"server_rss_kib\": {\"first\": " + std::to_string(r.server_rss_first_kib) +
+         ", \"last\": " + std::to_string(r.server_rss_last_kib) +
+         ", \"max\": " + std::to_string(r.server_rss_max_kib) + "},\n";
   const LatencyHistogram& h = r.latency;
   std::snprintf(buf, sizeof(buf),
                 "  \"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "

@@ -53,6 +53,9 @@ struct LoadOptions {
   bool skip_setup = false;
   OperationMix mix;
   uint64_t seed = 1;
+  // The kytkin serve process to watch (a soak): its resident memory goes on every progress line
+  // and into the report. 0 = none. Read from /proc/PID/status, so the server must run here.
+  int64_t server_pid = 0;
   // An open-loop result is INVALID when achieved < offered * (1 - shortfall). Default 1%.
   double shortfall_max = 0.01;
 };
@@ -83,6 +86,9 @@ struct LoadReport {
   std::map<std::string, uint64_t> response_codes;  // "00" -> count
   std::map<std::string, uint64_t> operations;      // "authorize" -> count sent
   LatencyHistogram latency;
+  // The server's resident set (options.server_pid): at the first and last progress line, and
+  // the largest seen. 0 when not watched.
+  uint64_t server_rss_first_kib = 0, server_rss_last_kib = 0, server_rss_max_kib = 0;
   bool valid = true;
   std::string invalid_reason;
 };
