@@ -295,8 +295,13 @@ int AccountsImport(const StoreFlags& sf, const std::string& path) {
     RowText probe;
     for (const auto& name : header) {
       if (!Column(probe, name)) {
-        return Fail("accounts import",
-                    "line " + std::to_string(line_no) + ": unknown column '" + name + "'");
+        std::string known;
+        for (std::string_view column : kCsvColumns) {
+          if (!known.empty()) known += ", ";
+          known += column;
+        }
+        return Fail("accounts import", "line " + std::to_string(line_no) + ": unknown column '" +
+                                           name + "' (known: " + known + ")");
       }
     }
     if (std::find(header.begin(), header.end(), "account_id") == header.end()) {

@@ -37,6 +37,10 @@ contains err "accounts.csv:6: pan" import-line-6
 contains err "accounts.csv:7: currency" import-line-7
 contains err "accounts.csv:8: .*expiry" import-line-8
 lacks err "4111111111111112" import-no-clear-pan
+
+printf 'account_id,kind,colour\n1,merchant,red\n' >"$TMP/badheader.csv"
+expect 1 import-unknown-column -- "$KYTKIN" accounts import "$TMP/badheader.csv" --data-dir "$TMP/d2"
+contains err "line 1: unknown column 'colour' (known: account_id, kind" import-unknown-column-msg
 # Row 8's account must not exist: its card was bad, so nothing of the row applied.
 expect 1 show-missing -- "$KYTKIN" accounts show --id 6 --data-dir "$D"
 contains err "no account 6" show-missing-message
