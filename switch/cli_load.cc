@@ -92,6 +92,10 @@ int RunLoad(Args args) {
   flags.Bool("--quiet", &quiet, "no progress lines");
   flags.Int("--server-pid", &options.server_pid,
             "pid of the kytkin serve under test: its RSS on every progress line (a soak)");
+  int64_t report_interval = 0;
+  flags.Int("--report-interval", &report_interval,
+            "soak: seconds per interval line (rate, p50/p99, errors, server RSS); the --json "
+            "report carries the series. 0 = off");
   if (Status s = flags.Parse(args); !s.ok()) return Fail(s.message());
   if (flags.help_requested()) {
     std::cout << kUsage << flags.Help();
@@ -144,6 +148,10 @@ int RunLoad(Args args) {
   if (depth < 1 || depth > load::kDepthMax) return Fail("--depth: 1..1024");
   if (options.server_pid < 0) return Fail("--server-pid: a process id");
   if (timeout_ms < 1 || timeout_ms > 60'000) return Fail("--timeout-ms: 1..60000");
+  if (report_interval < 0 || report_interval > duration) {
+    return Fail("--report-interval: 0..--duration seconds");
+  }
+  options.report_interval_s = static_cast<uint64_t>(report_interval);
   if (cards < 1 || cards > load::kCardsMax) return Fail("--cards: 1..10000000");
   char* end = nullptr;
   double zipf_s = std::strtod(zipf.c_str(), &end);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <thread>
 #include <vector>
@@ -82,6 +83,8 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
   uint64_t tick = start;
   LatencyHistogram interval;
   uint64_t rss_first_kib = 0, rss_last_kib = 0, rss_max_kib = 0;
+  std::optional<SoakSeries> soak;
+  if (options.report_interval_s > 0) soak.emplace(options.report_interval_s);
   for (;;) {
     tick += kNsPerSecond;
     uint64_t now = NowNs();
@@ -116,7 +119,19 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
                 << " us  errors " << errors << "  timeouts " << timeouts << rss_text << "\n"
                 << std::flush;
     }
+    // The soak series covers the measured seconds only (not the warm-up, not the drain).
+    const uint64_t second = (tick - start) / kNsPerSecond;
+    if (soak && second > options.warmup_s && second <= options.warmup_s + options.duration_s) {
+      const size_t before = soak->intervals().size();
+      soak->AddSecond(interval, errors, timeouts, rss_last_kib);
+      if (progress != nullptr && soak->intervals().size() > before) {
+        *progress << SoakSeries::Line(soak->intervals().back()) << "\n" << std::flush;
+      }
+    }
     if (all_finished) break;
+  }
+  if (soak) {
+    soak->Flush();
   }
   for (auto& w : workers) w.join();
 
@@ -127,6 +142,10 @@ Result<LoadReport> RunLoad(const LoadOptions& options, std::ostream* progress) {
   report.server_rss_last_kib = rss_last_kib;
   report.server_rss_max_kib = rss_max_kib;
   report.measured_s = static_cast<double>(options.duration_s);
+  if (soak) {
+    report.intervals = soak->intervals();
+    report.drift = soak->DriftText();
+  }
   uint64_t odd_codes = 0;
   uint64_t window_end_ns = plans[0].measure_end_ns;
   for (auto& s : shared) {
@@ -204,6 +223,11 @@ std::string ReportText(const LoadReport& r) {
            "  last " + std::to_string(r.server_rss_last_kib / 1024) + "  max " +
            std::to_string(r.server_rss_max_kib / 1024) + "\n";
   }
+  if (!r.intervals.empty()) {
+    out += "  soak: " + std::to_string(r.intervals.size()) + " intervals\n";
+    for (const SoakInterval& i : r.intervals) out += "    " + SoakSeries::Line(i) + "\n";
+    if (!r.drift.empty()) out += "  " + r.drift + "\n";
+  }
   return out;
 }
 
@@ -245,6 +269,10 @@ std::string ReportJson(const LoadReport& r, const LoadOptions& o) {
   out += "  \"server_rss_kib\": {\"first\": " + std::to_string(r.server_rss_first_kib) +
          ", \"last\": " + std::to_string(r.server_rss_last_kib) +
          ", \"max\": " + std::to_string(r.server_rss_max_kib) + "},\n";
+  if (!r.intervals.empty()) {
+    out += "  \"report_interval_s\": " + std::to_string(o.report_interval_s) + ",\n";
+    out += "  \"intervals\": " + SoakSeries::Json(r.intervals) + ",\n";
+  }
   const LatencyHistogram& h = r.latency;
   std::snprintf(buf, sizeof(buf),
                 "  \"latency_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "

@@ -16,9 +16,11 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "switch/load_histogram.h"
+#include "switch/load_soak.h"
 #include "switch/load_workload.h"
 
 namespace kytkin::load {
@@ -56,6 +58,10 @@ struct LoadOptions {
   // The kytkin serve process to watch (a soak): its resident memory goes on every progress line
   // and into the report. 0 = none. Read from /proc/PID/status, so the server must run here.
   int64_t server_pid = 0;
+  // Soak mode: every this many measured seconds, one interval (achieved rate, p50/p99/p99.9,
+  // errors, server RSS) goes on the progress stream and into the report's series, so drift over
+  // a long run shows. 0 = off (default).
+  uint64_t report_interval_s = 0;
   // An open-loop result is INVALID when achieved < offered * (1 - shortfall). Default 1%.
   double shortfall_max = 0.01;
 };
@@ -89,6 +95,10 @@ struct LoadReport {
   // The server's resident set (options.server_pid): at the first and last progress line, and
   // the largest seen. 0 when not watched.
   uint64_t server_rss_first_kib = 0, server_rss_last_kib = 0, server_rss_max_kib = 0;
+  // Soak mode (options.report_interval_s > 0): the per-interval series, oldest first, and the
+  // drift of the last interval against the first (empty with fewer than two intervals).
+  std::vector<SoakInterval> intervals;
+  std::string drift;
   bool valid = true;
   std::string invalid_reason;
 };
