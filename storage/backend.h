@@ -12,14 +12,25 @@
 
 namespace kytkin::storage {
 
-enum class Cf : int { kAccounts = 0, kCards, kTransfers, kDedupe, kJournal, kVelocity, kMeta };
-inline constexpr int kCfCount = 7;
+enum class Cf : int {
+  kAccounts = 0,
+  kCards,
+  kTransfers,
+  kDedupe,
+  kJournal,
+  kVelocity,
+  kMeta,
+  kSaf,  // store-and-forward advices for remote issuers (saf_queue.h)
+};
+inline constexpr int kCfCount = 8;
 
 // An atomic group of writes.
 class Batch {
  public:
   virtual ~Batch() = default;
   virtual void Put(Cf cf, std::string_view key, std::string_view value) = 0;
+  // Removes `key` when the batch commits (an acknowledged SAF advice).
+  virtual void Delete(Cf cf, std::string_view key) = 0;
   virtual size_t count() const = 0;
   virtual void Clear() = 0;
 };

@@ -17,7 +17,10 @@ using Tables = std::array<Table, kCfCount>;
 class MemoryBatch final : public Batch {
  public:
   void Put(Cf cf, std::string_view key, std::string_view value) override {
-    puts_.push_back({cf, std::string(key), std::string(value)});
+    puts_.push_back({cf, std::string(key), std::string(value), false});
+  }
+  void Delete(Cf cf, std::string_view key) override {
+    puts_.push_back({cf, std::string(key), std::string(), true});
   }
   size_t count() const override { return puts_.size(); }
   void Clear() override { puts_.clear(); }
@@ -25,6 +28,7 @@ class MemoryBatch final : public Batch {
   struct Entry {
     Cf cf;
     std::string key, value;
+    bool erase;
   };
   std::vector<Entry> puts_;
 };
@@ -58,7 +62,14 @@ class MemoryBackend final : public Backend {
   Status Commit(Batch& batch, bool /*sync*/) override {
     auto& b = static_cast<MemoryBatch&>(batch);
     std::lock_guard lock(mu_);
-    for (auto& e : b.puts_) tables_[static_cast<int>(e.cf)][e.key] = e.value;
+    for (auto& e : b.puts_) {
+      Table& t = tables_[static_cast<int>(e.cf)];
+      if (e.erase) {
+        t.erase(e.key);
+      } else {
+        t[e.key] = e.value;
+      }
+    }
     return Status::Ok();
   }
   std::unique_ptr<ReadView> NewReadView() override {

@@ -67,7 +67,7 @@ constexpr std::array<std::pair<TransferState, std::string_view>, 6> kTransferSta
     {TransferState::kFinal, "final"},
 }};
 
-constexpr std::array<std::pair<Operation, std::string_view>, 10> kOperations = {{
+constexpr std::array<std::pair<Operation, std::string_view>, 12> kOperations = {{
     {Operation::kAuthorize, "authorize"},
     {Operation::kCapture, "capture"},
     {Operation::kReverse, "reverse"},
@@ -78,6 +78,8 @@ constexpr std::array<std::pair<Operation, std::string_view>, 10> kOperations = {
     {Operation::kGiftReload, "gift_reload"},
     {Operation::kAdvice, "advice"},
     {Operation::kExpire, "expire"},
+    {Operation::kRemoteDecision, "remote_decision"},
+    {Operation::kStandIn, "stand_in"},
 }};
 
 constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{

@@ -15,7 +15,7 @@ namespace kytkin::storage {
 namespace {
 
 constexpr std::array<const char*, kCfCount> kCfNames = {
-    "accounts", "cards", "transfers", "dedupe", "journal", "velocity", "meta"};
+    "accounts", "cards", "transfers", "dedupe", "journal", "velocity", "meta", "saf"};
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -36,6 +36,10 @@ class RocksBatch final : public Batch {
     // A WriteBatch Put fails only past its 4 GiB size limit, which batch_decisions_max keeps
     // far away; the write itself reports any real problem.
     rocksdb::Status s = batch_.Put((*cfs_)[static_cast<int>(cf)], ToSlice(key), ToSlice(value));
+    if (!s.ok()) put_failed_ = true;
+  }
+  void Delete(Cf cf, std::string_view key) override {
+    rocksdb::Status s = batch_.Delete((*cfs_)[static_cast<int>(cf)], ToSlice(key));
     if (!s.ok()) put_failed_ = true;
   }
   size_t count() const override { return batch_.Count(); }

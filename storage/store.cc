@@ -23,6 +23,7 @@
 
 #include "storage/backend.h"
 #include "storage/codec.h"
+#include "storage/saf_queue.h"
 
 namespace kytkin::storage {
 namespace {
@@ -101,7 +102,8 @@ class Store::Impl {
         clock_(options.clock ? options.clock : &SystemClock::Get()),
         backend_(std::move(backend)),
         tokenizer_(options.card_key),
-        journal_hash_(kHashBytes, '\0') {
+        journal_hash_(kHashBytes, '\0'),
+        saf_(options.card_key) {
     // Sized for a busy day without rehashing pauses on the ledger thread.
     dedupe_.reserve(kIndexReserve);
     transfers_.reserve(kIndexReserve);
@@ -224,6 +226,10 @@ class Store::Impl {
 
   Backend& backend() { return *backend_; }
 
+  // Store-and-forward, on the ledger thread (inside RunAdmin, which counts the batch item).
+  SafQueue& saf() { return saf_; }
+  Batch& open_batch() { return *open_.batch; }
+
  private:
   struct Work {
     Request request;
@@ -271,6 +277,10 @@ class Store::Impl {
   void ExpireOne(Transfer& pending);
   // A reversed debit no longer counts toward the card's daily limits (same UTC day only).
   void ReleaseVelocity(const Transfer& orig);
+  // Remote issuers (issue 5): kRemoteDecision and kStandIn.
+  Outcome EvaluateRemote(const Request& r, const std::string& token, Decision* d);
+  // Queues the request's advice for its outcome in the open batch.
+  void QueueSaf(const Request& r, const std::string& masked, const Decision& d);
 
   const StoreOptions options_;
   const Clock* clock_;
@@ -291,6 +301,7 @@ class Store::Impl {
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
   std::string deciding_token_;  // the card of the decision being made, for NewTransfer
+  SafQueue saf_;
 
   // Shared between threads.
   mutable std::mutex mu_;
@@ -347,6 +358,7 @@ Status Store::Impl::Load() {
     dedupe_[std::string(k)] = std::move(d).value();
     return Status::Ok();
   }));
+  KYTKIN_RETURN_IF_ERROR(saf_.Load(*view));
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
@@ -550,8 +562,9 @@ Decision Store::Impl::Decide(const Request& r) {
       r.rrn.size() <= Request::kFieldBytesMax && r.route.size() <= Request::kFieldBytesMax &&
       r.original_request_key.size() <= Request::kRequestKeyBytesMax &&
       token.size() <= Request::kRequestKeyBytesMax && r.operation != Operation::kExpire &&
-      static_cast<uint8_t>(r.operation) >= 1 &&
-      static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire);
+      ((static_cast<uint8_t>(r.operation) >= 1 &&
+        static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire)) ||
+       r.operation == Operation::kRemoteDecision || r.operation == Operation::kStandIn);
 
   uint64_t fingerprint = 0;
   bool reversed_before_original = false;
@@ -599,12 +612,15 @@ Decision Store::Impl::Decide(const Request& r) {
     masked = c->second.masked_pan;
   }
   const uint64_t seq = journal_sequence_ + 1;
-  if (d.approved()) {
+  if (r.operation == Operation::kRemoteDecision) {
+    if (d.approved()) d.auth_code = r.remote_auth_code.substr(0, 6);  // the issuer's DE 38
+  } else if (d.approved()) {
     char code[8];
     std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(seq % kAuthCodeModulus));
     d.auth_code = code;
   }
   d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
+  if (fields_ok) QueueSaf(r, masked, d);
   if (fields_ok && !r.request_key.empty()) {
     scratch_.clear();
     codec::EncodeDedupe(fingerprint, d, &scratch_);
@@ -1019,8 +1035,58 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
 
     case Operation::kExpire:
       break;
+
+    case Operation::kRemoteDecision:
+    case Operation::kStandIn:
+      return EvaluateRemote(r, token, d);
   }
   return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote issuers: journal-only decisions, stand-in and store-and-forward (issue 5)
+
+// Stand-in counters live beside the card's own velocity counters under a prefixed token, so a
+// stand-in approval counts toward both the card's limits and the issuer's stand-in limits.
+static std::string StandInCounterKey(const std::string& token) { return "standin:" + token; }
+
+Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, Decision* d) {
+  if (r.operation == Operation::kRemoteDecision) {
+    // Nothing moves in kytkin's ledger: the issuer holds the money.
+    d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
+    return Decline(r.remote_response, Reason::kNone);
+  }
+  const int64_t amount = r.amount.minor_units();
+  if (token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+  if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+  const std::string counter_key = StandInCounterKey(token);
+  const codec::Velocity& counters = VelocityOf(counter_key);
+  if (r.stand_in_daily_amount_max_minor > 0 &&
+      counters.amount_minor + amount > r.stand_in_daily_amount_max_minor) {
+    return Decline(r.stand_in_decline, Reason::kDailyAmountLimit);
+  }
+  if (r.stand_in_daily_count_max > 0 && counters.count + 1 > r.stand_in_daily_count_max) {
+    return Decline(r.stand_in_decline, Reason::kDailyCountLimit);
+  }
+  if (cards_.count(token)) {
+    // kytkin's own view of the card: the same checks and hold as an authorization.
+    Request hold = r;
+    hold.operation = Operation::kAuthorize;
+    Outcome o = Evaluate(hold, token, d);
+    if (o.code != ResponseCode::kApproved) return o;
+  } else {
+    d->approved_amount = r.amount;
+  }
+  CountVelocity(counter_key, amount);
+  return {};
+}
+
+void Store::Impl::QueueSaf(const Request& r, const std::string& masked, const Decision& d) {
+  if (r.saf_issuer.empty()) return;
+  const SafAdvice& advice = d.approved() ? r.saf_if_approved : r.saf_if_declined;
+  if (advice.message.empty()) return;
+  saf_.Enqueue(*open_.batch, r.saf_issuer, advice, masked, d.response_code, d.auth_code,
+               d.journal_sequence, clock_->NowUnixMicros());
 }
 
 void Store::Impl::ExpireOne(Transfer& orig) {
@@ -1312,6 +1378,44 @@ Result<size_t> Store::SweepExpiredHolds() {
 }
 
 Status Store::health() const { return impl_->health(); }
+
+Result<std::vector<SafMessage>> Store::SafPending(std::string_view issuer, size_t max) {
+  std::optional<Result<std::vector<SafMessage>>> out;
+  Status s = impl_->RunAdmin([&] {
+    out.emplace(impl_->saf().Pending(issuer, max));
+    return out->status();
+  });
+  if (!s.ok()) return s;
+  return std::move(*out);
+}
+
+Result<SafMessage> Store::SafRecordAttempt(uint64_t id) {
+  std::optional<Result<SafMessage>> out;
+  Status s = impl_->RunAdmin([&] {
+    out.emplace(impl_->saf().RecordAttempt(impl_->open_batch(), id));
+    return out->status();
+  });
+  if (!s.ok()) return s;
+  return std::move(*out);
+}
+
+Status Store::SafAck(uint64_t id) {
+  return impl_->RunAdmin([&] { return impl_->saf().Ack(impl_->open_batch(), id); });
+}
+
+Status Store::SafPark(uint64_t id) {
+  return impl_->RunAdmin([&] { return impl_->saf().Park(impl_->open_batch(), id); });
+}
+
+Result<std::vector<SafMessage>> Store::SafList() {
+  std::vector<SafMessage> out;
+  Status s = impl_->RunAdmin([&] {
+    out = impl_->saf().List();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
 
 // Verification and export read what is durable: a no-op admin step first makes everything
 // submitted before it durable.

@@ -182,6 +182,15 @@ enum class Operation : uint8_t {
   kGiftReload = 8,      // load `amount` onto an active card
   kAdvice = 9,          // 0120/0220 offline approval: post without funds or limit checks
   kExpire = 10,         // internal: the sweeper expiring one hold (journal only)
+  // Remote issuers (issue 5); numbered apart so other additions do not collide.
+  // An answer decided elsewhere (the issuer's, or kytkin's 91 when it could not reach it) is
+  // journaled (and deduped) with no ledger change: Request::remote_response / remote_auth_code.
+  kRemoteDecision = 20,
+  // Stand-in for an unreachable issuer: the issuer's per-card daily stand-in limits (separate
+  // counters from the card's own), then, when kytkin's ledger knows the card, its status,
+  // expiry, limits and funds and a hold as for kAuthorize. A card kytkin does not know is
+  // approved within the stand-in limits without a ledger transfer.
+  kStandIn = 21,
 };
 std::string_view OperationName(Operation op);  // "authorize"
 std::optional<Operation> ParseOperation(std::string_view name);
@@ -218,6 +227,31 @@ enum class Reason : uint8_t {
 };
 std::string_view ReasonName(Reason reason);
 
+// ---------------------------------------------------------------------------------------------
+// Store-and-forward (SAF): advices kytkin owes remote issuers
+
+// An advice to queue with a decision: the MTI of its first send ("0120", "0420"; repeats go as
+// 0121/0421) and the packed ISO 8583 message (no frame header). The message carries the clear
+// PAN: the store seals it (AES-256-GCM, key derived from the card key) before it reaches disk.
+struct SafAdvice {
+  std::string mti;
+  std::string message;  // empty: nothing to queue
+};
+
+struct SafMessage {
+  uint64_t id = 0;  // increasing in arrival order
+  std::string issuer;
+  std::string mti;
+  std::string message;  // unsealed by SafPending/SafRecordAttempt only; empty in SafList
+  std::string masked_pan;
+  ResponseCode response_code = ResponseCode::kSystemMalfunction;  // the decision it reports
+  std::string auth_code;                                          // of that decision, if any
+  uint64_t journal_sequence = 0;                                  // of that decision
+  int64_t created_unix_us = 0;
+  uint32_t attempts = 0;  // sends so far (recorded before each send)
+  bool parked = false;    // retries exhausted (or the issuer is gone): not sent again
+};
+
 struct Request {
   Operation operation = Operation::kAuthorize;
   // Dedupe key (DESIGN.md §3: DE32+DE41+DE11+DE7, or the gRPC idempotency key). Empty: no dedupe.
@@ -249,6 +283,21 @@ struct Request {
   // Monotonic time (Clock::NowMonotonicMicros) the request arrived, for the journal's latency;
   // 0 = the time of Submit.
   int64_t received_monotonic_us = 0;
+
+  // Remote issuers (issue 5).
+  // kRemoteDecision: the answer to journal and return, and its DE 38 (at most 6 characters).
+  ResponseCode remote_response = ResponseCode::kSystemMalfunction;
+  std::string remote_auth_code;
+  // kStandIn: the issuer's stand-in limits per card and UTC day, including this request (0 = no
+  // limit), and the answer when they are exceeded (normally 91).
+  int64_t stand_in_daily_amount_max_minor = 0;
+  uint32_t stand_in_daily_count_max = 0;
+  ResponseCode stand_in_decline = ResponseCode::kIssuerUnavailable;
+  // Store-and-forward: with saf_issuer set, the advice for the outcome (approved or not) is
+  // queued for that issuer in the same atomic write as the decision (not for a retransmission).
+  std::string saf_issuer;
+  SafAdvice saf_if_approved;
+  SafAdvice saf_if_declined;
 
   static constexpr size_t kRequestKeyBytesMax = 128;
   static constexpr size_t kFieldBytesMax = 64;
@@ -418,6 +467,19 @@ class Store {
   // early when fn returns false.
   Status ExportJournal(uint64_t from_sequence, uint64_t to_sequence,
                        const std::function<bool(const JournalRecord&)>& fn);
+
+  // Store-and-forward (blocking; ordered with the decisions; each change durable on return).
+  // Up to `max` unparked advices for `issuer`, oldest first, messages unsealed.
+  Result<std::vector<SafMessage>> SafPending(std::string_view issuer, size_t max);
+  // Counts a send before it happens (so a restart repeats it as 0121/0421); returns the record.
+  // NotFound when the id is unknown (acknowledged already).
+  Result<SafMessage> SafRecordAttempt(uint64_t id);
+  // The issuer acknowledged it: removed. NotFound when unknown.
+  Status SafAck(uint64_t id);
+  // Retries exhausted: kept, shown, never sent again. NotFound when unknown.
+  Status SafPark(uint64_t id);
+  // Every queued and parked advice, oldest first per issuer, without messages.
+  Result<std::vector<SafMessage>> SafList();
 
   // OK while the store works; the fatal Status after a failed write or sync.
   Status health() const;

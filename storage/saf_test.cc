@@ -1,0 +1,240 @@
+// Remote issuers in the store: journal-only remote decisions, stand-in limits and the
+// store-and-forward queue (ordering, ack, retries, park, restart, sealing at rest).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "storage/store.h"
+#include "storage/test_util.h"
+
+namespace kytkin::storage {
+namespace {
+
+using namespace kytkin::storage::testing;
+
+class SafTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  StoreOptions Options() {
+    StoreOptions o;
+    o.backend = StoreOptions::Backend::kRocksDb;
+    o.data_dir = dir_.path() + "/db";
+    o.card_key = card_key_;
+    o.clock = &clock_;
+    o.sweep_interval_ms = 0;
+    return o;
+  }
+  void Reopen() {
+    store_.reset();
+    auto s = Store::Open(Options());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  Decision Do(Request r) {
+    auto d = store_->Execute(std::move(r));
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() ? *d : Decision{};
+  }
+  static Request Remote(const Pan& pan, ResponseCode code, std::string key) {
+    Request r = TestRequest(Operation::kRemoteDecision, pan, 1500, std::move(key));
+    r.remote_response = code;
+    r.remote_auth_code = "A1B2C3";
+    r.route = "issuer nordbank via nb-a";
+    return r;
+  }
+  static Request StandIn(const Pan& pan, int64_t minor, std::string key) {
+    Request r = TestRequest(Operation::kStandIn, pan, minor, std::move(key));
+    r.stand_in_daily_amount_max_minor = 10'000;
+    r.stand_in_daily_count_max = 3;
+    r.saf_issuer = "southbank";
+    r.saf_if_approved = {"0120", "advice for " + std::string(pan.clear_digits())};
+    r.saf_if_declined = {"0420", "reversal for " + std::string(pan.clear_digits())};
+    return r;
+  }
+  void ExpectVerified() {
+    auto l = store_->VerifyLedger();
+    ASSERT_TRUE(l.ok());
+    EXPECT_TRUE(l->ok()) << (l->violations.empty() ? "" : l->violations[0]);
+    auto j = store_->VerifyJournal();
+    ASSERT_TRUE(j.ok());
+    EXPECT_TRUE(j->ok());
+  }
+
+  TempDir dir_;
+  ManualClock clock_{kTestNowUnixUs};
+  std::string card_key_ = TestCardKey();
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SafTest, RemoteDecisionIsJournaledWithoutLedgerChangeAndDeduped) {
+  const Pan pan = TestPan(7);
+  Decision d = Do(Remote(pan, ResponseCode::kApproved, "k1"));
+  EXPECT_EQ(d.response_code, ResponseCode::kApproved);
+  EXPECT_EQ(d.auth_code, "A1B2C3");  // the issuer's, not kytkin's
+  EXPECT_EQ(d.transfer_id, 0u);
+  ASSERT_GT(d.journal_sequence, 0u);
+
+  // A retransmission gets the same answer and no second record.
+  Decision again = Do(Remote(pan, ResponseCode::kApproved, "k1"));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.journal_sequence, d.journal_sequence);
+
+  Decision declined = Do(Remote(pan, ResponseCode::kInsufficientFunds, "k2"));
+  EXPECT_EQ(declined.response_code, ResponseCode::kInsufficientFunds);
+  EXPECT_TRUE(declined.auth_code.empty());
+
+  std::vector<JournalRecord> records;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(1, 0,
+                                  [&](const JournalRecord& r) {
+                                    records.push_back(r);
+                                    return true;
+                                  })
+                  .ok());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].operation, Operation::kRemoteDecision);
+  EXPECT_EQ(records[0].route, "issuer nordbank via nb-a");
+  EXPECT_EQ(records[0].masked_pan, pan.masked());
+  auto ledger = store_->VerifyLedger();
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_EQ(ledger->transfers, 0u);
+  ExpectVerified();
+}
+
+TEST_F(SafTest, StandInLimitsCountPerCardAndDay) {
+  const Pan pan = TestPan(8);  // not a card of kytkin's ledger: no transfer, limits only
+  EXPECT_EQ(Do(StandIn(pan, 10'001, "over")).response_code, ResponseCode::kIssuerUnavailable);
+  EXPECT_EQ(Do(StandIn(pan, 6'000, "a")).response_code, ResponseCode::kApproved);
+  // 6000 + 4000 = the daily amount exactly (inclusive); one more minor unit is not.
+  EXPECT_EQ(Do(StandIn(pan, 4'001, "b")).response_code, ResponseCode::kIssuerUnavailable);
+  EXPECT_EQ(Do(StandIn(pan, 4'000, "c")).response_code, ResponseCode::kApproved);
+  Request other = StandIn(pan, 1, "d");
+  other.stand_in_daily_amount_max_minor = 0;  // no amount limit: the count of 3 decides
+  EXPECT_EQ(Do(other).response_code, ResponseCode::kApproved);
+  other.request_key = "e";
+  Decision fourth = Do(other);
+  EXPECT_EQ(fourth.response_code, ResponseCode::kIssuerUnavailable);
+  EXPECT_EQ(fourth.reason, Reason::kDailyCountLimit);
+  // The next UTC day starts again.
+  clock_.Advance(86'400'000'000);
+  other.request_key = "f";
+  EXPECT_EQ(Do(other).response_code, ResponseCode::kApproved);
+  ExpectVerified();
+}
+
+TEST_F(SafTest, StandInOnAKnownCardHoldsFundsAndChecksStatus) {
+  ASSERT_TRUE(store_->CreateAccount(TestAccount(1), 5'000).ok());
+  const Pan pan = TestPan(1);
+  auto card = store_->CreateCard(pan, TestCard(1));
+  ASSERT_TRUE(card.ok());
+  Decision d = Do(StandIn(pan, 3'000, "s1"));
+  ASSERT_EQ(d.response_code, ResponseCode::kApproved);
+  EXPECT_NE(d.transfer_id, 0u);
+  EXPECT_EQ(store_->GetAccount(1)->debits_pending, 3'000);
+  // kytkin's view of the funds declines before the stand-in limits are reached.
+  EXPECT_EQ(Do(StandIn(pan, 2'001, "s2")).response_code, ResponseCode::kInsufficientFunds);
+  ASSERT_TRUE(store_->SetCardStatus(card->token, CardStatus::kStolen).ok());
+  EXPECT_EQ(Do(StandIn(pan, 10, "s3")).response_code, ResponseCode::kStolenCard);
+  ExpectVerified();
+}
+
+TEST_F(SafTest, AdviceIsQueuedWithTheDecisionInOrderPerIssuer) {
+  const Pan pan = TestPan(9);
+  Decision approved = Do(StandIn(pan, 100, "a"));
+  Decision declined = Do(StandIn(pan, 20'000, "b"));            // over the limit: 91 and a reversal
+  Request nothing = Remote(pan, ResponseCode::kApproved, "c");  // no saf_issuer: nothing queued
+  Do(nothing);
+  Request other = StandIn(pan, 100, "d");
+  other.saf_issuer = "nordbank";
+  Do(other);
+  // A retransmission queues nothing more.
+  EXPECT_TRUE(Do(StandIn(pan, 100, "a")).duplicate);
+
+  auto south = store_->SafPending("southbank", 10);
+  ASSERT_TRUE(south.ok());
+  ASSERT_EQ(south->size(), 2u);
+  EXPECT_EQ((*south)[0].mti, "0120");
+  EXPECT_EQ((*south)[0].message, "advice for " + std::string(pan.clear_digits()));
+  EXPECT_EQ((*south)[0].response_code, ResponseCode::kApproved);
+  EXPECT_EQ((*south)[0].auth_code, approved.auth_code);
+  EXPECT_EQ((*south)[0].journal_sequence, approved.journal_sequence);
+  EXPECT_EQ((*south)[0].masked_pan, pan.masked());
+  EXPECT_EQ((*south)[1].mti, "0420");
+  EXPECT_EQ((*south)[1].response_code, ResponseCode::kIssuerUnavailable);
+  EXPECT_EQ((*south)[1].journal_sequence, declined.journal_sequence);
+  EXPECT_LT((*south)[0].id, (*south)[1].id);
+  auto limited = store_->SafPending("southbank", 1);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->size(), 1u);
+  auto north = store_->SafPending("nordbank", 10);
+  ASSERT_TRUE(north.ok());
+  EXPECT_EQ(north->size(), 1u);
+  EXPECT_TRUE(store_->SafPending("nobody", 10)->empty());
+}
+
+TEST_F(SafTest, AckAttemptsAndParkSurviveARestart) {
+  const Pan pan = TestPan(10);
+  Do(StandIn(pan, 100, "a"));
+  Do(StandIn(pan, 200, "b"));
+  Do(StandIn(pan, 300, "c"));
+  auto pending = store_->SafPending("southbank", 10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 3u);
+  const uint64_t first = (*pending)[0].id, second = (*pending)[1].id, third = (*pending)[2].id;
+
+  auto attempt = store_->SafRecordAttempt(first);
+  ASSERT_TRUE(attempt.ok());
+  EXPECT_EQ(attempt->attempts, 1u);
+  EXPECT_EQ(store_->SafRecordAttempt(first)->attempts, 2u);
+  ASSERT_TRUE(store_->SafAck(first).ok());
+  EXPECT_TRUE(store_->SafAck(first).IsNotFound());
+  EXPECT_TRUE(store_->SafRecordAttempt(first).status().IsNotFound());
+  EXPECT_TRUE(store_->SafPark(12345).IsNotFound());
+  ASSERT_TRUE(store_->SafRecordAttempt(second).ok());
+  ASSERT_TRUE(store_->SafPark(third).ok());
+
+  Reopen();
+  pending = store_->SafPending("southbank", 10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);  // first acked, third parked
+  EXPECT_EQ((*pending)[0].id, second);
+  EXPECT_EQ((*pending)[0].attempts, 1u);  // a restart sends it as a repeat
+  EXPECT_FALSE((*pending)[0].message.empty());
+  auto all = store_->SafList();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_TRUE((*all)[1].parked);
+  EXPECT_TRUE((*all)[1].message.empty());  // the list never carries the message
+  // New ids keep increasing after a restart.
+  Do(StandIn(pan, 50, "d"));
+  pending = store_->SafPending("southbank", 10);
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_GT((*pending)[1].id, third);
+  ExpectVerified();
+}
+
+TEST_F(SafTest, TheMessageIsSealedAtRest) {
+  const Pan pan = TestPan(11);
+  Do(StandIn(pan, 100, "a"));
+  store_.reset();
+  // No file of the database holds the clear PAN.
+  const std::string digits(pan.clear_digits());
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(digits), std::string::npos) << entry.path();
+  }
+  // Under another card key the message does not open (and says so, rather than garbage).
+  card_key_ = std::string(32, '\x11');
+  Reopen();
+  auto pending = store_->SafPending("southbank", 10);
+  ASSERT_FALSE(pending.ok());
+  EXPECT_TRUE(pending.status().IsCorruption()) << pending.status().ToString();
+}
+
+}  // namespace
+}  // namespace kytkin::storage
