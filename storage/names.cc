@@ -67,7 +67,7 @@ constexpr std::array<std::pair<TransferState, std::string_view>, 6> kTransferSta
     {TransferState::kFinal, "final"},
 }};
 
-constexpr std::array<std::pair<Operation, std::string_view>, 12> kOperations = {{
+constexpr std::array<std::pair<Operation, std::string_view>, 15> kOperations = {{
     {Operation::kAuthorize, "authorize"},
     {Operation::kCapture, "capture"},
     {Operation::kReverse, "reverse"},
@@ -80,6 +80,9 @@ constexpr std::array<std::pair<Operation, std::string_view>, 12> kOperations = {
     {Operation::kExpire, "expire"},
     {Operation::kRemoteDecision, "remote_decision"},
     {Operation::kStandIn, "stand_in"},
+    {Operation::kSettleCapture, "settle_capture"},
+    {Operation::kSettleRefund, "settle_refund"},
+    {Operation::kSettleReversal, "settle_reversal"},
 }};
 
 constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{
@@ -89,7 +92,7 @@ constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{
     {Channel::kInternal, "internal"},
 }};
 
-constexpr std::array<std::pair<Reason, std::string_view>, 22> kReasons = {{
+constexpr std::array<std::pair<Reason, std::string_view>, 27> kReasons = {{
     {Reason::kNone, "none"},
     {Reason::kUnknownCard, "unknown_card"},
     {Reason::kCardLost, "card_lost"},
@@ -112,6 +115,11 @@ constexpr std::array<std::pair<Reason, std::string_view>, 22> kReasons = {{
     {Reason::kInvalidRequest, "invalid_request"},
     {Reason::kAdviceWouldOverdraw, "advice_would_overdraw"},
     {Reason::kReversedBeforeOriginal, "reversed_before_original"},
+    {Reason::kForcePosted, "force_posted"},
+    {Reason::kCaptureOverTolerance, "capture_over_tolerance"},
+    {Reason::kCaptureConflict, "capture_conflict"},
+    {Reason::kBatchNotOpen, "batch_not_open"},
+    {Reason::kOriginalMismatch, "original_mismatch"},
 }};
 
 }  // namespace

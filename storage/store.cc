@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -24,6 +25,7 @@
 #include "storage/backend.h"
 #include "storage/codec.h"
 #include "storage/saf_queue.h"
+#include "storage/settlement_book.h"
 
 namespace kytkin::storage {
 namespace {
@@ -92,6 +94,12 @@ Outcome Decline(ResponseCode code, Reason reason) { return {code, reason}; }
 
 // The dedupe fingerprint under an original's request key when its reversal came first.
 constexpr uint64_t kReversedBeforeOriginalMark = 0;
+
+// Settlement items (issue 6).
+bool IsSettlementOperation(Operation op) {
+  return op == Operation::kSettleCapture || op == Operation::kSettleRefund ||
+         op == Operation::kSettleReversal;
+}
 
 }  // namespace
 
@@ -230,6 +238,13 @@ class Store::Impl {
   SafQueue& saf() { return saf_; }
   Batch& open_batch() { return *open_.batch; }
 
+  // Settlement batches (issue 6), on the ledger thread (inside RunAdmin).
+  SettlementBook& settlement() { return settlement_; }
+  Result<SettlementBatch> OpenSettlementBatchLocked(const SettlementBatch& header);
+  Result<SettlementBatch> ReconcileSettlementBatchLocked(std::string_view batch_id,
+                                                         const BatchTotals& declared);
+  std::vector<SettlementBatch> CutOverSettlementLocked(int32_t business_date);
+
  private:
   struct Work {
     Request request;
@@ -281,6 +296,12 @@ class Store::Impl {
   Outcome EvaluateRemote(const Request& r, const std::string& token, Decision* d);
   // Queues the request's advice for its outcome in the open batch.
   void QueueSaf(const Request& r, const std::string& masked, const Decision& d);
+  // Settlement items (issue 6): kSettleCapture, kSettleRefund, kSettleReversal.
+  Outcome EvaluateSettlement(const Request& r, const std::string& token, Decision* d);
+  Outcome EvaluateSettlementItem(const Request& r, const std::string& token, SettlementBatch& batch,
+                                 Decision* d);
+  Outcome FindSettlementOriginal(const Request& r, Transfer** out);
+  void PayOut(SettlementBatch& batch);
 
   const StoreOptions options_;
   const Clock* clock_;
@@ -302,6 +323,7 @@ class Store::Impl {
   std::string scratch_;
   std::string deciding_token_;  // the card of the decision being made, for NewTransfer
   SafQueue saf_;
+  SettlementBook settlement_;
 
   // Shared between threads.
   mutable std::mutex mu_;
@@ -359,6 +381,7 @@ Status Store::Impl::Load() {
     return Status::Ok();
   }));
   KYTKIN_RETURN_IF_ERROR(saf_.Load(*view));
+  KYTKIN_RETURN_IF_ERROR(settlement_.Load(*view));
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
@@ -447,6 +470,7 @@ void Store::Impl::HandOver(std::unique_lock<std::mutex>& lock) {
 }
 
 void Store::Impl::Finalize(OpenBatch& b) {
+  settlement_.Flush(*b.batch);
   for (uint64_t id : b.dirty_accounts) {
     scratch_.clear();
     codec::EncodeAccount(accounts_.at(id), &scratch_);
@@ -544,6 +568,11 @@ uint64_t Store::Impl::Fingerprint(const Request& r, const std::string& token) co
   f.Add(r.merchant_id);
   f.Add(r.acquirer_id);
   f.Add(r.stan);
+  if (IsSettlementOperation(r.operation)) {
+    f.Add(r.batch_id);
+    f.Add(r.rrn);
+    f.Add(r.original_auth_code);
+  }
   // 0 marks "reversed before its original arrived" in the dedupe index.
   return f.value() == kReversedBeforeOriginalMark ? 1 : f.value();
 }
@@ -564,7 +593,8 @@ Decision Store::Impl::Decide(const Request& r) {
       token.size() <= Request::kRequestKeyBytesMax && r.operation != Operation::kExpire &&
       ((static_cast<uint8_t>(r.operation) >= 1 &&
         static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire)) ||
-       r.operation == Operation::kRemoteDecision || r.operation == Operation::kStandIn);
+       r.operation == Operation::kRemoteDecision || r.operation == Operation::kStandIn ||
+       IsSettlementOperation(r.operation));
 
   uint64_t fingerprint = 0;
   bool reversed_before_original = false;
@@ -1039,6 +1069,11 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
     case Operation::kRemoteDecision:
     case Operation::kStandIn:
       return EvaluateRemote(r, token, d);
+
+    case Operation::kSettleCapture:
+    case Operation::kSettleRefund:
+    case Operation::kSettleReversal:
+      return EvaluateSettlement(r, token, d);
   }
   return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
 }
@@ -1087,6 +1122,361 @@ void Store::Impl::QueueSaf(const Request& r, const std::string& masked, const De
   if (advice.message.empty()) return;
   saf_.Enqueue(*open_.batch, r.saf_issuer, advice, masked, d.response_code, d.auth_code,
                d.journal_sequence, clock_->NowUnixMicros());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settlement items and batches (issue 6). Money flows: see "Settlement" in store.h.
+
+namespace {
+
+constexpr int64_t kBasisPointsPerUnit = 10'000;
+
+// round(amount * bps / 10000), half up, without overflow for any int64 amount.
+int64_t BasisPointsOf(int64_t amount, uint32_t bps) {
+  __extension__ using Wide = __int128;  // amount * bps may not fit in 64 bits
+  const Wide scaled = static_cast<Wide>(amount) * bps;
+  return static_cast<int64_t>((scaled + kBasisPointsPerUnit / 2) / kBasisPointsPerUnit);
+}
+
+}  // namespace
+
+Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
+  std::string key = r.original_request_key;
+  if (key.empty() && !r.rrn.empty()) {
+    // kytkin's RRN is the journal sequence of the approval; its record names the request key.
+    uint64_t sequence = 0;
+    const char* end = r.rrn.data() + r.rrn.size();
+    auto [ptr, ec] = std::from_chars(r.rrn.data(), end, sequence);
+    if (ec != std::errc() || ptr != end || sequence == 0) {
+      return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+    }
+    if (sequence > journal_sequence_) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    auto value = backend_->NewReadView()->Get(Cf::kJournal, codec::U64Key(sequence));
+    if (!value.ok()) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    auto record = codec::DecodeJournalRecord(*value);
+    if (!record.ok() || record->request_key.empty()) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    if (!r.terminal_id.empty() && record->terminal_id != r.terminal_id) {
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+    }
+    key = std::move(record->request_key);
+  }
+  uint64_t id = r.original_transfer_id;
+  if (!key.empty()) {
+    auto it = dedupe_.find(key);
+    if (it == dedupe_.end() || it->second.first == kReversedBeforeOriginalMark) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    if (!r.original_auth_code.empty() && it->second.second.auth_code != r.original_auth_code) {
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+    }
+    id = it->second.second.transfer_id;
+  }
+  auto t = transfers_.find(id);
+  if (id == 0 || t == transfers_.end()) {
+    return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  }
+  if (t->second.kind != TransferKind::kPending) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kNotReversible);
+  }
+  *out = &t->second;
+  return {};
+}
+
+Outcome Store::Impl::EvaluateSettlement(const Request& r, const std::string& token, Decision* d) {
+  SettlementBatch* batch = settlement_.Find(r.batch_id);
+  if (batch == nullptr || batch->state != BatchState::kOpen) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kBatchNotOpen);
+  }
+  Outcome o = EvaluateSettlementItem(r, token, *batch, d);
+  if (o.code != ResponseCode::kApproved) ++batch->rejected_count;
+  settlement_.Touch(*batch);
+  return o;
+}
+
+Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string& token,
+                                            SettlementBatch& batch, Decision* d) {
+  const int64_t amount = r.amount.minor_units();
+  if (r.amount.currency() != batch.currency) {
+    return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
+  }
+  if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+  const bool has_original =
+      !r.rrn.empty() || !r.original_request_key.empty() || r.original_transfer_id != 0;
+  Transfer* orig = nullptr;
+  if (has_original) {
+    Outcome found = FindSettlementOriginal(r, &orig);
+    if (found.code != ResponseCode::kApproved) return found;
+    deciding_token_ = orig->card_token;
+    d->card_token = orig->card_token;
+  } else if (r.operation == Operation::kSettleReversal) {
+    return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);  // names nothing
+  }
+  const std::string& card_token = orig ? orig->card_token : token;
+  auto set_available = [&](const Account& account) {
+    d->available = Amount(account.available(), account.currency);
+  };
+
+  // Refund and force-post: a posted transfer on the card's account, no hold involved.
+  if (r.operation == Operation::kSettleRefund ||
+      (r.operation == Operation::kSettleCapture && orig == nullptr)) {
+    if (card_token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+    auto c = cards_.find(card_token);
+    if (c == cards_.end()) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+    auto a = accounts_.find(c->second.account_id);
+    if (a == accounts_.end()) {
+      return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+    }
+    Account& account = a->second;
+    set_available(account);
+    if (account.currency != batch.currency) {
+      return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
+    }
+    Account* issuer = EnsureSettlement(batch.currency);
+    const Amount moved(amount, batch.currency);
+    if (r.operation == Operation::kSettleRefund) {
+      Transfer& t =
+          NewTransfer(TransferKind::kPosted, TransferState::kPosted, issuer->id, account.id, moved);
+      MovePosted(*issuer, account, amount);
+      PutTransfer(t);
+      d->transfer_id = t.id;
+      ++batch.held.refunds_count;
+      batch.held.refunds_minor += amount;
+      d->approved_amount = moved;
+      set_available(account);
+      return {};
+    }
+    // Offline sale: approved at the terminal already, so no card status or limit applies; an
+    // account that must not go below zero still must not (like an advice).
+    if (!CanDebit(account, amount)) {
+      return Decline(ResponseCode::kInsufficientFunds, Reason::kAdviceWouldOverdraw);
+    }
+    Transfer& t =
+        NewTransfer(TransferKind::kPosted, TransferState::kPosted, account.id, issuer->id, moved);
+    MovePosted(account, *issuer, amount);
+    PutTransfer(t);
+    d->transfer_id = t.id;
+    ++batch.held.captures_count;
+    batch.held.captures_minor += amount;
+    ++batch.forced_count;
+    d->approved_amount = moved;
+    set_available(account);
+    return Decline(ResponseCode::kApproved, Reason::kForcePosted);
+  }
+
+  Account& debit = accounts_.at(orig->debit_account);
+  Account& credit = accounts_.at(orig->credit_account);
+  set_available(debit);
+  if (orig->amount.currency() != batch.currency) {
+    return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
+  }
+  const int64_t hold = orig->amount.minor_units();
+  const int64_t now = clock_->NowUnixMicros();
+  const bool expired = orig->state == TransferState::kExpired ||
+                       (orig->state == TransferState::kPending && now >= orig->expires_unix_us);
+
+  if (r.operation == Operation::kSettleCapture) {
+    if (expired) return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
+    if (orig->state == TransferState::kPosted) {
+      return Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict);
+    }
+    if (orig->state != TransferState::kPending) {  // voided or reversed
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
+    const int64_t over = amount - hold;
+    if (over > 0) {
+      const int64_t allowed =
+          std::min(BasisPointsOf(hold, r.capture_tolerance_bps), r.capture_tolerance_minor_max);
+      if (over > allowed) {
+        return Decline(ResponseCode::kInvalidAmount, Reason::kCaptureOverTolerance);
+      }
+      // The hold covers itself; the extra (a tip) needs funds like a new debit.
+      if (!CanDebit(debit, over)) {
+        return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
+      }
+    }
+    Transfer& t =
+        NewTransfer(TransferKind::kPostPending, TransferState::kFinal, orig->debit_account,
+                    orig->credit_account, Amount(amount, batch.currency));
+    t.pending_id = orig->id;
+    MovePending(debit, credit, -hold);  // a partial capture releases the rest
+    MovePosted(debit, credit, amount);
+    orig->state = TransferState::kPosted;
+    orig->resolved_by = t.id;
+    orig->posted_amount_minor = amount;
+    pending_by_expiry_.erase({orig->expires_unix_us, orig->id});
+    PutTransfer(t);
+    PutTransfer(*orig);
+    d->transfer_id = t.id;
+    d->approved_amount = t.amount;
+    ++batch.held.captures_count;
+    batch.held.captures_minor += amount;
+    set_available(debit);
+    return {};
+  }
+
+  // kSettleReversal: the item's amount must be what it undoes.
+  if (orig->state == TransferState::kPending && !expired) {
+    if (amount != hold) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+    Transfer& t = NewTransfer(TransferKind::kVoidPending, TransferState::kFinal,
+                              orig->debit_account, orig->credit_account, orig->amount);
+    t.pending_id = orig->id;
+    MovePending(debit, credit, -hold);
+    orig->state = TransferState::kVoided;
+    orig->resolved_by = t.id;
+    pending_by_expiry_.erase({orig->expires_unix_us, orig->id});
+    PutTransfer(t);
+    PutTransfer(*orig);
+    d->transfer_id = t.id;
+  } else if (orig->state == TransferState::kPosted) {
+    const int64_t back = orig->posted_amount_minor;
+    if (amount != back) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+    if (!CanDebit(credit, back)) {
+      return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
+    }
+    Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, orig->credit_account,
+                              orig->debit_account, Amount(back, batch.currency));
+    t.pending_id = orig->id;
+    MovePosted(credit, debit, back);
+    orig->state = TransferState::kReversed;
+    orig->resolved_by = t.id;
+    PutTransfer(t);
+    PutTransfer(*orig);
+    d->transfer_id = t.id;
+    batch.reversed_captures_minor += back;
+  } else if (expired) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
+  } else {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+  }
+  ++batch.held.reversals_count;
+  batch.held.reversals_minor += amount;
+  d->approved_amount = Amount(amount, batch.currency);
+  set_available(debit);
+  return {};
+}
+
+Result<SettlementBatch> Store::Impl::OpenSettlementBatchLocked(const SettlementBatch& header) {
+  if (header.batch_id.empty() || header.batch_id.size() > Request::kRequestKeyBytesMax / 2) {
+    return Status::InvalidArgument("batch_id: 1.." +
+                                   std::to_string(Request::kRequestKeyBytesMax / 2) + " bytes");
+  }
+  if (header.acquirer_id.size() > Request::kFieldBytesMax ||
+      header.terminal_id.size() > Request::kFieldBytesMax ||
+      header.merchant_id.size() > Request::kFieldBytesMax) {
+    return Status::InvalidArgument("acquirer_id/terminal_id/merchant_id: too long");
+  }
+  if (SettlementBatch* known = settlement_.Find(header.batch_id)) {
+    if (known->acquirer_id != header.acquirer_id || known->terminal_id != header.terminal_id ||
+        known->merchant_id != header.merchant_id || known->currency != header.currency) {
+      return Status::FailedPrecondition("batch " + header.batch_id +
+                                        " exists for another acquirer, terminal, merchant or "
+                                        "currency");
+    }
+    return *known;  // a resubmission
+  }
+  if (!FindCurrency(header.currency)) {
+    return Status::InvalidArgument("currency: unknown ISO 4217 code");
+  }
+  auto check_account = [&](uint64_t id, std::string_view field) -> Status {
+    auto it = accounts_.find(id);
+    if (it == accounts_.end()) {
+      return Status::InvalidArgument(std::string(field) + ": no account " + std::to_string(id));
+    }
+    if (it->second.currency != header.currency) {
+      return Status::InvalidArgument(std::string(field) + ": account " + std::to_string(id) +
+                                     " is in another currency");
+    }
+    if ((it->second.flags & kFlagDebitsMustNotExceedCredits) != 0 ||
+        IsCardholderKind(it->second.kind)) {
+      // The payout debits the merchant (refunds, fees) and the acquirer side without a check.
+      return Status::InvalidArgument(std::string(field) + ": account " + std::to_string(id) +
+                                     " may not go below zero, a payout could overdraw it");
+    }
+    return Status::Ok();
+  };
+  KYTKIN_RETURN_IF_ERROR(check_account(header.merchant_account, "merchant_account"));
+  KYTKIN_RETURN_IF_ERROR(check_account(header.acquirer_account, "acquirer_account"));
+  KYTKIN_RETURN_IF_ERROR(check_account(header.fees_account, "fees_account"));
+  if (header.fee_fixed_minor < 0) return Status::InvalidArgument("fee_fixed_minor: negative");
+  if (header.fee_bps > kBasisPointsPerUnit) {
+    return Status::InvalidArgument("fee_bps: above 10000 (100%)");
+  }
+  SettlementBatch b;
+  b.batch_id = header.batch_id;
+  b.acquirer_id = header.acquirer_id;
+  b.terminal_id = header.terminal_id;
+  b.merchant_id = header.merchant_id;
+  b.currency = header.currency;
+  b.merchant_account = header.merchant_account;
+  b.acquirer_account = header.acquirer_account;
+  b.fees_account = header.fees_account;
+  b.fee_bps = header.fee_bps;
+  b.fee_fixed_minor = header.fee_fixed_minor;
+  b.state = BatchState::kOpen;
+  b.business_date = std::max(header.business_date, settlement_.business_date());
+  if (b.business_date > settlement_.business_date()) {
+    settlement_.set_business_date(b.business_date);
+  }
+  b.opened_unix_us = clock_->NowUnixMicros();
+  return settlement_.Put(b);
+}
+
+Result<SettlementBatch> Store::Impl::ReconcileSettlementBatchLocked(std::string_view batch_id,
+                                                                    const BatchTotals& declared) {
+  SettlementBatch* b = settlement_.Find(batch_id);
+  if (b == nullptr) return Status::NotFound("no settlement batch " + std::string(batch_id));
+  if (b->state != BatchState::kOpen) return *b;  // reconciled before: the same answer
+  b->declared = declared;
+  ++b->reconcile_attempts;
+  if (declared == b->held) {
+    b->reconciled = true;
+    b->state = BatchState::kBalanced;
+  }
+  settlement_.Touch(*b);
+  return *b;
+}
+
+void Store::Impl::PayOut(SettlementBatch& b) {
+  Account& merchant = accounts_.at(b.merchant_account);
+  Account& acquirer = accounts_.at(b.acquirer_account);
+  Account& fees = accounts_.at(b.fees_account);
+  auto post = [&](Account& from, Account& to, int64_t amount) {
+    if (amount <= 0) return;
+    Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, from.id, to.id,
+                              Amount(amount, b.currency));
+    MovePosted(from, to, amount);
+    PutTransfer(t);
+  };
+  const int64_t gross = b.gross_minor();
+  b.fee_minor = gross > 0 ? BasisPointsOf(gross, b.fee_bps) +
+                                b.fee_fixed_minor * static_cast<int64_t>(b.held.captures_count)
+                          : 0;
+  post(acquirer, merchant, gross);
+  post(merchant, acquirer, -gross);  // reversals took back more than was captured
+  post(merchant, acquirer, b.held.refunds_minor);
+  post(merchant, fees, b.fee_minor);
+  b.payout_minor = gross - b.held.refunds_minor - b.fee_minor;
+  b.state = BatchState::kSettled;
+  b.settled_unix_us = clock_->NowUnixMicros();
+  settlement_.Touch(b);
+}
+
+std::vector<SettlementBatch> Store::Impl::CutOverSettlementLocked(int32_t business_date) {
+  std::vector<SettlementBatch> settled;
+  for (const auto& [id, record] : settlement_.batches()) {
+    if (record.state == BatchState::kSettled || record.business_date >= business_date) continue;
+    SettlementBatch* b = settlement_.Find(id);
+    PayOut(*b);
+    settled.push_back(*b);
+  }
+  if (business_date > settlement_.business_date()) settlement_.set_business_date(business_date);
+  return settled;
 }
 
 void Store::Impl::ExpireOne(Transfer& orig) {
@@ -1414,6 +1804,67 @@ Result<std::vector<SafMessage>> Store::SafList() {
     return Status::Ok();
   });
   if (!s.ok()) return s;
+  return out;
+}
+
+// Settlement batches (issue 6): each an admin step on the ledger thread, durable on return.
+Result<SettlementBatch> Store::OpenSettlementBatch(const SettlementBatch& header) {
+  std::optional<Result<SettlementBatch>> out;
+  Status s = impl_->RunAdmin([&] {
+    out.emplace(impl_->OpenSettlementBatchLocked(header));
+    return out->status();
+  });
+  if (!s.ok()) return s;
+  return std::move(*out);
+}
+
+Result<SettlementBatch> Store::ReconcileSettlementBatch(std::string_view batch_id,
+                                                        const BatchTotals& declared) {
+  std::optional<Result<SettlementBatch>> out;
+  Status s = impl_->RunAdmin([&] {
+    out.emplace(impl_->ReconcileSettlementBatchLocked(batch_id, declared));
+    return out->status();
+  });
+  if (!s.ok()) return s;
+  return std::move(*out);
+}
+
+Result<std::vector<SettlementBatch>> Store::CutOverSettlement(int32_t business_date) {
+  std::vector<SettlementBatch> out;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    out = impl_->CutOverSettlementLocked(business_date);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<int32_t> Store::SettlementBusinessDate() {
+  int32_t out = 0;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    out = impl_->settlement().business_date();
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<SettlementBatch> Store::GetSettlementBatch(std::string_view batch_id) {
+  std::optional<SettlementBatch> out;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    if (const SettlementBatch* b = impl_->settlement().Find(batch_id)) out = *b;
+    return Status::Ok();
+  }));
+  if (!out) return Status::NotFound("no settlement batch " + std::string(batch_id));
+  return std::move(*out);
+}
+
+Result<std::vector<SettlementBatch>> Store::ListSettlementBatches(int32_t business_date) {
+  std::vector<SettlementBatch> out;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    for (const auto& [id, b] : impl_->settlement().batches()) {
+      if (business_date == 0 || b.business_date == business_date) out.push_back(b);
+    }
+    return Status::Ok();
+  }));
   return out;
 }
 

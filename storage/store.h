@@ -191,6 +191,11 @@ enum class Operation : uint8_t {
   // expiry, limits and funds and a hold as for kAuthorize. A card kytkin does not know is
   // approved within the stand-in limits without a ledger transfer.
   kStandIn = 21,
+  // Settlement items (issue 6, see "Settlement" below), numbered apart like the above. Each is
+  // decided in one atomic write, exactly once per request key (batch id + item number).
+  kSettleCapture = 40,   // post the authorization's hold (tolerance above it), or force-post
+  kSettleRefund = 41,    // credit the cardholder (the merchant is debited at payout)
+  kSettleReversal = 42,  // void the hold, or reverse its capture
 };
 std::string_view OperationName(Operation op);  // "authorize"
 std::optional<Operation> ParseOperation(std::string_view name);
@@ -224,6 +229,12 @@ enum class Reason : uint8_t {
   // 05: the original of a reversal that arrived first. The reversal is remembered (durably, in
   // the dedupe index under the original's request key) so the late original cannot take money.
   kReversedBeforeOriginal,
+  // Settlement items (issue 6), numbered apart so other additions do not collide.
+  kForcePosted = 40,           // 00, flagged: an offline sale without authorization, posted
+  kCaptureOverTolerance = 41,  // 13: capture above the hold by more than the tolerance
+  kCaptureConflict = 42,       // 94: the authorization was already captured (another item)
+  kBatchNotOpen = 43,          // 12: unknown batch, or balanced / settled (no new items)
+  kOriginalMismatch = 44,      // 12: the authorization's terminal or auth code differs
 };
 std::string_view ReasonName(Reason reason);
 
@@ -299,6 +310,16 @@ struct Request {
   SafAdvice saf_if_approved;
   SafAdvice saf_if_declined;
 
+  // Settlement items (issue 6, kSettle*). `rrn` names the authorization by kytkin's RRN (the
+  // journal sequence of the approval), an alternative to original_request_key. The item's batch
+  // (OpenSettlementBatch); the auth code the acquirer holds (checked when set); how far a capture
+  // may exceed its hold: min(hold * capture_tolerance_bps / 10000, capture_tolerance_minor_max),
+  // both 0 = not at all.
+  std::string batch_id;
+  std::string original_auth_code;
+  uint32_t capture_tolerance_bps = 0;
+  int64_t capture_tolerance_minor_max = 0;
+
   static constexpr size_t kRequestKeyBytesMax = 128;
   static constexpr size_t kFieldBytesMax = 64;
 };
@@ -356,6 +377,74 @@ struct JournalReport {
   uint64_t last_sequence = 0;
   std::vector<std::string> violations;  // empty: checksums and the hash chain are intact
   bool ok() const { return violations.empty(); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Settlement (issue 6): acquirer batches
+//
+// Money flows (double entry, DESIGN.md §3: the hold runs from the cardholder toward the
+// counterparty of the authorization, normally the issuer settlement account of the currency):
+//   capture item    posts the hold: cardholder -> hold's counterparty (partial: the rest is
+//                   released; above the hold within the tolerance: the extra is posted too)
+//   force-post item cardholder -> issuer settlement, posted without a hold (flagged kForcePosted)
+//   refund item     issuer settlement -> cardholder
+//   reversal item   voids the hold, or reverses its capture (counterparty -> cardholder)
+//   payout          at cut-over, per batch: acquirer settlement -> merchant (gross captures less
+//                   reversed captures), merchant -> acquirer settlement (refunds), merchant ->
+//                   fees (the merchant's fee). The issuer side is credited and the acquirer side
+//                   debited by the same net amount; the scheme settles the two outside kytkin.
+// Every item and every payout is one atomic write with its journal record (items) and the batch
+// record, so a crash never leaves a half-posted item or a batch total that disagrees with it.
+
+enum class BatchState : uint8_t {
+  kOpen = 1,      // accepting items
+  kBalanced = 2,  // declared totals matched kytkin's: closed to items, waiting for the payout
+  kSettled = 3,   // paid out at cut-over (reconciled or not); final
+};
+std::string_view BatchStateName(BatchState state);  // "open"
+
+// Counts and amounts (minor units of the batch currency) as ISO 8583 0500 carries them:
+// captures = debits (DE 76 count / DE 88 amount), reversals = debit reversals (DE 77 / DE 89),
+// refunds = credits (DE 74 / DE 86); credit reversals (DE 75 / DE 87) are not used.
+struct BatchTotals {
+  uint64_t captures_count = 0;
+  int64_t captures_minor = 0;
+  uint64_t refunds_count = 0;
+  int64_t refunds_minor = 0;
+  uint64_t reversals_count = 0;
+  int64_t reversals_minor = 0;
+  // DE 97: what the merchant is owed before fees.
+  int64_t net_minor() const { return captures_minor - reversals_minor - refunds_minor; }
+  bool operator==(const BatchTotals&) const = default;
+};
+
+struct SettlementBatch {
+  std::string batch_id;  // unique per acquirer batch, at most Request::kRequestKeyBytesMax/2
+  BatchState state = BatchState::kOpen;
+  int32_t business_date = 0;  // days since 1970-01-01 (see CutOverSettlement)
+  std::string acquirer_id, terminal_id, merchant_id;  // DE 32, 41, 42
+  uint16_t currency = 0;                              // ISO 4217 numeric; items must match
+  // Payout accounts (must exist in `currency`) and the merchant's fee: fee_bps of the gross plus
+  // fee_fixed_minor per capture.
+  uint64_t merchant_account = 0;
+  uint64_t acquirer_account = 0;
+  uint64_t fees_account = 0;
+  uint32_t fee_bps = 0;
+  int64_t fee_fixed_minor = 0;
+  // Kept by the store.
+  BatchTotals held;      // kytkin's totals of the items it accepted
+  BatchTotals declared;  // the last totals the acquirer declared (ReconcileSettlementBatch)
+  uint32_t reconcile_attempts = 0;
+  uint64_t forced_count = 0;            // captures force-posted without an authorization
+  uint64_t rejected_count = 0;          // items declined (each has its own decision)
+  int64_t reversed_captures_minor = 0;  // reversals that took back a posted capture
+  bool reconciled = false;              // declared == held at some reconciliation
+  int64_t fee_minor = 0;                // set at payout
+  int64_t payout_minor = 0;             // set at payout: gross - refunds - fee
+  int64_t opened_unix_us = 0;
+  int64_t settled_unix_us = 0;
+  // Gross the merchant is credited at payout.
+  int64_t gross_minor() const { return held.captures_minor - reversed_captures_minor; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -480,6 +569,29 @@ class Store {
   Status SafPark(uint64_t id);
   // Every queued and parked advice, oldest first per issuer, without messages.
   Result<std::vector<SafMessage>> SafList();
+
+  // Settlement batches (issue 6; items are Requests with Operation::kSettle*). Batch records
+  // are small and independent of the number of items; items are not kept beyond their dedupe
+  // entry and transfer.
+  //
+  // Opens `header.batch_id` in state kOpen, or returns the existing record when the id is known
+  // (a resubmission) - FailedPrecondition when it names another acquirer, terminal, merchant or
+  // currency. The business date is the later of header.business_date and the store's (see
+  // CutOverSettlement). InvalidArgument (naming the field) on a bad header or missing account.
+  Result<SettlementBatch> OpenSettlementBatch(const SettlementBatch& header);
+  // Records the declared totals: equal to the held ones -> kBalanced (reconciled); else the batch
+  // stays open for a re-upload. A balanced or settled batch is returned unchanged.
+  Result<SettlementBatch> ReconcileSettlementBatch(std::string_view batch_id,
+                                                   const BatchTotals& declared);
+  // Cut-over: pays out every open or balanced batch of a business date before `business_date`
+  // (each one atomic write), and makes `business_date` the store's (it never moves back).
+  // Returns the batches it settled.
+  Result<std::vector<SettlementBatch>> CutOverSettlement(int32_t business_date);
+  // The store's business date (0 before the first batch or cut-over).
+  Result<int32_t> SettlementBusinessDate();
+  Result<SettlementBatch> GetSettlementBatch(std::string_view batch_id);
+  // Batches of one business date (0: all), in batch id order.
+  Result<std::vector<SettlementBatch>> ListSettlementBatches(int32_t business_date);
 
   // OK while the store works; the fatal Status after a failed write or sync.
   Status health() const;

@@ -1,0 +1,145 @@
+#include "storage/settlement_book.h"
+
+#include "storage/codec.h"
+
+namespace kytkin::storage {
+namespace {
+
+constexpr std::string_view kBatchPrefix = "settlement/batch/";
+constexpr std::string_view kBusinessDateKey = "settlement/business_date";
+constexpr uint8_t kBatchVersion = 1;
+
+void EncodeTotals(const BatchTotals& t, codec::Writer& w) {
+  w.U64(t.captures_count);
+  w.I64(t.captures_minor);
+  w.U64(t.refunds_count);
+  w.I64(t.refunds_minor);
+  w.U64(t.reversals_count);
+  w.I64(t.reversals_minor);
+}
+
+bool DecodeTotals(codec::Reader& r, BatchTotals* t) {
+  return r.U64(&t->captures_count) && r.I64(&t->captures_minor) && r.U64(&t->refunds_count) &&
+         r.I64(&t->refunds_minor) && r.U64(&t->reversals_count) && r.I64(&t->reversals_minor);
+}
+
+}  // namespace
+
+std::string_view BatchStateName(BatchState state) {
+  switch (state) {
+    case BatchState::kOpen:
+      return "open";
+    case BatchState::kBalanced:
+      return "balanced";
+    case BatchState::kSettled:
+      return "settled";
+  }
+  return "unknown";
+}
+
+void SettlementBook::Encode(const SettlementBatch& b, std::string* out) {
+  codec::Writer w(out);
+  w.U8(kBatchVersion);
+  w.Str(b.batch_id);
+  w.U8(static_cast<uint8_t>(b.state));
+  w.I64(b.business_date);
+  w.Str(b.acquirer_id);
+  w.Str(b.terminal_id);
+  w.Str(b.merchant_id);
+  w.U16(b.currency);
+  w.U64(b.merchant_account);
+  w.U64(b.acquirer_account);
+  w.U64(b.fees_account);
+  w.U32(b.fee_bps);
+  w.I64(b.fee_fixed_minor);
+  EncodeTotals(b.held, w);
+  EncodeTotals(b.declared, w);
+  w.U32(b.reconcile_attempts);
+  w.U64(b.forced_count);
+  w.U64(b.rejected_count);
+  w.I64(b.reversed_captures_minor);
+  w.U8(b.reconciled ? 1 : 0);
+  w.I64(b.fee_minor);
+  w.I64(b.payout_minor);
+  w.I64(b.opened_unix_us);
+  w.I64(b.settled_unix_us);
+}
+
+Result<SettlementBatch> SettlementBook::Decode(std::string_view in) {
+  codec::Reader r(in);
+  SettlementBatch b;
+  uint8_t version = 0, state = 0, reconciled = 0;
+  int64_t date = 0;
+  bool ok = r.U8(&version) && version == kBatchVersion && r.Str(&b.batch_id) && r.U8(&state) &&
+            r.I64(&date) && r.Str(&b.acquirer_id) && r.Str(&b.terminal_id) &&
+            r.Str(&b.merchant_id) && r.U16(&b.currency) && r.U64(&b.merchant_account) &&
+            r.U64(&b.acquirer_account) && r.U64(&b.fees_account) && r.U32(&b.fee_bps) &&
+            r.I64(&b.fee_fixed_minor) && DecodeTotals(r, &b.held) && DecodeTotals(r, &b.declared) &&
+            r.U32(&b.reconcile_attempts) && r.U64(&b.forced_count) && r.U64(&b.rejected_count) &&
+            r.I64(&b.reversed_captures_minor) && r.U8(&reconciled) && r.I64(&b.fee_minor) &&
+            r.I64(&b.payout_minor) && r.I64(&b.opened_unix_us) && r.I64(&b.settled_unix_us) &&
+            r.done();
+  if (!ok || state < static_cast<uint8_t>(BatchState::kOpen) ||
+      state > static_cast<uint8_t>(BatchState::kSettled)) {
+    return Status::Corruption("settlement batch record does not decode");
+  }
+  b.state = static_cast<BatchState>(state);
+  b.business_date = static_cast<int32_t>(date);
+  b.reconciled = reconciled != 0;
+  return b;
+}
+
+Status SettlementBook::Load(ReadView& view) {
+  Status bad;
+  std::string end(kBatchPrefix);
+  end.back() = static_cast<char>(end.back() + 1);  // "settlement/batch0": just past the prefix
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kMeta, kBatchPrefix, end, [&](std::string_view, std::string_view v) {
+        auto b = Decode(v);
+        if (!b.ok()) {
+          bad = b.status();
+          return false;
+        }
+        batches_[b->batch_id] = std::move(b).value();
+        return true;
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  auto date = view.Get(Cf::kMeta, kBusinessDateKey);
+  if (date.ok()) {
+    codec::Reader r(*date);
+    int64_t d = 0;
+    if (!r.I64(&d) || !r.done()) return Status::Corruption("settlement business date");
+    business_date_ = static_cast<int32_t>(d);
+  } else if (!date.status().IsNotFound()) {
+    return date.status();
+  }
+  return Status::Ok();
+}
+
+SettlementBatch* SettlementBook::Find(std::string_view batch_id) {
+  auto it = batches_.find(batch_id);
+  return it == batches_.end() ? nullptr : &it->second;
+}
+
+SettlementBatch& SettlementBook::Put(const SettlementBatch& batch) {
+  dirty_.insert(batch.batch_id);
+  return batches_[batch.batch_id] = batch;
+}
+
+void SettlementBook::Flush(Batch& batch) {
+  for (const std::string& id : dirty_) {
+    scratch_.clear();
+    Encode(batches_.at(id), &scratch_);
+    batch.Put(Cf::kMeta, std::string(kBatchPrefix) + id, scratch_);
+  }
+  dirty_.clear();
+  if (business_date_dirty_) {
+    scratch_.clear();
+    codec::Writer w(&scratch_);
+    w.I64(business_date_);
+    batch.Put(Cf::kMeta, kBusinessDateKey, scratch_);
+    business_date_dirty_ = false;
+  }
+}
+
+}  // namespace kytkin::storage

@@ -1,0 +1,60 @@
+// Private to storage/: the settlement batch records (issue 6) and the business date.
+//
+// Batch records are small (one per acquirer batch, independent of its item count) and all of
+// them stay in memory, so a batch's totals are updated in the same ledger-thread step as the
+// item that changes them. A changed record is written once per group commit (Flush), in the same
+// atomic write as the items that changed it.
+//
+// Keys in Cf::kMeta: "settlement/batch/" + batch id, and "settlement/business_date".
+//
+// Thread safety: none; the store's ledger thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "storage/backend.h"
+#include "storage/store.h"
+
+namespace kytkin::storage {
+
+class SettlementBook {
+ public:
+  // Reads every batch record and the business date; Corruption on a record that does not
+  // decode.
+  Status Load(ReadView& view);
+
+  // nullptr when unknown. The pointer stays valid (records are never removed).
+  SettlementBatch* Find(std::string_view batch_id);
+  // Adds or replaces a record; marks it for the next Flush.
+  SettlementBatch& Put(const SettlementBatch& batch);
+  // Marks a record found with Find as changed.
+  void Touch(const SettlementBatch& batch) { dirty_.insert(batch.batch_id); }
+
+  int32_t business_date() const { return business_date_; }
+  void set_business_date(int32_t date) {
+    business_date_ = date;
+    business_date_dirty_ = true;
+  }
+
+  const std::map<std::string, SettlementBatch, std::less<>>& batches() const { return batches_; }
+
+  // Writes the changed records to `batch`.
+  void Flush(Batch& batch);
+
+  static void Encode(const SettlementBatch& b, std::string* out);
+  static Result<SettlementBatch> Decode(std::string_view in);
+
+ private:
+  std::map<std::string, SettlementBatch, std::less<>> batches_;
+  std::set<std::string> dirty_;
+  int32_t business_date_ = 0;
+  bool business_date_dirty_ = false;
+  std::string scratch_;
+};
+
+}  // namespace kytkin::storage

@@ -1,0 +1,349 @@
+// Settlement items and batches in the store (issue 6), on both backends: every rule, every
+// decline, resubmission and cut-over, with the ledger invariants checked after each scenario.
+#include <gtest/gtest.h>
+
+#include "storage/store.h"
+#include "storage/test_util.h"
+
+namespace kytkin::storage {
+namespace {
+
+using namespace kytkin::storage::testing;
+using Backend = StoreOptions::Backend;
+
+constexpr uint64_t kMerchant = 1001;
+constexpr uint64_t kAcquirer = 9001;
+constexpr uint64_t kFees = 9002;
+constexpr uint64_t kCardholder = 2001;
+constexpr int32_t kDay = 20'619;  // 2026-06-15
+
+class SettlementStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    clock_.Set(kTestNowUnixUs);
+    Reopen();
+    ASSERT_TRUE(store_->CreateAccount(TestAccount(kMerchant, AccountKind::kMerchant)).ok());
+    ASSERT_TRUE(
+        store_->CreateAccount(TestAccount(kAcquirer, AccountKind::kAcquirerSettlement)).ok());
+    ASSERT_TRUE(store_->CreateAccount(TestAccount(kFees, AccountKind::kFees)).ok());
+    ASSERT_TRUE(store_->CreateAccount(TestAccount(kCardholder), 100'000).ok());
+    ASSERT_TRUE(store_->CreateCard(pan_, TestCard(kCardholder)).ok());
+  }
+
+  void Reopen() {
+    store_.reset();
+    StoreOptions o;
+    o.backend = GetParam();
+    o.data_dir = dir_.path() + "/db";
+    o.card_key = TestCardKey();
+    o.clock = &clock_;
+    o.sweep_interval_ms = 0;
+    o.hold_ttl_seconds = 3600;
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+
+  SettlementBatch Header(std::string id = "B1") {
+    SettlementBatch h;
+    h.batch_id = std::move(id);
+    h.business_date = kDay;
+    h.acquirer_id = "100001";
+    h.terminal_id = "TERM0001";
+    h.merchant_id = "KYTKINMERCH0001";
+    h.currency = kEur;
+    h.merchant_account = kMerchant;
+    h.acquirer_account = kAcquirer;
+    h.fees_account = kFees;
+    h.fee_bps = 150;  // 1.5 %
+    h.fee_fixed_minor = 10;
+    return h;
+  }
+
+  // An approved authorization hold; returns its decision.
+  Decision Authorize(int64_t minor, std::string key) {
+    Request r = TestRequest(Operation::kAuthorize, pan_, minor, std::move(key));
+    r.counterparty_account = 0;
+    auto d = store_->Execute(r);
+    EXPECT_TRUE(d.ok() && d->approved());
+    return d.ok() ? *d : Decision{};
+  }
+
+  Request Item(Operation op, int item, int64_t minor, std::string batch = "B1") {
+    Request r;
+    r.operation = op;
+    r.batch_id = batch;
+    r.request_key = "stl|" + batch + "|" + std::to_string(item);
+    r.amount = Amount(minor, kEur);
+    r.terminal_id = "TERM0001";
+    r.acquirer_id = "100001";
+    r.merchant_id = "KYTKINMERCH0001";
+    r.mti = "0320";
+    r.route = "settlement";
+    r.capture_tolerance_bps = 2000;         // 20 %
+    r.capture_tolerance_minor_max = 1'000;  // at most 10.00
+    return r;
+  }
+
+  Request Capture(int item, int64_t minor, const Decision& auth) {
+    Request r = Item(Operation::kSettleCapture, item, minor);
+    r.rrn = std::to_string(auth.journal_sequence);
+    r.original_auth_code = auth.auth_code;
+    return r;
+  }
+
+  Decision Do(const Request& r) {
+    auto d = store_->Execute(r);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    return d.ok() ? *d : Decision{};
+  }
+
+  int64_t Balance(uint64_t id) {
+    auto a = store_->GetAccount(id);
+    EXPECT_TRUE(a.ok());
+    return a.ok() ? a->balance() : 0;
+  }
+
+  void ExpectLedgerOk() {
+    auto l = store_->VerifyLedger();
+    ASSERT_TRUE(l.ok());
+    for (const auto& v : l->violations) ADD_FAILURE() << "ledger: " << v;
+    auto j = store_->VerifyJournal();
+    ASSERT_TRUE(j.ok());
+    for (const auto& v : j->violations) ADD_FAILURE() << "journal: " << v;
+  }
+
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<Store> store_;
+  Pan pan_ = TestPan(kCardholder);
+};
+
+TEST_P(SettlementStoreTest, FullPartialAndTipCapturesPostTheHolds) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Decision a1 = Authorize(10'000, "a1");
+  Decision a2 = Authorize(10'000, "a2");
+  Decision a3 = Authorize(5'000, "a3");
+  EXPECT_EQ(store_->GetAccount(kCardholder)->available(), 75'000);
+
+  Decision full = Do(Capture(1, 10'000, a1));
+  EXPECT_EQ(full.response_code, ResponseCode::kApproved);
+  Decision partial = Do(Capture(2, 6'000, a2));  // releases 40.00
+  EXPECT_EQ(partial.response_code, ResponseCode::kApproved);
+  Decision tip = Do(Capture(3, 5'900, a3));  // 9.00 over a 50.00 hold: within 20 % and 10.00
+  EXPECT_EQ(tip.response_code, ResponseCode::kApproved);
+
+  auto account = store_->GetAccount(kCardholder);
+  EXPECT_EQ(account->debits_pending, 0);
+  EXPECT_EQ(account->balance(), 100'000 - 10'000 - 6'000 - 5'900);
+  auto hold = store_->GetTransfer(a2.transfer_id);
+  EXPECT_EQ(hold->state, TransferState::kPosted);
+  EXPECT_EQ(hold->posted_amount_minor, 6'000);
+
+  auto batch = store_->GetSettlementBatch("B1");
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->held.captures_count, 3u);
+  EXPECT_EQ(batch->held.captures_minor, 21'900);
+  EXPECT_EQ(batch->rejected_count, 0u);
+  ExpectLedgerOk();
+}
+
+TEST_P(SettlementStoreTest, OverToleranceMissingExpiredReversedAndConflictAreDeclined) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Decision a1 = Authorize(5'000, "a1");
+  // 20 % of 50.00 is 10.00, the cap is 10.00: 10.01 over is too much.
+  Decision over = Do(Capture(1, 6'001, a1));
+  EXPECT_EQ(over.response_code, ResponseCode::kInvalidAmount);
+  EXPECT_EQ(over.reason, Reason::kCaptureOverTolerance);
+  EXPECT_EQ(store_->GetTransfer(a1.transfer_id)->state, TransferState::kPending);
+
+  Request missing = Item(Operation::kSettleCapture, 2, 1'000);
+  missing.rrn = "999999";
+  EXPECT_EQ(Do(missing).reason, Reason::kUnknownOriginal);
+  Request by_key = Item(Operation::kSettleCapture, 3, 1'000);
+  by_key.original_request_key = "no-such-auth";
+  EXPECT_EQ(Do(by_key).response_code, ResponseCode::kUnableToLocateOriginal);
+
+  Request wrong_code = Capture(4, 5'000, a1);
+  wrong_code.original_auth_code = "000000";
+  EXPECT_EQ(Do(wrong_code).reason, Reason::kOriginalMismatch);
+  Request wrong_terminal = Capture(5, 5'000, a1);
+  wrong_terminal.terminal_id = "TERM0002";
+  EXPECT_EQ(Do(wrong_terminal).reason, Reason::kOriginalMismatch);
+
+  // Two items for one authorization: the second is a conflict.
+  EXPECT_TRUE(Do(Capture(6, 5'000, a1)).approved());
+  Decision second = Do(Capture(7, 5'000, a1));
+  EXPECT_EQ(second.response_code, ResponseCode::kDuplicateTransmission);
+  EXPECT_EQ(second.reason, Reason::kCaptureConflict);
+
+  // Reversed before settlement: cannot be captured.
+  Decision a2 = Authorize(2'000, "a2");
+  Request reverse = OriginalRequest(Operation::kReverse, a2.transfer_id, 0, "r2");
+  ASSERT_TRUE(Do(reverse).approved());
+  EXPECT_EQ(Do(Capture(8, 2'000, a2)).reason, Reason::kAlreadyResolved);
+
+  // Expired: past the hold's lifetime (1 h in this test).
+  Decision a3 = Authorize(3'000, "a3");
+  clock_.Advance(2 * 3'600'000'000LL);
+  EXPECT_EQ(Do(Capture(9, 3'000, a3)).reason, Reason::kHoldExpired);
+  ASSERT_TRUE(store_->SweepExpiredHolds().ok());
+  EXPECT_EQ(Do(Capture(10, 3'000, a3)).reason, Reason::kHoldExpired);
+
+  auto batch = store_->GetSettlementBatch("B1");
+  EXPECT_EQ(batch->held.captures_count, 1u);
+  EXPECT_EQ(batch->rejected_count, 9u);
+  ExpectLedgerOk();
+}
+
+TEST_P(SettlementStoreTest, ForcePostRefundAndReversalItems) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Request offline = Item(Operation::kSettleCapture, 1, 2'500);
+  offline.pan = pan_;
+  Decision forced = Do(offline);
+  EXPECT_EQ(forced.response_code, ResponseCode::kApproved);
+  EXPECT_EQ(forced.reason, Reason::kForcePosted);
+
+  Request refund = Item(Operation::kSettleRefund, 2, 1'000);
+  refund.pan = pan_;
+  EXPECT_TRUE(Do(refund).approved());
+
+  Decision a1 = Authorize(4'000, "a1");
+  ASSERT_TRUE(Do(Capture(3, 4'000, a1)).approved());
+  Request undo = Item(Operation::kSettleReversal, 4, 4'000);
+  undo.rrn = std::to_string(a1.journal_sequence);
+  EXPECT_TRUE(Do(undo).approved());
+  EXPECT_EQ(store_->GetTransfer(a1.transfer_id)->state, TransferState::kReversed);
+
+  Decision a2 = Authorize(3'000, "a2");
+  Request void_hold = Item(Operation::kSettleReversal, 5, 2'999);
+  void_hold.rrn = std::to_string(a2.journal_sequence);
+  EXPECT_EQ(Do(void_hold).reason, Reason::kInvalidAmount);  // must undo the whole hold
+  void_hold = Item(Operation::kSettleReversal, 6, 3'000);
+  void_hold.rrn = std::to_string(a2.journal_sequence);
+  EXPECT_TRUE(Do(void_hold).approved());
+  EXPECT_EQ(store_->GetTransfer(a2.transfer_id)->state, TransferState::kVoided);
+
+  Request no_original = Item(Operation::kSettleReversal, 7, 100);
+  EXPECT_EQ(Do(no_original).response_code, ResponseCode::kFormatError);
+  Request no_card = Item(Operation::kSettleCapture, 8, 100);
+  EXPECT_EQ(Do(no_card).response_code, ResponseCode::kFormatError);
+
+  EXPECT_EQ(Balance(kCardholder), 100'000 - 2'500 + 1'000);
+  auto batch = store_->GetSettlementBatch("B1");
+  EXPECT_EQ(batch->held.captures_count, 2u);
+  EXPECT_EQ(batch->forced_count, 1u);
+  EXPECT_EQ(batch->held.refunds_minor, 1'000);
+  EXPECT_EQ(batch->held.reversals_count, 2u);
+  EXPECT_EQ(batch->held.reversals_minor, 7'000);
+  EXPECT_EQ(batch->reversed_captures_minor, 4'000);
+  ExpectLedgerOk();
+}
+
+TEST_P(SettlementStoreTest, ReconcileCutOverAndPayoutNetOfFees) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Decision a1 = Authorize(10'000, "a1");
+  ASSERT_TRUE(Do(Capture(1, 10'000, a1)).approved());
+  Request refund = Item(Operation::kSettleRefund, 2, 2'000);
+  refund.pan = pan_;
+  ASSERT_TRUE(Do(refund).approved());
+
+  BatchTotals wrong;
+  wrong.captures_count = 1;
+  wrong.captures_minor = 9'999;
+  auto out = store_->ReconcileSettlementBatch("B1", wrong);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->state, BatchState::kOpen);  // 95: stays open for a re-upload
+  EXPECT_FALSE(out->reconciled);
+
+  BatchTotals right = out->held;
+  out = store_->ReconcileSettlementBatch("B1", right);
+  EXPECT_EQ(out->state, BatchState::kBalanced);
+  EXPECT_EQ(out->reconcile_attempts, 2u);
+  // Closed to new items.
+  Decision a2 = Authorize(1'000, "a2");
+  EXPECT_EQ(Do(Capture(3, 1'000, a2)).reason, Reason::kBatchNotOpen);
+  // A resubmitted item still answers as before.
+  EXPECT_TRUE(Do(Capture(1, 10'000, a1)).duplicate);
+
+  // The cut-over for the next day pays out: 100.00 gross - 20.00 refunds - (1.50 + 0.10) fee.
+  auto settled = store_->CutOverSettlement(kDay + 1);
+  ASSERT_TRUE(settled.ok());
+  ASSERT_EQ(settled->size(), 1u);
+  EXPECT_EQ((*settled)[0].fee_minor, 160);
+  EXPECT_EQ((*settled)[0].payout_minor, 10'000 - 2'000 - 160);
+  EXPECT_EQ(Balance(kMerchant), 7'840);
+  EXPECT_EQ(Balance(kFees), 160);
+  EXPECT_EQ(Balance(kAcquirer), -8'000);
+  EXPECT_EQ(*store_->SettlementBusinessDate(), kDay + 1);
+  // Exactly once: a second cut-over moves nothing.
+  EXPECT_TRUE(store_->CutOverSettlement(kDay + 1)->empty());
+  EXPECT_EQ(store_->ReconcileSettlementBatch("B1", right)->state, BatchState::kSettled);
+  EXPECT_EQ(Balance(kMerchant), 7'840);
+  ExpectLedgerOk();
+
+  // Everything survives a restart (the memory backend does not keep anything across one).
+  if (GetParam() == Backend::kMemory) return;
+  Reopen();
+  auto b = store_->GetSettlementBatch("B1");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->state, BatchState::kSettled);
+  EXPECT_EQ(b->payout_minor, 7'840);
+  EXPECT_EQ(*store_->SettlementBusinessDate(), kDay + 1);
+  ExpectLedgerOk();
+}
+
+TEST_P(SettlementStoreTest, OpenBatchChecksHeaderAndResubmission) {
+  SettlementBatch h = Header();
+  h.merchant_account = 4242;
+  auto bad = store_->OpenSettlementBatch(h);
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("merchant_account"), std::string::npos);
+  h = Header();
+  h.merchant_account = kCardholder;  // may not go below zero
+  EXPECT_FALSE(store_->OpenSettlementBatch(h).ok());
+  h = Header();
+  h.batch_id = "";
+  EXPECT_FALSE(store_->OpenSettlementBatch(h).ok());
+
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  SettlementBatch other = Header();
+  other.terminal_id = "TERM0002";
+  EXPECT_EQ(store_->OpenSettlementBatch(other).status().code(), Status::Code::kFailedPrecondition);
+  // A batch opened after the cut-over takes the store's business date.
+  ASSERT_TRUE(store_->CutOverSettlement(kDay + 2).ok());
+  auto late = store_->OpenSettlementBatch(Header("B2"));
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->business_date, kDay + 2);
+  // The unreconciled B1 was paid out anyway (nothing in it) and marked so.
+  EXPECT_EQ(store_->GetSettlementBatch("B1")->state, BatchState::kSettled);
+  EXPECT_FALSE(store_->GetSettlementBatch("B1")->reconciled);
+  EXPECT_EQ(store_->ListSettlementBatches(kDay + 2)->size(), 1u);
+  EXPECT_EQ(store_->ListSettlementBatches(0)->size(), 2u);
+  // Items of an unknown batch are declined.
+  EXPECT_EQ(Do(Item(Operation::kSettleRefund, 1, 100, "nope")).reason, Reason::kBatchNotOpen);
+  ExpectLedgerOk();
+}
+
+TEST_P(SettlementStoreTest, ResubmittedItemWithOtherContentIsAConflict) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Request offline = Item(Operation::kSettleCapture, 1, 2'500);
+  offline.pan = pan_;
+  ASSERT_TRUE(Do(offline).approved());
+  Decision again = Do(offline);
+  EXPECT_TRUE(again.duplicate);
+  offline.amount = Amount(2'600, kEur);
+  EXPECT_EQ(Do(offline).response_code, ResponseCode::kDuplicateTransmission);
+  EXPECT_EQ(store_->GetSettlementBatch("B1")->held.captures_minor, 2'500);
+  EXPECT_EQ(Balance(kCardholder), 97'500);
+  ExpectLedgerOk();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SettlementStoreTest,
+                         ::testing::Values(Backend::kMemory, Backend::kRocksDb),
+                         [](const ::testing::TestParamInfo<Backend>& param_info) {
+                           return param_info.param == Backend::kMemory ? "Memory" : "RocksDb";
+                         });
+
+}  // namespace
+}  // namespace kytkin::storage
