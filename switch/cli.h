@@ -28,5 +28,7 @@ int RunJournal(Args args);   // kytkin journal export|verify (cli_storage.cc)
 int RunLedger(Args args);    // kytkin ledger verify (cli_storage.cc)
 int RunLoad(Args args);      // kytkin load: the load benchmark (cli_load.cc)
 int RunIssuerSim(Args args);  // kytkin issuer-sim: a remote issuer host for tests and demos
+int RunSettle(Args args);      // kytkin settle FILE: acquirer batch file (cli_settle.cc)
+int RunSettlement(Args args);  // kytkin settlement report|cutover|show (cli_settle.cc)
 
 }  // namespace kytkin::cli

@@ -1,6 +1,8 @@
 #include "switch/config.h"
 
 #include <toml++/toml.h>
+
+#include "switch/settlement_config_toml.h"
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -251,6 +253,12 @@ Status ReadDocument(const toml::table& root, std::string_view source, ServeOptio
     }
     KYTKIN_RETURN_IF_ERROR(a.RejectUnknownKeys());
   }
+
+  Result<const toml::table*> settlement = r.Table("settlement");
+  if (!settlement.ok()) return settlement.status();
+  if (*settlement != nullptr) {
+    KYTKIN_RETURN_IF_ERROR(ReadSettlementToml(**settlement, source, out.settlement));
+  }
   return r.RejectUnknownKeys();
 }
 
@@ -290,6 +298,7 @@ Result<ServeOptions> LoadServeTomlFile(const std::string& path, const ServeOptio
 Status ValidateServeOptions(const ServeOptions& o) {
   if (o.data_dir.empty()) return Status::InvalidArgument("data_dir: must not be empty");
   KYTKIN_RETURN_IF_ERROR(CheckRange("threads", o.threads, 0, 256));
+  KYTKIN_RETURN_IF_ERROR(ValidateSettlementConfig(o.settlement));
   if (o.iso_listeners.empty()) {
     return Status::InvalidArgument("iso_listener: at least one listener is needed");
   }

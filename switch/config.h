@@ -16,6 +16,7 @@
 
 #include "core/status.h"
 #include "iso8583/framing.h"
+#include "switch/settlement_config.h"
 
 namespace kytkin {
 
@@ -118,6 +119,8 @@ struct ServeOptions {
   HttpOptions http;
   LedgerOptions ledger;
   AuthorizationOptions authorization;
+  // Acquirer batch settlement ([settlement], settlement_config.h).
+  SettlementConfig settlement;
 
   // The effective thread count: `threads`, or the number of cores when it is 0.
   uint32_t EffectiveThreads() const;

@@ -23,6 +23,10 @@ constexpr std::array kCommands = {
     Command{"ledger", "verify the ledger's invariants (balances, holds, no overdraft)", &RunLedger},
     Command{"issuer-sim", "a remote issuer host over ISO 8583, with latency and faults",
             &RunIssuerSim},
+    Command{"settle", "settle an acquirer batch file (CSV): post, reconcile, per-item report",
+            &RunSettle},
+    Command{"settlement", "settlement report per business date, cut-over, batch details",
+            &RunSettlement},
 };
 
 int Help(std::ostream& out) {

@@ -1,0 +1,604 @@
+// kytkin settle FILE | kytkin settlement report|cutover|show: acquirer batch settlement on the
+// ledger store directly (like `kytkin accounts import`: not while `kytkin serve` holds the data
+// dir). The rules live in switch/settlement.h; this file reads and writes the file formats.
+//
+// Batch file (CSV, README "Settlement"): records typed by their first field, a batch being an H
+// row, its I rows and a T row:
+//   H,batch_id,acquirer_id,terminal_id,merchant_id,currency
+//   I,item,type,amount,auth_rrn,auth_code,pan,stan
+//   T,captures,captures_amount,refunds,refunds_amount,reversals,reversals_amount
+// Amounts in major units of the batch currency ("12.34"); type capture|refund|reversal; the
+// authorization by kytkin's RRN (and its auth code, checked when given), or none: an offline
+// sale (force-posted) or a refund, which then need the pan. Blank lines and '#' lines are
+// skipped.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/amount.h"
+#include "core/currency.h"
+#include "core/pan.h"
+#include "core/response_code.h"
+#include "storage/store.h"
+#include "switch/cli.h"
+#include "switch/cli_flags.h"
+#include "switch/config.h"
+#include "switch/settlement.h"
+
+namespace kytkin::cli {
+namespace {
+
+using settlement::BatchWriter;
+using settlement::Item;
+using settlement::ItemResult;
+using storage::BatchTotals;
+using storage::Store;
+
+constexpr size_t kLineBytesMax = 4096;        // longer lines are an error, not a buffer
+constexpr int64_t kProgressIntervalMs = 200;  // progress bar redraw on a TTY
+constexpr int kProgressBarWidth = 30;
+
+int Fail(std::string_view command, std::string_view message, int code = 1) {
+  std::cerr << "kytkin " << command << ": " << message << "\n";
+  return code;
+}
+
+struct SettleFlags {
+  std::string data_dir = "./data";
+  std::string key_file;
+  std::string config;
+
+  void Register(FlagSet& flags) {
+    flags.String("--data-dir", &data_dir, "data directory (the ledger is DATA_DIR/ledger)");
+    flags.String("--key-file", &key_file, "card key file (default DATA_DIR/card.key)");
+    flags.String("--config", &config, "TOML configuration; only [settlement] is used");
+  }
+
+  Result<SettlementConfig> Config() const {
+    if (config.empty()) return SettlementConfig{};
+    auto options = LoadServeTomlFile(config, ServeOptions{});
+    if (!options.ok()) return options.status();
+    return options->settlement;
+  }
+
+  Result<std::unique_ptr<Store>> Open() const {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(data_dir, ec)) {
+      return Status::NotFound("data dir " + data_dir + " does not exist");
+    }
+    auto key = storage::LoadOrCreateCardKey(key_file.empty() ? data_dir + "/card.key" : key_file);
+    if (!key.ok()) return key.status();
+    storage::StoreOptions options;
+    options.data_dir = data_dir + "/ledger";
+    options.card_key = *key;
+    options.sweep_interval_ms = 0;  // a tool must not expire holds as a side effect
+    return Store::Open(options);
+  }
+};
+
+// Splits one CSV line (RFC 4180 quotes, no embedded newlines).
+Result<std::vector<std::string>> SplitCsv(std::string_view line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"' && fields.back().empty()) {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back() += c;
+    }
+  }
+  if (quoted) return Status::InvalidArgument("unterminated quote");
+  return fields;
+}
+
+std::string CsvField(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+std::optional<uint16_t> ParseCurrency(std::string_view text) {
+  if (auto c = FindCurrency(text)) return c->numeric;
+  uint32_t numeric = 0;
+  if (text.empty() || text.size() > 3) return std::nullopt;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    numeric = numeric * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (auto c = FindCurrency(static_cast<uint16_t>(numeric))) return c->numeric;
+  return std::nullopt;
+}
+
+Result<uint64_t> ParseCount(std::string_view field, std::string_view text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != text.npos) {
+    return Status::InvalidArgument(std::string(field) + ": want a non-negative integer, got '" +
+                                   std::string(text) + "'");
+  }
+  return std::stoull(std::string(text));
+}
+
+Result<int64_t> ParseMajor(std::string_view field, std::string_view text, uint16_t currency) {
+  auto a = Amount::Parse(text, currency);
+  if (!a.ok()) {
+    return Status::InvalidArgument(std::string(field) + ": '" + std::string(text) +
+                                   "': " + std::string(a.status().message()));
+  }
+  if (a->minor_units() < 0) return Status::InvalidArgument(std::string(field) + ": negative");
+  return a->minor_units();
+}
+
+std::string Major(int64_t minor, uint16_t currency) {
+  return Amount(minor, currency).FormatMajor();
+}
+
+std::string TotalsText(const BatchTotals& t, uint16_t currency) {
+  return std::to_string(t.captures_count) + " captures " + Major(t.captures_minor, currency) +
+         ", " + std::to_string(t.refunds_count) + " refunds " + Major(t.refunds_minor, currency) +
+         ", " + std::to_string(t.reversals_count) + " reversals " +
+         Major(t.reversals_minor, currency) + ", net " + Major(t.net_minor(), currency);
+}
+
+Result<settlement::BatchHeader> ParseHeader(const std::vector<std::string>& f) {
+  if (f.size() != 6) {
+    return Status::InvalidArgument("H row has " + std::to_string(f.size()) +
+                                   " fields, want 6: H,batch_id,acquirer_id,terminal_id,"
+                                   "merchant_id,currency");
+  }
+  settlement::BatchHeader h;
+  h.batch_id = f[1];
+  h.acquirer_id = f[2];
+  h.terminal_id = f[3];
+  h.merchant_id = f[4];
+  auto currency = ParseCurrency(f[5]);
+  if (!currency) return Status::InvalidArgument("currency: unknown '" + f[5] + "'");
+  h.currency = *currency;
+  return h;
+}
+
+Result<Item> ParseItem(const std::vector<std::string>& f, uint16_t currency) {
+  if (f.size() != 8) {
+    return Status::InvalidArgument("I row has " + std::to_string(f.size()) +
+                                   " fields, want 8: I,item,type,amount,auth_rrn,auth_code,pan,"
+                                   "stan");
+  }
+  Item item;
+  auto number = ParseCount("item", f[1]);
+  if (!number.ok()) return number.status();
+  if (*number == 0) return Status::InvalidArgument("item: must be >= 1");
+  item.number = *number;
+  auto kind = settlement::ParseItemKind(f[2]);
+  if (!kind) {
+    return Status::InvalidArgument("type: '" + f[2] + "' (want capture, refund or reversal)");
+  }
+  item.kind = *kind;
+  auto amount = ParseMajor("amount", f[3], currency);
+  if (!amount.ok()) return amount.status();
+  if (*amount == 0) return Status::InvalidArgument("amount: must be > 0");
+  item.amount_minor = *amount;
+  if (!f[4].empty() && f[4].find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument("auth_rrn: digits only");
+  }
+  item.auth_rrn = f[4];
+  item.auth_code = f[5];
+  if (!f[6].empty()) {
+    auto pan = Pan::Parse(f[6]);
+    if (!pan.ok()) return Status::InvalidArgument("pan: not a valid card number");
+    item.pan = std::move(pan).value();
+  }
+  if (item.auth_rrn.empty() && !item.pan) {
+    return Status::InvalidArgument("auth_rrn or pan: an item names its authorization or its card");
+  }
+  item.stan = f[7];
+  return item;
+}
+
+Result<BatchTotals> ParseTrailer(const std::vector<std::string>& f, uint16_t currency) {
+  if (f.size() != 7) {
+    return Status::InvalidArgument("T row has " + std::to_string(f.size()) +
+                                   " fields, want 7: T,captures,captures_amount,refunds,"
+                                   "refunds_amount,reversals,reversals_amount");
+  }
+  BatchTotals t;
+  auto n = ParseCount("captures", f[1]);
+  if (!n.ok()) return n.status();
+  t.captures_count = *n;
+  auto a = ParseMajor("captures_amount", f[2], currency);
+  if (!a.ok()) return a.status();
+  t.captures_minor = *a;
+  n = ParseCount("refunds", f[3]);
+  if (!n.ok()) return n.status();
+  t.refunds_count = *n;
+  a = ParseMajor("refunds_amount", f[4], currency);
+  if (!a.ok()) return a.status();
+  t.refunds_minor = *a;
+  n = ParseCount("reversals", f[5]);
+  if (!n.ok()) return n.status();
+  t.reversals_count = *n;
+  a = ParseMajor("reversals_amount", f[6], currency);
+  if (!a.ok()) return a.status();
+  t.reversals_minor = *a;
+  return t;
+}
+
+// A progress bar on stderr when it is a terminal: share of the file read, items, items/s.
+class Progress {
+ public:
+  explicit Progress(uintmax_t file_bytes)
+      : enabled_(::isatty(STDERR_FILENO) == 1), file_bytes_(std::max<uintmax_t>(file_bytes, 1)) {}
+  void Update(uintmax_t bytes_read, uint64_t items) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(kProgressIntervalMs)) return;
+    last_ = now;
+    Draw(bytes_read, items, now);
+  }
+  void Done(uintmax_t bytes_read, uint64_t items) {
+    if (!enabled_) return;
+    Draw(bytes_read, items, std::chrono::steady_clock::now());
+    std::cerr << "\n";
+  }
+
+ private:
+  void Draw(uintmax_t bytes_read, uint64_t items, std::chrono::steady_clock::time_point now) {
+    const double share = std::min(1.0, static_cast<double>(bytes_read) / file_bytes_);
+    const int filled = static_cast<int>(share * kProgressBarWidth);
+    const double s = std::chrono::duration<double>(now - start_).count();
+    std::cerr << "\r[" << std::string(filled, '#') << std::string(kProgressBarWidth - filled, '.')
+              << "] " << static_cast<int>(share * 100) << "% " << items << " items "
+              << static_cast<uint64_t>(items / std::max(s, 1e-3)) << " items/s" << std::flush;
+  }
+  bool enabled_;
+  double file_bytes_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+constexpr std::string_view kSettleUsage =
+    "usage: kytkin settle FILE [--data-dir DIR] [--config FILE] [--report FILE]\n"
+    "\n"
+    "Settles the acquirer batches of a CSV file on the ledger: each item is matched to its\n"
+    "authorization and posted exactly once, each batch's declared totals (T row) are reconciled\n"
+    "against kytkin's (00 in balance, 95 not: the batch stays open for a re-upload). Resubmitting\n"
+    "a file moves no money twice. Writes one line per item to the report file (default\n"
+    "FILE.report.csv) and a summary per batch to stdout. A bad row is reported with its line\n"
+    "number and skipped; exit 1 when any row was bad or any batch out of balance.\n"
+    "\n"
+    "  H,batch_id,acquirer_id,terminal_id,merchant_id,currency\n"
+    "  I,item,type,amount,auth_rrn,auth_code,pan,stan     (type capture|refund|reversal)\n"
+    "  T,captures,captures_amount,refunds,refunds_amount,reversals,reversals_amount\n"
+    "\nflags:\n";
+
+}  // namespace
+
+int RunSettle(Args args) {
+  FlagSet flags;
+  SettleFlags sf;
+  sf.Register(flags);
+  std::string report_path;
+  flags.String("--report", &report_path, "per-item report CSV (default FILE.report.csv)");
+  std::vector<std::string_view> positional;
+  if (Status s = flags.Parse(args, &positional); !s.ok()) return Fail("settle", s.message(), 2);
+  if (flags.help_requested()) {
+    std::cout << kSettleUsage << flags.Help();
+    return 0;
+  }
+  if (positional.size() != 1) return Fail("settle", "usage: kytkin settle FILE (see --help)", 2);
+  const std::string path(positional[0]);
+  if (report_path.empty()) report_path = path + ".report.csv";
+  auto config = sf.Config();
+  if (!config.ok()) return Fail("settle", config.status().ToString(), 2);
+  std::ifstream in(path);
+  if (!in) return Fail("settle", "cannot read " + path);
+  std::error_code ec;
+  const uintmax_t file_bytes = std::filesystem::file_size(path, ec);
+  auto store = sf.Open();
+  if (!store.ok()) return Fail("settle", store.status().ToString());
+  std::ofstream report(report_path, std::ios::trunc);
+  if (!report) return Fail("settle", "cannot write " + report_path);
+  report << "batch_id,item,type,amount,outcome,response_code,reason,duplicate,transfer_id,"
+            "masked_pan,line\n";
+
+  Progress progress(ec ? 0 : file_bytes);
+  size_t line_no = 0, bad_rows = 0, batches = 0, unbalanced = 0;
+  uint64_t items = 0, accepted = 0, rejected = 0;
+  std::unique_ptr<BatchWriter> writer;
+  std::optional<settlement::BatchHeader> header;
+  bool writer_failed = false;
+  // Lines of the items in flight, in order, for the report (bounded by the writer's window).
+  std::deque<size_t> item_lines;
+  auto bad = [&](size_t at, std::string_view why) {
+    ++bad_rows;
+    std::cerr << path << ":" << at << ": " << why << "\n";
+  };
+  auto on_result = [&](const ItemResult& r) {
+    const size_t at = item_lines.empty() ? 0 : item_lines.front();
+    if (!item_lines.empty()) item_lines.pop_front();
+    IsApproval(r.code) ? ++accepted : ++rejected;
+    report << CsvField(header ? header->batch_id : "") << "," << r.number << ","
+           << settlement::ItemKindName(r.kind) << ","
+           << (r.amount_minor > 0 ? Major(r.amount_minor, header->currency) : "") << ","
+           << r.outcome() << "," << ResponseCodeDigits(r.code) << ","
+           << storage::ReasonName(r.reason) << "," << (r.duplicate ? "true" : "false") << ","
+           << r.transfer_id << "," << r.masked_pan << "," << at << "\n";
+  };
+  // Waits for the batch's items; with totals, reconciles and prints the answer.
+  auto close_batch = [&](const BatchTotals* declared) -> bool {
+    if (!writer) return true;
+    Status s = writer->Finish(on_result);
+    if (!s.ok()) {
+      Fail("settle", "ledger: " + s.ToString());
+      writer_failed = true;
+      return false;
+    }
+    const uint16_t currency = header->currency;
+    std::cout << "batch " << header->batch_id << " (acquirer " << header->acquirer_id
+              << ", terminal " << header->terminal_id << ", merchant " << header->merchant_id
+              << ", business date " << settlement::FormatDate(writer->opened().business_date)
+              << ")";
+    if (declared == nullptr) {
+      std::cout << ": no T row, not reconciled\n";
+      ++unbalanced;
+    } else {
+      auto rec = settlement::Reconcile(**store, header->batch_id, *declared);
+      if (!rec.ok()) {
+        Fail("settle", rec.status().ToString());
+        writer_failed = true;
+        return false;
+      }
+      const bool ok = rec->code == ResponseCode::kApproved;
+      std::cout << ": " << ResponseCodeDigits(rec->code) << (ok ? " in balance" : " OUT OF BALANCE")
+                << ", state " << storage::BatchStateName(rec->batch.state) << "\n"
+                << "  kytkin:   " << TotalsText(rec->batch.held, currency) << "\n";
+      if (!ok) {
+        std::cout << "  declared: " << TotalsText(*declared, currency) << "\n";
+        ++unbalanced;
+      }
+      std::cout << "  items rejected: " << rec->batch.rejected_count
+                << ", force-posted: " << rec->batch.forced_count << "\n";
+    }
+    writer.reset();
+    header.reset();
+    return true;
+  };
+
+  std::string line;
+  uintmax_t bytes_read = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    bytes_read += line.size() + 1;
+    progress.Update(bytes_read, items);
+    if (line.empty() || line == "\r" || line[0] == '#') continue;
+    if (line.size() > kLineBytesMax) {
+      bad(line_no, "line longer than 4096 bytes");
+      continue;
+    }
+    auto fields = SplitCsv(line);
+    if (!fields.ok()) {
+      bad(line_no, fields.status().message());
+      continue;
+    }
+    const std::string& type = (*fields)[0];
+    if (type == "H") {
+      if (writer) {
+        bad(line_no, "H row before the T row of batch " + header->batch_id);
+        if (!close_batch(nullptr)) return 1;
+      }
+      auto h = ParseHeader(*fields);
+      if (!h.ok()) {
+        bad(line_no, h.status().message());
+        continue;
+      }
+      BatchWriter::Options options;
+      options.channel = storage::Channel::kCli;
+      auto w = BatchWriter::Open(**store, *config, *h, SystemClock::Get(), options);
+      if (!w.ok()) {
+        bad(line_no, w.status().message());
+        continue;
+      }
+      ++batches;
+      writer = std::move(w).value();
+      header = *h;
+    } else if (type == "I") {
+      if (!writer) {
+        bad(line_no, "I row outside a batch (no open H row)");
+        continue;
+      }
+      auto item = ParseItem(*fields, header->currency);
+      if (!item.ok()) {
+        bad(line_no, item.status().message());
+        continue;
+      }
+      ++items;
+      item_lines.push_back(line_no);
+      Status s = writer->Add(*item, on_result);
+      if (!s.ok()) {
+        item_lines.pop_back();
+        Fail("settle", "ledger: " + s.ToString());
+        return 1;
+      }
+    } else if (type == "T") {
+      if (!writer) {
+        bad(line_no, "T row outside a batch (no open H row)");
+        continue;
+      }
+      auto totals = ParseTrailer(*fields, header->currency);
+      if (!totals.ok()) {
+        bad(line_no, totals.status().message());
+        if (!close_batch(nullptr)) return 1;
+        continue;
+      }
+      if (!close_batch(&*totals)) return 1;
+    } else {
+      bad(line_no, "record type '" + type + "' (want H, I or T)");
+    }
+  }
+  if (writer) {
+    bad(line_no, "end of file inside batch " + header->batch_id + " (no T row)");
+    if (!close_batch(nullptr)) return 1;
+  }
+  progress.Done(bytes_read, items);
+  report.flush();
+  std::cout << "settled " << batches << " batch(es): " << items << " items, " << accepted
+            << " accepted, " << rejected << " rejected; " << bad_rows << " bad row(s); "
+            << unbalanced << " batch(es) not in balance; report " << report_path << "\n";
+  if (writer_failed || !report) return 1;
+  return bad_rows == 0 && unbalanced == 0 ? 0 : 1;
+}
+
+namespace {
+
+constexpr std::string_view kSettlementUsage =
+    "usage: kytkin settlement report --date YYYY-MM-DD [--format csv|json]\n"
+    "       kytkin settlement cutover [--to-date YYYY-MM-DD]\n"
+    "       kytkin settlement show --batch ID\n"
+    "\n"
+    "  report   per acquirer and merchant for one business date: batches, captures, refunds,\n"
+    "           reversals, gross, refunds, fees and net (fees and net of batches not yet paid\n"
+    "           out are projected)\n"
+    "  cutover  pays out every open or balanced batch of the current business date and earlier\n"
+    "           and moves the business date on (default: to the day after the current one)\n"
+    "  show     one batch as JSON: state, held and declared totals, payout\n"
+    "\nflags:\n";
+
+std::string TotalsJson(const BatchTotals& t) {
+  return "{\"captures\":" + std::to_string(t.captures_count) +
+         ",\"captures_minor\":" + std::to_string(t.captures_minor) +
+         ",\"refunds\":" + std::to_string(t.refunds_count) +
+         ",\"refunds_minor\":" + std::to_string(t.refunds_minor) +
+         ",\"reversals\":" + std::to_string(t.reversals_count) +
+         ",\"reversals_minor\":" + std::to_string(t.reversals_minor) +
+         ",\"net_minor\":" + std::to_string(t.net_minor()) + "}";
+}
+
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+  }
+  return out + "\"";
+}
+
+std::string BatchJson(const storage::SettlementBatch& b) {
+  return "{\"batch_id\":" + Quoted(b.batch_id) +
+         ",\"state\":" + Quoted(storage::BatchStateName(b.state)) +
+         ",\"business_date\":" + Quoted(settlement::FormatDate(b.business_date)) +
+         ",\"acquirer_id\":" + Quoted(b.acquirer_id) + ",\"terminal_id\":" + Quoted(b.terminal_id) +
+         ",\"merchant_id\":" + Quoted(b.merchant_id) +
+         ",\"currency\":" + std::to_string(b.currency) + ",\"held\":" + TotalsJson(b.held) +
+         ",\"declared\":" + TotalsJson(b.declared) +
+         ",\"reconcile_attempts\":" + std::to_string(b.reconcile_attempts) +
+         ",\"reconciled\":" + (b.reconciled ? "true" : "false") +
+         ",\"forced\":" + std::to_string(b.forced_count) +
+         ",\"rejected\":" + std::to_string(b.rejected_count) +
+         ",\"gross_minor\":" + std::to_string(b.gross_minor()) +
+         ",\"fee_minor\":" + std::to_string(settlement::BatchFee(b)) +
+         ",\"payout_minor\":" + std::to_string(b.payout_minor) + "}";
+}
+
+}  // namespace
+
+int RunSettlement(Args args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    FlagSet flags;
+    SettleFlags sf;
+    sf.Register(flags);
+    std::cout << kSettlementUsage << flags.Help();
+    return args.empty() ? 2 : 0;
+  }
+  const std::string_view command = args[0];
+  FlagSet flags;
+  SettleFlags sf;
+  sf.Register(flags);
+  std::string date_text, format = "csv", batch_id, to_date;
+  flags.String("--date", &date_text, "business date (report)");
+  flags.String("--format", &format, "csv or json (report)");
+  flags.String("--batch", &batch_id, "batch id (show)");
+  flags.String("--to-date", &to_date, "the new business date (cutover)");
+  if (Status s = flags.Parse(args.subspan(1)); !s.ok()) return Fail("settlement", s.message(), 2);
+  auto config = sf.Config();
+  if (!config.ok()) return Fail("settlement", config.status().ToString(), 2);
+
+  if (command == "report") {
+    auto date = settlement::ParseDate(date_text);
+    if (!date.ok()) return Fail("settlement report", "--date: " + std::string(date.status().message()), 2);
+    if (format != "csv" && format != "json") {
+      return Fail("settlement report", "--format: csv or json, got " + format, 2);
+    }
+    auto store = sf.Open();
+    if (!store.ok()) return Fail("settlement report", store.status().ToString());
+    auto rows = settlement::BuildReport(**store, *date);
+    if (!rows.ok()) return Fail("settlement report", rows.status().ToString());
+    std::cout << (format == "csv" ? settlement::ReportCsv(*rows)
+                                  : settlement::ReportJson(*rows, *date));
+    return 0;
+  }
+  if (command == "cutover") {
+    auto store = sf.Open();
+    if (!store.ok()) return Fail("settlement cutover", store.status().ToString());
+    auto current = (*store)->SettlementBusinessDate();
+    if (!current.ok()) return Fail("settlement cutover", current.status().ToString());
+    int32_t target =
+        std::max(*current, settlement::BusinessDateAt(SystemClock::Get().NowUnixMicros(),
+                                                      config->cutover_minute_utc)) +
+        1;
+    if (!to_date.empty()) {
+      auto d = settlement::ParseDate(to_date);
+      if (!d.ok()) return Fail("settlement cutover", "--to-date: " + std::string(d.status().message()), 2);
+      target = *d;
+    }
+    auto settled = (*store)->CutOverSettlement(target);
+    if (!settled.ok()) return Fail("settlement cutover", settled.status().ToString());
+    for (const auto& b : *settled) {
+      std::cout << "paid out batch " << b.batch_id << " ("
+                << settlement::FormatDate(b.business_date)
+                << (b.reconciled ? ", reconciled" : ", NOT reconciled") << "): merchant "
+                << b.merchant_id << " gross " << Major(b.gross_minor(), b.currency) << " refunds "
+                << Major(b.held.refunds_minor, b.currency) << " fee "
+                << Major(b.fee_minor, b.currency) << " net " << Major(b.payout_minor, b.currency)
+                << "\n";
+    }
+    std::cout << "business date is now " << settlement::FormatDate(target) << "; "
+              << settled->size() << " batch(es) paid out\n";
+    return 0;
+  }
+  if (command == "show") {
+    if (batch_id.empty()) return Fail("settlement show", "--batch: required", 2);
+    auto store = sf.Open();
+    if (!store.ok()) return Fail("settlement show", store.status().ToString());
+    auto b = (*store)->GetSettlementBatch(batch_id);
+    if (!b.ok()) return Fail("settlement show", b.status().ToString());
+    std::cout << BatchJson(*b) << "\n";
+    return 0;
+  }
+  return Fail("settlement",
+              "unknown command '" + std::string(command) + "' (report, cutover, show)", 2);
+}
+
+}  // namespace kytkin::cli

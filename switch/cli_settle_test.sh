@@ -1,0 +1,194 @@
+#!/bin/sh
+# End-to-end checks of `kytkin settle` and `kytkin settlement` on a data dir: a day of
+# authorizations over ISO 8583 (a running `kytkin serve --demo`), then the acquirer's batch file:
+# full, partial, tip and over-tolerance captures, a capture of a reversed authorization, two
+# items for one authorization, a missing authorization, an offline sale, a refund and a
+# reversal; totals out of balance, the re-upload in balance, resubmission, cut-over, the report
+# and `kytkin ledger verify` / `journal verify` after each step.
+# Usage: cli_settle_test.sh path/to/kytkin
+set -u
+KYTKIN="$1"
+TMP=$(mktemp -d)
+SERVER=""
+cleanup() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+failures=0
+D="$TMP/data"
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect() {
+  code=$1 name=$2
+  shift 3
+  "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+  got=$?
+  [ "$got" -eq "$code" ] || fail "$name: exit $got, want $code (stdout: $(cat "$TMP/out") stderr: $(cat "$TMP/err"))"
+}
+contains() { grep -q -- "$2" "$TMP/$1" || fail "$3: $1 lacks '$2': $(cat "$TMP/$1")"; }
+lacks() { if grep -q -- "$2" "$TMP/$1"; then fail "$3: $1 contains '$2'"; fi; }
+verify() {
+  expect 0 "ledger-verify-$1" -- "$KYTKIN" ledger verify --data-dir "$D"
+  contains out "ledger ok" "ledger-ok-$1"
+  expect 0 "journal-verify-$1" -- "$KYTKIN" journal verify --data-dir "$D"
+}
+balance() { # account id -> balance as printed by `accounts show`
+  "$KYTKIN" accounts show --id "$1" --data-dir "$D" | sed -n 's/.*"balance":"\([-0-9.]*\)".*/\1/p'
+}
+
+cat >"$TMP/kytkin.toml" <<'TOML'
+[settlement]
+capture_tolerance_bps = 2000
+capture_tolerance_minor_max = 2000
+[settlement.merchants.KYTKINMERCH0001]
+account = 1001
+fee_bps = 100
+fee_fixed_minor = 5
+TOML
+
+# --- a day of authorizations -------------------------------------------------------------
+mkdir -p "$D"
+"$KYTKIN" serve --demo --config "$TMP/kytkin.toml" --data-dir "$D" --iso-listen 127.0.0.1:0 \
+  --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$TMP/serve.log" 2>&1 &
+SERVER=$!
+i=0
+while [ ! -s "$D/ports.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PORT=$(sed -n 's/.*"pos":\([0-9]*\).*/\1/p' "$D/ports.json")
+[ -n "$PORT" ] || { echo "FAIL: serve did not start: $(cat "$TMP/serve.log")"; exit 1; }
+authorize() { # name amount -> sets RRN_name, CODE_name, STAN_name, TIME_name
+  "$KYTKIN" term authorize --host "127.0.0.1:$PORT" --pan 4111111111111111 --expiry 3012 \
+    --amount "$2" --pin >"$TMP/auth" 2>&1 || fail "authorize $1: $(cat "$TMP/auth")"
+  eval "RRN_$1=$(sed -n 's/^ *RRN *//p' "$TMP/auth")"
+  eval "CODE_$1=$(sed -n 's/^ *auth code *//p' "$TMP/auth")"
+  eval "STAN_$1=$(sed -n 's/^ *STAN *\([0-9]*\).*/\1/p' "$TMP/auth")"
+  eval "TIME_$1=$(sed -n 's/^ *STAN.*time *\([0-9]*\).*/\1/p' "$TMP/auth")"
+}
+authorize a1 12.34
+authorize a2 50.00
+authorize a3 20.00
+authorize a4 10.00
+authorize a5 8.00
+authorize a6 5.00
+authorize a7 6.00
+# a5 is reversed online before the batch arrives.
+"$KYTKIN" term reverse --host "127.0.0.1:$PORT" --original-mti 0100 --original-stan "$STAN_a5" \
+  --original-time "$TIME_a5" >"$TMP/rev" 2>&1 || fail "reverse a5: $(cat "$TMP/rev")"
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+SERVER=""
+verify after-auths
+before=$(balance 2001)
+
+# --- the acquirer's batch: totals out of balance ----------------------------------------
+cat >"$TMP/batch.csv" <<CSV
+# H,batch_id,acquirer_id,terminal_id,merchant_id,currency
+H,B20260615-1,100001,TERM0001,KYTKINMERCH0001,EUR
+I,1,capture,12.34,$RRN_a1,$CODE_a1,,000001
+I,2,capture,30.00,$RRN_a2,$CODE_a2,,000002
+I,3,capture,23.00,$RRN_a3,$CODE_a3,,000003
+I,4,capture,15.00,$RRN_a4,$CODE_a4,,000004
+I,5,capture,8.00,$RRN_a5,$CODE_a5,,000005
+I,6,capture,5.00,$RRN_a6,$CODE_a6,,000006
+I,7,capture,5.00,$RRN_a6,$CODE_a6,,000007
+I,8,capture,9.00,999999,,,000008
+I,9,capture,3.00,,,5555555555554444,000009
+I,10,refund,4.00,,,4111111111111111,000010
+I,11,capture,6.00,$RRN_a7,$CODE_a7,,000011
+I,12,reversal,6.00,$RRN_a7,,,000012
+T,6,79.34,1,4.00,1,6.00
+CSV
+sed 's/^T,6,79.34/T,6,79.35/' "$TMP/batch.csv" >"$TMP/batch-wrong.csv"
+expect 1 settle-out-of-balance -- "$KYTKIN" settle "$TMP/batch-wrong.csv" --data-dir "$D" \
+  --config "$TMP/kytkin.toml" --report "$TMP/report1.csv"
+contains out "95 OUT OF BALANCE, state open" out-of-balance
+contains out "kytkin:   6 captures 79.34, 1 refunds 4.00, 1 reversals 6.00, net 69.34" held-totals
+contains out "declared: 6 captures 79.35" declared-totals
+contains out "12 items, 8 accepted, 4 rejected" summary
+cp "$TMP/report1.csv" "$TMP/report"
+contains report "B20260615-1,1,capture,12.34,captured,00," item-full
+contains report "B20260615-1,2,capture,30.00,captured,00," item-partial
+contains report "B20260615-1,3,capture,23.00,captured,00," item-tip
+contains report ",4,capture,,rejected,13,capture_over_tolerance," item-over-tolerance
+contains report ",5,capture,,rejected,12,already_resolved," item-reversed
+contains report ",7,capture,,conflict,94,capture_conflict," item-conflict
+contains report ",8,capture,,rejected,25,unknown_original," item-missing
+contains report ",9,capture,3.00,force_posted,00,force_posted,false,[0-9]*,555555\*\*\*\*\*\*4444," item-forced
+contains report ",10,refund,4.00,refunded,00," item-refund
+contains report ",12,reversal,6.00,reversed,00," item-reversal
+lacks report "4111111111111111" report-no-clear-pan
+lacks report "5555555555554444" report-no-clear-pan-2
+after_first=$(balance 2001)
+verify after-first-upload
+
+# --- re-upload in balance: the same items move nothing again ------------------------------
+expect 0 settle-in-balance -- "$KYTKIN" settle "$TMP/batch.csv" --data-dir "$D" \
+  --config "$TMP/kytkin.toml" --report "$TMP/report2.csv"
+contains out "00 in balance, state balanced" in-balance
+cp "$TMP/report2.csv" "$TMP/report"
+contains report ",1,capture,12.34,captured,00,none,true," item-duplicate
+[ "$(balance 2001)" = "$after_first" ] || fail "re-upload moved money: $(balance 2001) != $after_first"
+# The cardholder paid 12.34 + 30.00 + 23.00 + 5.00 (+6.00 captured and reversed) - 4.00 refund.
+expected=$(awk "BEGIN { printf \"%.2f\", $before - 12.34 - 30.00 - 23.00 - 5.00 + 4.00 }")
+[ "$(balance 2001)" = "$expected" ] || fail "cardholder balance $(balance 2001), want $expected"
+verify after-reupload
+
+# --- report, cut-over, payout -------------------------------------------------------------
+today=$(date -u +%Y-%m-%d)
+expect 0 report-before -- "$KYTKIN" settlement report --date "$today" --data-dir "$D" \
+  --config "$TMP/kytkin.toml"
+contains out "100001,KYTKINMERCH0001,978,1,0,6,1,1,7334,400,103,6831" report-projected
+expect 0 cutover -- "$KYTKIN" settlement cutover --data-dir "$D"
+contains out "paid out batch B20260615-1 ($today, reconciled): merchant KYTKINMERCH0001 gross 73.34 refunds 4.00 fee 1.03 net 68.31" cutover-payout
+[ "$(balance 1001)" = "68.31" ] || fail "merchant balance $(balance 1001), want 68.31"
+[ "$(balance 9002)" = "1.03" ] || fail "fees balance $(balance 9002), want 1.03"
+expect 0 report-json -- "$KYTKIN" settlement report --date "$today" --format json --data-dir "$D"
+contains out "\"batches_settled\":1" report-settled
+contains out "\"net_minor\":6831" report-net
+expect 0 show -- "$KYTKIN" settlement show --batch B20260615-1 --data-dir "$D"
+contains out '"state":"settled"' show-state
+verify after-cutover
+
+# --- resubmission after settlement: same answer, no money -----------------------------------
+expect 0 settle-resubmit -- "$KYTKIN" settle "$TMP/batch.csv" --data-dir "$D" \
+  --config "$TMP/kytkin.toml" --report "$TMP/report3.csv"
+contains out "00 in balance, state settled" resubmit-answer
+[ "$(balance 1001)" = "68.31" ] || fail "resubmission paid the merchant again: $(balance 1001)"
+expect 0 cutover-again -- "$KYTKIN" settlement cutover --data-dir "$D"
+contains out "0 batch(es) paid out" cutover-idempotent
+[ "$(balance 1001)" = "68.31" ] || fail "second cut-over paid again: $(balance 1001)"
+verify after-resubmit
+
+# --- bad rows name their line; bad usage ---------------------------------------------------
+cat >"$TMP/bad.csv" <<'CSV'
+I,1,capture,1.00,1,,,
+H,B2,100001,TERM0001,KYTKINMERCH0001,EUR
+I,1,sale,1.00,1,,,
+I,2,capture,abc,1,,,
+I,3,capture,1.00,,,,
+I,4,capture,1.00,1,,
+X,what
+H,B3,100001,TERM0001,UNKNOWNSHOP,EUR
+CSV
+expect 1 settle-bad-rows -- "$KYTKIN" settle "$TMP/bad.csv" --data-dir "$D" \
+  --config "$TMP/kytkin.toml" --report "$TMP/report4.csv"
+contains err "bad.csv:1: I row outside a batch" bad-line-1
+contains err "bad.csv:3: type: 'sale'" bad-line-3
+contains err "bad.csv:4: amount: 'abc'" bad-line-4
+contains err "bad.csv:5: auth_rrn or pan" bad-line-5
+contains err "bad.csv:6: I row has 7 fields" bad-line-6
+contains err "bad.csv:7: record type 'X'" bad-line-7
+contains err "bad.csv:8: H row before the T row of batch B2" bad-line-8
+contains err "bad.csv:8: merchant_id: UNKNOWNSHOP has no payout account" bad-line-8b
+contains out "batch B2 .*no T row, not reconciled" no-trailer
+expect 2 settle-usage -- "$KYTKIN" settle
+expect 1 settle-missing-file -- "$KYTKIN" settle "$TMP/nope.csv" --data-dir "$D"
+expect 2 report-bad-date -- "$KYTKIN" settlement report --date 2026-13-01 --data-dir "$D"
+contains err "date must be YYYY-MM-DD" report-bad-date-msg
+verify at-end
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "cli_settle_test: all checks passed"

@@ -1,0 +1,227 @@
+// The settlement rules shared by the channels (switch/settlement.h) on an in-memory ledger:
+// business dates and cut-over, the streaming writer and its window, reconciliation answers,
+// the report, and the [settlement] configuration.
+#include "switch/settlement.h"
+
+#include <gtest/gtest.h>
+
+#include "switch/config.h"
+
+namespace kytkin::settlement {
+namespace {
+
+using storage::Account;
+using storage::AccountKind;
+using storage::BatchTotals;
+
+constexpr uint16_t kEur = 978;
+constexpr int64_t kNowUs = 1'781'524'800'000'000;  // 2026-06-15T12:00:00Z
+constexpr int32_t kDay = 20'619;                   // 2026-06-15
+constexpr int64_t kHourUs = 3'600'000'000;
+
+TEST(BusinessDate, FollowsTheCutOver) {
+  EXPECT_EQ(FormatDate(kDay), "2026-06-15");
+  EXPECT_EQ(*ParseDate("2026-06-15"), kDay);
+  EXPECT_FALSE(ParseDate("2026-02-30").ok());
+  EXPECT_FALSE(ParseDate("15.06.2026").ok());
+  EXPECT_EQ(BusinessDateAt(kNowUs, 0), kDay);
+  // Cut-over 22:00: 21:59 belongs to the 15th, 22:00 to the 16th.
+  const int64_t at_22 = kNowUs + 10 * kHourUs;
+  EXPECT_EQ(BusinessDateAt(at_22 - 60'000'000, 22 * 60), kDay);
+  EXPECT_EQ(BusinessDateAt(at_22, 22 * 60), kDay + 1);
+  EXPECT_EQ(*ParseCutover("22:00"), 22u * 60);
+  EXPECT_FALSE(ParseCutover("24:00").ok());
+  EXPECT_FALSE(ParseCutover("2200").ok());
+}
+
+class SettlementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clock_.Set(kNowUs);
+    storage::StoreOptions o;
+    o.backend = storage::StoreOptions::Backend::kMemory;
+    o.card_key = std::string(32, 'k');
+    o.clock = &clock_;
+    o.sweep_interval_ms = 0;
+    auto s = storage::Store::Open(o);
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s).value();
+    for (auto [id, kind] : {std::pair{1001u, AccountKind::kMerchant},
+                            {9001u, AccountKind::kAcquirerSettlement},
+                            {9002u, AccountKind::kFees},
+                            {2001u, AccountKind::kCardholderDebit}}) {
+      Account a;
+      a.id = id;
+      a.kind = kind;
+      a.currency = kEur;
+      ASSERT_TRUE(store_->CreateAccount(a, id == 2001 ? 1'000'000 : 0).ok());
+    }
+    storage::Card c;
+    c.account_id = 2001;
+    c.expiry_year = 2030;
+    c.expiry_month = 12;
+    ASSERT_TRUE(store_->CreateCard(pan_, c).ok());
+    config_.merchants["KYTKINMERCH0001"] = MerchantSettlement{1001, 100, 5};
+    config_.window_items_max = 4;  // small, so the tests cross it
+  }
+
+  BatchHeader Header(std::string id = "B1") {
+    return BatchHeader{std::move(id), "100001", "TERM0001", "KYTKINMERCH0001", kEur};
+  }
+
+  storage::Decision Authorize(int64_t minor, std::string key) {
+    storage::Request r;
+    r.operation = storage::Operation::kAuthorize;
+    r.pan = pan_;
+    r.amount = Amount(minor, kEur);
+    r.request_key = std::move(key);
+    r.terminal_id = "TERM0001";
+    auto d = store_->Execute(r);
+    EXPECT_TRUE(d.ok() && d->approved());
+    return d.ok() ? *d : storage::Decision{};
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<storage::Store> store_;
+  SettlementConfig config_;
+  Pan pan_ = *Pan::Parse("4111111111111111");
+};
+
+TEST_F(SettlementTest, StreamsItemsThroughTheWindowInOrder) {
+  auto writer = BatchWriter::Open(*store_, config_, Header(), clock_, {});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  EXPECT_EQ((*writer)->opened().merchant_account, 1001u);
+  EXPECT_EQ((*writer)->opened().fee_bps, 100u);
+  EXPECT_EQ((*writer)->opened().business_date, kDay);
+  std::vector<ItemResult> results;
+  auto collect = [&](const ItemResult& r) { results.push_back(r); };
+  constexpr int kItems = 50;
+  for (int i = 1; i <= kItems; ++i) {
+    storage::Decision auth = Authorize(1'000, "auth" + std::to_string(i));
+    Item item;
+    item.number = static_cast<uint64_t>(i);
+    item.amount_minor = i % 10 == 0 ? 1'300 : 1'000;  // every tenth: 3.00 over a 10.00 hold
+    item.auth_rrn = std::to_string(auth.journal_sequence);
+    item.auth_code = auth.auth_code;
+    ASSERT_TRUE((*writer)->Add(item, collect).ok());
+  }
+  ASSERT_TRUE((*writer)->Finish(collect).ok());
+  ASSERT_EQ(results.size(), static_cast<size_t>(kItems));
+  for (int i = 0; i < kItems; ++i) {
+    EXPECT_EQ(results[i].number, static_cast<uint64_t>(i + 1));
+    // 3.00 over 10.00 is 30 %: above the default 20 % tolerance.
+    EXPECT_EQ(results[i].outcome(), (i + 1) % 10 == 0 ? "rejected" : "captured") << i;
+  }
+  Item bad;
+  EXPECT_EQ((*writer)->Add(bad, collect).code(), Status::Code::kInvalidArgument);
+
+  BatchTotals declared;
+  declared.captures_count = 45;
+  declared.captures_minor = 45'000;
+  auto rec = Reconcile(*store_, "B1", declared);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->code, ResponseCode::kApproved);
+  EXPECT_EQ(rec->batch.rejected_count, 5u);
+}
+
+TEST_F(SettlementTest, OutOfBalanceThenReuploadThenReport) {
+  auto writer = BatchWriter::Open(*store_, config_, Header(), clock_, {});
+  ASSERT_TRUE(writer.ok());
+  Item sale;
+  sale.number = 1;
+  sale.amount_minor = 2'000;
+  sale.pan = pan_;  // offline sale: force-posted
+  std::vector<ItemResult> results;
+  auto collect = [&](const ItemResult& r) { results.push_back(r); };
+  ASSERT_TRUE((*writer)->Add(sale, collect).ok());
+  ASSERT_TRUE((*writer)->Finish(collect).ok());
+  EXPECT_EQ(results.at(0).outcome(), "force_posted");
+
+  BatchTotals declared;
+  declared.captures_count = 2;
+  declared.captures_minor = 3'000;
+  auto rec = Reconcile(*store_, "B1", declared);
+  EXPECT_EQ(rec->code, ResponseCode::kReconciliationError);
+  EXPECT_EQ(rec->batch.held.captures_minor, 2'000);  // kytkin's totals go back
+  // The re-upload adds the missing item to the same, still open, batch.
+  auto again = BatchWriter::Open(*store_, config_, Header(), clock_, {});
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->Add(sale, collect).ok());  // the first item again: a duplicate
+  Item missing = sale;
+  missing.number = 2;
+  missing.amount_minor = 1'000;
+  ASSERT_TRUE((*again)->Add(missing, collect).ok());
+  ASSERT_TRUE((*again)->Finish(collect).ok());
+  EXPECT_TRUE(results.at(1).duplicate);
+  EXPECT_EQ(Reconcile(*store_, "B1", declared)->code, ResponseCode::kApproved);
+  EXPECT_EQ(Reconcile(*store_, "B1", declared)->code, ResponseCode::kApproved);  // resubmitted
+
+  auto rows = BuildReport(*store_, kDay);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].gross_minor, 3'000);
+  EXPECT_EQ((*rows)[0].fees_minor, 30 + 2 * 5);  // 1 % + 0.05 per capture, projected
+  EXPECT_EQ((*rows)[0].batches_settled, 0u);
+  // Cut-over is due at the next midnight UTC, not before.
+  EXPECT_TRUE(CutOverIfDue(*store_, config_, kNowUs + kHourUs)->empty());
+  auto paid = CutOverIfDue(*store_, config_, kNowUs + 12 * kHourUs);
+  ASSERT_TRUE(paid.ok());
+  ASSERT_EQ(paid->size(), 1u);
+  EXPECT_EQ((*paid)[0].payout_minor, 3'000 - 40);
+  rows = BuildReport(*store_, kDay);
+  EXPECT_EQ((*rows)[0].batches_settled, 1u);
+  EXPECT_EQ((*rows)[0].net_minor, 2'960);
+  EXPECT_NE(ReportCsv(*rows).find("100001,KYTKINMERCH0001,978,1,1,2,0,0,3000,0,40,2960"),
+            std::string::npos);
+  EXPECT_NE(ReportJson(*rows, kDay).find("\"business_date\":\"2026-06-15\""), std::string::npos);
+  auto ledger = store_->VerifyLedger();
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_TRUE(ledger->ok());
+}
+
+TEST_F(SettlementTest, BadHeadersNameTheField) {
+  BatchHeader h = Header();
+  h.merchant_id = "UNKNOWNSHOP";
+  auto w = BatchWriter::Open(*store_, config_, h, clock_, {});
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find("merchant_id"), std::string::npos);
+  h = Header(std::string(65, 'x'));
+  EXPECT_NE(BatchWriter::Open(*store_, config_, h, clock_, {}).status().message().find("batch_id"),
+            std::string::npos);
+  h = Header("B9");
+  h.merchant_id = "1001";  // all digits: the account itself
+  auto by_number = BatchWriter::Open(*store_, config_, h, clock_, {});
+  ASSERT_TRUE(by_number.ok());
+  EXPECT_EQ((*by_number)->opened().merchant_account, 1001u);
+  EXPECT_EQ((*by_number)->opened().fee_bps, 0u);  // the default fee
+  EXPECT_TRUE(Reconcile(*store_, "nope", BatchTotals{}).status().IsNotFound());
+}
+
+TEST(SettlementConfigToml, ReadsAndRejects) {
+  auto o = ParseServeToml(R"(
+[settlement]
+cutover_utc = "22:30"
+capture_tolerance_bps = 1500
+fee_bps = 120
+[settlement.merchants.KYTKINMERCH0001]
+account = 1001
+fee_bps = 90
+)",
+                          "test.toml", ServeOptions{});
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->settlement.cutover_minute_utc, 22u * 60 + 30);
+  EXPECT_EQ(o->settlement.capture_tolerance_bps, 1500u);
+  EXPECT_EQ(o->settlement.merchants.at("KYTKINMERCH0001").fee_bps, 90);
+  auto bad = ParseServeToml("[settlement]\ncutover_utc = \"25:00\"\n", "t.toml", ServeOptions{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("settlement.cutover_utc"), std::string::npos);
+  bad = ParseServeToml("[settlement]\nfee_bps = 10001\n", "t.toml", ServeOptions{});
+  EXPECT_NE(bad.status().message().find("settlement.fee_bps"), std::string::npos);
+  bad = ParseServeToml("[settlement]\nfee = 1\n", "t.toml", ServeOptions{});
+  EXPECT_NE(bad.status().message().find("unknown key"), std::string::npos);
+  bad = ParseServeToml("[settlement.merchants.X]\nfee_bps = 1\n", "t.toml", ServeOptions{});
+  EXPECT_NE(bad.status().message().find("account: required"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kytkin::settlement
