@@ -1,5 +1,6 @@
 // The RocksDB backend: one column family per record kind (DESIGN.md §5). RocksDB stays private
 // to storage/: nothing outside this file includes its headers except the fault test.
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
@@ -17,6 +18,14 @@ namespace {
 
 constexpr std::array<const char*, kCfCount> kCfNames = {
     "accounts", "cards", "transfers", "dedupe", "journal", "velocity", "meta", "saf"};
+
+// Memory budgets, so the store's RocksDB part has a stated ceiling (the hot cache in store.cc
+// comes on top). Memtables of all column families together: past this RocksDB flushes the
+// largest, whatever rocksdb_write_buffer_bytes allows one column family; without it eight
+// column families x 64 MiB x 2 memtables could hold 1 GiB. Block cache: the blocks read back
+// (the store reads disk only at open and for verify/export, so a small cache is enough).
+constexpr size_t kMemtableBudgetBytes = 256 << 20;
+constexpr size_t kBlockCacheBytes = 32 << 20;
 
 // Written with random keys on every decision or batch, and read only by whole scans (Load,
 // VerifyLedger). The journal and transfers have ascending keys, which a skip list inserts
@@ -127,11 +136,13 @@ class RocksBackend final : public Backend {
     // One thread writes (the committer), so concurrent memtable inserts buy nothing; turning
     // them off is what allows the vector memtables below.
     db_options.allow_concurrent_memtable_write = false;
+    db_options.db_write_buffer_size = kMemtableBudgetBytes;
 
     rocksdb::ColumnFamilyOptions cf_options;
     cf_options.write_buffer_size = options.rocksdb_write_buffer_bytes;
     rocksdb::BlockBasedTableOptions table;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     // Column families written with random keys but only ever scanned whole (accounts, dedupe,
     // velocity): a vector memtable appends in O(1) on the serial commit thread and sorts once,
