@@ -1,0 +1,167 @@
+// Memory of the store's card cache: imports N cards (each with its own cardholder account and an
+// opening balance, as `kytkin accounts import` does) into a fresh RocksDB store through
+// Store::Import in chunks, then reopens the store (the cache rebuilt from disk, as a restarted
+// server has it) and reports the process's resident set.
+//
+// Printed: import rate (rows/s, durable), RSS after the import, RSS after the reopen, and the
+// RSS per card above the empty process. The target: <= 2 GiB with 10,000,000 cards.
+//
+//   KYTKIN_BENCH_CARDS   cards to import (default 1,000,000; the published number uses 10^7)
+//   KYTKIN_BENCH_DIR     where the database goes (default the system temp dir)
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/pan.h"
+#include "storage/store.h"
+
+namespace kytkin::storage {
+namespace {
+
+constexpr size_t kChunkRows = 10'000;  // rows per Import call (one durable write)
+constexpr int64_t kOpeningBalanceMinor = 100'000;
+constexpr uint16_t kEur = 978;
+constexpr uint64_t kDefaultCards = 1'000'000;
+
+uint64_t CardsToImport() {
+  const char* v = std::getenv("KYTKIN_BENCH_CARDS");
+  return v && *v ? std::strtoull(v, nullptr, 10) : kDefaultCards;
+}
+
+std::string BenchDir() {
+  const char* v = std::getenv("KYTKIN_BENCH_DIR");
+  std::string base = v && *v ? v : std::filesystem::temp_directory_path().string();
+  std::string templ = base + "/kytkin-card-memory-XXXXXX";
+  if (!::mkdtemp(templ.data())) std::abort();
+  return templ;
+}
+
+// VmRSS of this process, KiB.
+uint64_t ResidentKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// 16-digit PANs 4000 00nn nnnn nnnC: distinct for n < 10^9, valid Luhn.
+Pan CardPan(uint64_t n) {
+  char payload[16];
+  std::snprintf(payload, sizeof(payload), "400000%09llu", static_cast<unsigned long long>(n));
+  std::string digits(payload);
+  digits.push_back(Pan::LuhnCheckDigit(digits));
+  return std::move(Pan::Parse(digits)).value();
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+void BM_CardCacheMemory(benchmark::State& state) {
+  const uint64_t cards = CardsToImport();
+  const std::string dir = BenchDir();
+  StoreOptions options;
+  options.data_dir = dir + "/db";
+  options.card_key = std::string(32, 'm');
+  const uint64_t rss_empty_kib = ResidentKib();
+  double import_s = 0;
+  uint64_t rss_imported_kib = 0, rss_reopened_kib = 0;
+  for (auto _ : state) {
+    {
+      auto opened = Store::Open(options);
+      if (!opened.ok()) {
+        state.SkipWithError(opened.status().ToString().c_str());
+        return;
+      }
+      std::unique_ptr<Store> store = std::move(opened).value();
+      const auto start = std::chrono::steady_clock::now();
+      std::vector<Store::ImportRow> chunk;
+      chunk.reserve(kChunkRows);
+      for (uint64_t n = 1; n <= cards; ++n) {
+        Store::ImportRow row;
+        Account a;
+        a.id = n;
+        a.currency = kEur;
+        row.account = a;
+        row.opening_balance_minor = kOpeningBalanceMinor;
+        row.pan = CardPan(n);
+        row.card.expiry_year = 2099;
+        row.card.expiry_month = 12;
+        row.card.daily_amount_max_minor = 1'000'000;
+        chunk.push_back(std::move(row));
+        if (chunk.size() == kChunkRows || n == cards) {
+          auto results = store->Import(chunk);
+          if (!results.ok()) {
+            state.SkipWithError(results.status().ToString().c_str());
+            return;
+          }
+          for (const Status& s : *results) {
+            if (!s.ok()) {
+              state.SkipWithError(s.ToString().c_str());
+              return;
+            }
+          }
+          chunk.clear();
+          if (n % 1'000'000 == 0) {
+            std::printf("  %llu cards imported, %.0f s, RSS %llu MiB\n",
+                        static_cast<unsigned long long>(n), Seconds(start),
+                        static_cast<unsigned long long>(ResidentKib() / 1024));
+            std::fflush(stdout);
+          }
+        }
+      }
+      import_s = Seconds(start);
+      rss_imported_kib = ResidentKib();
+    }
+    // A restarted server: the cache is rebuilt from what is on disk. Hand the first store's
+    // freed heap back to the OS first, so the number is the rebuilt cache's, not glibc's free
+    // lists.
+    malloc_trim(0);
+    const auto start = std::chrono::steady_clock::now();
+    auto reopened = Store::Open(options);
+    if (!reopened.ok()) {
+      state.SkipWithError(reopened.status().ToString().c_str());
+      return;
+    }
+    const double reopen_s = Seconds(start);
+    rss_reopened_kib = ResidentKib();
+    auto card = (*reopened)->GetCard((*reopened)->CardToken(CardPan(cards)));
+    if (!card.ok() || card->account_id != cards) state.SkipWithError("last card not found");
+    state.counters["reopen_s"] = reopen_s;
+  }
+  const double per_card =
+      static_cast<double>(rss_reopened_kib - rss_empty_kib) * 1024.0 / static_cast<double>(cards);
+  state.counters["cards"] = static_cast<double>(cards);
+  state.counters["import_rows_per_s"] = static_cast<double>(cards) / import_s;
+  state.counters["rss_imported_MiB"] = static_cast<double>(rss_imported_kib) / 1024.0;
+  state.counters["rss_reopened_MiB"] = static_cast<double>(rss_reopened_kib) / 1024.0;
+  state.counters["bytes_per_card"] = per_card;
+  std::printf(
+      "card cache: %llu cards (each with an account and an opening balance): import %.0f rows/s "
+      "durable; RSS after import %llu MiB, after reopen %llu MiB (%.0f bytes per card above the "
+      "empty process, %llu MiB)\n",
+      static_cast<unsigned long long>(cards), static_cast<double>(cards) / import_s,
+      static_cast<unsigned long long>(rss_imported_kib / 1024),
+      static_cast<unsigned long long>(rss_reopened_kib / 1024), per_card,
+      static_cast<unsigned long long>(rss_empty_kib / 1024));
+  std::fflush(stdout);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+BENCHMARK(BM_CardCacheMemory)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
+
+}  // namespace
+}  // namespace kytkin::storage
+
+BENCHMARK_MAIN();
