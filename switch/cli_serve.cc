@@ -11,6 +11,8 @@
 #include "switch/metrics.h"
 #include "switch/online_handlers.h"
 #include "switch/server.h"
+#include "switch/settlement_iso.h"
+#include "switch/settlement_server.h"
 
 namespace kytkin::cli {
 namespace {
@@ -77,13 +79,16 @@ int RunServe(Args args) {
   AuthorizerOptions authorizer_options;
   authorizer_options.rules = options.authorization;
   Authorizer authorizer(**store, authorizer_options, metrics);
+  // 0320/0500 settlement messages first, everything else to the authorizer.
+  SettlementIsoHandler settlement_iso(**store, options.settlement, authorizer);
   OnlineAuthorizer online(**store);
   LedgerAdmin admin(**store);
   HttpRouter router;
   AddTransactionRoutes(**store, router);
+  AddSettlementRoutes(**store, router);
 
   ServerHandlers handlers;
-  handlers.iso = &authorizer;
+  handlers.iso = &settlement_iso;
   handlers.authorization = &online;
   handlers.admin = &admin;
   storage::Store* ledger = store->get();
@@ -91,6 +96,8 @@ int RunServe(Args args) {
   Result<std::unique_ptr<Server>> server =
       Server::Start(options, std::move(handlers), std::move(router), metrics);
   if (!server.ok()) return StartupFailure("start", server.status());
+  // The daily settlement cut-over (pays out batches, moves the business date).
+  CutOverScheduler cutover(**store, options.settlement);
 
   std::cout << (*server)->Describe() << "kytkin: ready (data in " << options.data_dir
             << ", ports in " << options.data_dir << "/ports.json)" << std::endl;

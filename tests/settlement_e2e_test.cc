@@ -1,0 +1,288 @@
+// End-to-end: acquirer settlement over ISO 8583 (issue 6) against the real `kytkin serve`
+// binary. A day of authorizations from a terminal, then the terminal's batch upload (0320):
+// full, partial, over-tolerance and DE 90 captures, a capture of a reversed authorization, a
+// second capture of one authorization, a missing authorization, an offline sale and a refund,
+// a retransmission; reconciliation (0500) out of balance (95 with kytkin's totals), then in
+// balance (00), resubmitted; the HTTP report; after the server stops: the cut-over payout with
+// `kytkin settlement cutover`, then `kytkin ledger verify` and `journal verify`.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "iso8583/dialect.h"
+#include "iso8583/framing.h"
+#include "iso8583/message.h"
+#include "switch/terminal_client.h"
+#include "tests/kytkin_process.h"
+
+namespace kytkin::e2e {
+namespace {
+
+using iso8583::Message;
+
+constexpr int kTerminalTimeoutMs = 10'000;
+constexpr const char* kDebitPan = "4111111111111111";   // demo: 1000.00, 500.00 single
+constexpr const char* kCreditPan = "5555555555554444";  // demo: limit 2000.00
+constexpr const char* kConfig = R"(threads = 2
+[[iso_listener]]
+name = "pos"
+listen = "127.0.0.1:0"
+dialect = "iso87-ascii"
+framing = "binary2"
+
+[grpc]
+listen = "127.0.0.1:0"
+
+[http]
+listen = "127.0.0.1:0"
+
+[settlement]
+capture_tolerance_bps = 2000
+capture_tolerance_minor_max = 2000
+
+[settlement.merchants.KYTKINMERCH0001]
+account = 1001
+fee_bps = 100
+fee_fixed_minor = 5
+)";
+
+struct Reply {
+  std::map<int, std::string> fields;
+  std::string mti;
+  std::string Get(int f) const {
+    auto it = fields.find(f);
+    return it == fields.end() ? "" : it->second;
+  }
+  std::string code() const { return Get(39); }
+};
+
+std::string Today() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &utc);
+  return buf;
+}
+
+class SettlementE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kytkin_settle_e2e_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    process_ = std::make_unique<KytkinProcess>(KYTKIN_BINARY, dir_);
+    Status started = process_->Start(kConfig);
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    dialect_ = iso8583::FindDialect("iso87-ascii");
+    ASSERT_NE(dialect_, nullptr);
+    auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"), *dialect_,
+                                         iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    conn_ = std::move(c).value();
+    time_ = TransmissionTimeNow();
+  }
+
+  void TearDown() override {
+    conn_.reset();
+    if (process_->running()) {
+      EXPECT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  Reply Exchange(const Message& request) {
+    Message response(*dialect_);
+    Status s = conn_->Exchange(request, response);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    Reply r;
+    r.mti = std::string(response.mti());
+    for (int f = 2; f <= 128; ++f) {
+      if (response.Has(f)) r.fields[f] = std::string(response.Get(f));
+    }
+    return r;
+  }
+
+  Reply Authorize(const char* pan, int64_t minor) {
+    TerminalRequest r;
+    r.operation = CardOperation::kAuthorize;
+    r.pan = pan;
+    r.expiry_yymm = "3012";
+    r.amount = Amount(minor, 978);
+    r.pin_present = true;
+    r.stan = ++stan_;
+    r.transmission_time = time_;
+    Message m(*dialect_);
+    EXPECT_TRUE(BuildTerminalRequest(r, identity_, m).ok());
+    Reply reply = Exchange(m);
+    EXPECT_EQ(reply.code(), "00");
+    stans_[reply.Get(37)] = r.stan;
+    return reply;
+  }
+
+  // A 0320 batch upload: DE 3 type, amount, the item's STAN, and the authorization by RRN +
+  // auth code (or DE 2 / DE 90 set by the caller through `extra`).
+  Reply Upload(std::string_view type, int64_t minor, uint32_t stan, const Reply* auth,
+               const std::map<int, std::string>& extra = {}) {
+    Message m(*dialect_);
+    EXPECT_TRUE(m.SetMti("0320").ok());
+    EXPECT_TRUE(m.Set(3, std::string(type) + "0000").ok());
+    EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
+    EXPECT_TRUE(m.Set(7, time_).ok());
+    EXPECT_TRUE(m.SetUint(11, stan).ok());
+    EXPECT_TRUE(m.Set(32, identity_.acquirer_id).ok());
+    if (auth != nullptr) {
+      EXPECT_TRUE(m.Set(37, auth->Get(37)).ok());
+      EXPECT_TRUE(m.Set(38, auth->Get(38)).ok());
+    }
+    EXPECT_TRUE(m.Set(41, identity_.terminal_id).ok());
+    EXPECT_TRUE(m.Set(42, identity_.merchant_id).ok());
+    EXPECT_TRUE(m.Set(49, "978").ok());
+    EXPECT_TRUE(m.Set(60, "7").ok());
+    for (const auto& [field, value] : extra) EXPECT_TRUE(m.Set(field, value).ok()) << field;
+    Reply r = Exchange(m);
+    EXPECT_EQ(r.mti, "0330");
+    return r;
+  }
+
+  // A 0500 with debits (captures), debit reversals, credits (refunds) and the net.
+  Reply Reconcile(uint64_t captures, int64_t captures_minor, uint64_t refunds,
+                  int64_t refunds_minor, uint64_t reversals = 0, int64_t reversals_minor = 0) {
+    Message m(*dialect_);
+    EXPECT_TRUE(m.SetMti("0500").ok());
+    EXPECT_TRUE(m.Set(7, time_).ok());
+    EXPECT_TRUE(m.SetUint(11, ++stan_).ok());
+    EXPECT_TRUE(m.Set(32, identity_.acquirer_id).ok());
+    EXPECT_TRUE(m.Set(41, identity_.terminal_id).ok());
+    EXPECT_TRUE(m.Set(42, identity_.merchant_id).ok());
+    EXPECT_TRUE(m.Set(49, "978").ok());
+    EXPECT_TRUE(m.Set(60, "7").ok());
+    EXPECT_TRUE(m.SetUint(74, refunds).ok());
+    EXPECT_TRUE(m.SetUint(76, captures).ok());
+    EXPECT_TRUE(m.SetUint(77, reversals).ok());
+    EXPECT_TRUE(m.SetUint(86, static_cast<uint64_t>(refunds_minor)).ok());
+    EXPECT_TRUE(m.SetUint(88, static_cast<uint64_t>(captures_minor)).ok());
+    EXPECT_TRUE(m.SetUint(89, static_cast<uint64_t>(reversals_minor)).ok());
+    const int64_t net = captures_minor - reversals_minor - refunds_minor;
+    char de97[24];
+    std::snprintf(de97, sizeof de97, "%c%016lld", net < 0 ? 'D' : 'C',
+                  static_cast<long long>(net < 0 ? -net : net));
+    EXPECT_TRUE(m.Set(97, de97).ok());
+    Reply r = Exchange(m);
+    EXPECT_EQ(r.mti, "0510");
+    return r;
+  }
+
+  std::string Balance(uint64_t account) {
+    CommandResult r = process_->Run({"accounts", "show", "--id", std::to_string(account),
+                                     "--data-dir", process_->data_dir().string()});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const size_t at = r.output.find("\"balance\":\"");
+    if (at == std::string::npos) return "";
+    const size_t start = at + 11;
+    return r.output.substr(start, r.output.find('"', start) - start);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<KytkinProcess> process_;
+  const iso8583::Dialect* dialect_ = nullptr;
+  std::unique_ptr<TerminalConnection> conn_;
+  TerminalIdentity identity_;
+  std::string time_;
+  uint32_t stan_ = 100;
+  std::map<std::string, uint32_t> stans_;  // RRN -> STAN of the authorization
+};
+
+TEST_F(SettlementE2e, BatchUploadReconciliationAndPayout) {
+  Reply a1 = Authorize(kDebitPan, 1'234);
+  Reply a2 = Authorize(kDebitPan, 5'000);
+  Reply a3 = Authorize(kDebitPan, 1'000);
+  Reply a4 = Authorize(kDebitPan, 2'000);
+  Reply a5 = Authorize(kDebitPan, 800);
+  // a5 is reversed online (0400) before the batch comes in.
+  {
+    TerminalRequest r;
+    r.operation = CardOperation::kReversal;
+    r.amount = Amount(800, 978);
+    r.stan = ++stan_;
+    r.transmission_time = time_;
+    r.original.stan = stans_[a5.Get(37)];
+    r.original.transmission_time = time_;
+    Message m(*dialect_);
+    ASSERT_TRUE(BuildTerminalRequest(r, identity_, m).ok());
+    ASSERT_EQ(Exchange(m).code(), "00");
+  }
+
+  EXPECT_EQ(Upload("00", 1'234, 1, &a1).code(), "00");  // full
+  EXPECT_EQ(Upload("00", 3'000, 2, &a2).code(), "00");  // partial
+  EXPECT_EQ(Upload("00", 1'201, 3, &a3).code(), "13");  // 12.01 > 20 % of 10.00
+  EXPECT_EQ(Upload("00", 800, 4, &a5).code(), "12");    // reversed
+  EXPECT_EQ(Upload("00", 1'234, 5, &a1).code(), "94");  // second capture
+  Reply missing = a1;
+  missing.fields[37] = "000099999999";
+  missing.fields.erase(38);
+  EXPECT_EQ(Upload("00", 500, 6, &missing).code(), "25");                   // no such authorization
+  EXPECT_EQ(Upload("20", 400, 7, nullptr, {{2, kDebitPan}}).code(), "00");  // refund
+  EXPECT_EQ(Upload("00", 300, 8, nullptr, {{2, kCreditPan}}).code(), "00");  // offline sale
+  // a4 by its original data elements (DE 90) instead of the RRN.
+  char de90[64];
+  std::snprintf(de90, sizeof de90, "0100%06u%s%011d%011d", stans_[a4.Get(37)], time_.c_str(),
+                100001, 0);
+  EXPECT_EQ(Upload("00", 2'000, 9, nullptr, {{90, de90}}).code(), "00");
+  // A retransmission of item 1 gets the same answer, and moves nothing.
+  EXPECT_EQ(Upload("00", 1'234, 1, &a1).code(), "00");
+
+  // kytkin holds: captures 12.34 + 30.00 + 3.00 + 20.00 = 65.34 (4), refunds 4.00 (1).
+  Reply wrong = Reconcile(4, 6'500, 1, 400);
+  EXPECT_EQ(wrong.code(), "95");
+  EXPECT_EQ(wrong.Get(76), "0000000004");
+  EXPECT_EQ(wrong.Get(88), "0000000000006534");
+  EXPECT_EQ(wrong.Get(74), "0000000001");
+  EXPECT_EQ(wrong.Get(86), "0000000000000400");
+  EXPECT_EQ(wrong.Get(97), "C0000000000006134");
+  // Still open: the missing item can be uploaded, then the totals balance.
+  Reply right = Reconcile(4, 6'534, 1, 400);
+  EXPECT_EQ(right.code(), "00");
+  EXPECT_EQ(Reconcile(4, 6'534, 1, 400).code(), "00");  // resubmitted: the same answer
+  Reply a6 = Authorize(kDebitPan, 100);
+  EXPECT_EQ(Upload("00", 100, 10, &a6).code(), "12");  // the batch is closed
+
+  const std::string report =
+      HttpGet(process_->ports().http, "/api/v1/settlement/report?date=" + Today());
+  EXPECT_NE(report.find(" 200 "), std::string::npos) << report;
+  EXPECT_NE(report.find("\"merchant_id\":\"KYTKINMERCH0001\""), std::string::npos) << report;
+  EXPECT_NE(report.find("\"gross_minor\":6534"), std::string::npos) << report;
+  // 1 % of 65.34 = 0.65, plus 0.05 for each of 4 captures.
+  EXPECT_NE(report.find("\"fees_minor\":85"), std::string::npos) << report;
+  EXPECT_NE(
+      HttpGet(process_->ports().http, "/api/v1/settlement/report?date=2026-13-01").find(" 400 "),
+      std::string::npos);
+
+  // Cut-over after the server stopped (the store is single-process): the merchant is paid
+  // 65.34 - 4.00 - 0.85 = 60.49 once.
+  conn_.reset();
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  const std::string data = process_->data_dir().string();
+  CommandResult cut = process_->Run({"settlement", "cutover", "--data-dir", data});
+  ASSERT_EQ(cut.exit_code, 0) << cut.output;
+  EXPECT_NE(cut.output.find("net 60.49"), std::string::npos) << cut.output;
+  EXPECT_EQ(Balance(1001), "60.49");
+  EXPECT_EQ(Balance(9002), "0.85");
+  cut = process_->Run({"settlement", "cutover", "--data-dir", data});
+  EXPECT_NE(cut.output.find("0 batch(es) paid out"), std::string::npos) << cut.output;
+  EXPECT_EQ(Balance(1001), "60.49");
+  CommandResult verify = process_->Run({"ledger", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  verify = process_->Run({"journal", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+}  // namespace
+}  // namespace kytkin::e2e
