@@ -1,0 +1,205 @@
+// Settling one large acquirer batch (issue 6): KYTKIN_BENCH_ITEMS (default 1,000,000) captures,
+// each matched by kytkin's RRN and auth code to its authorization hold, posted exactly once,
+// streamed through settlement::BatchWriter (bounded window) into the RocksDB ledger (synced,
+// group commit), then reconciled. The holds are made first (not timed).
+//
+// Printed: items/s of the settlement alone, and the peak resident set (getrusage) after the
+// authorizations and after the settlement, so the part settlement adds is visible.
+//
+//   KYTKIN_BENCH_ITEMS  items in the batch (default 1000000)
+//   KYTKIN_BENCH_DIR    where the database goes (default the system temp dir)
+//
+// Not a CI test: run it by hand, e.g. `build/bin/settlement_bench`.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include "core/pan.h"
+#include "storage/store.h"
+#include "switch/settlement.h"
+
+namespace kytkin {
+namespace {
+
+constexpr uint16_t kEur = 978;
+constexpr int kCards = 1000;
+constexpr int64_t kBalanceMinor = 1'000'000'000'000;  // never the limiting factor
+constexpr int64_t kHoldMinor = 1'000;
+constexpr size_t kAuthWindow = 8192;  // authorizations in flight during the setup
+
+int64_t Items() {
+  const char* v = std::getenv("KYTKIN_BENCH_ITEMS");
+  return v && *v ? std::atoll(v) : 1'000'000;
+}
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+Pan BenchPan(int n) {
+  std::string digits = std::to_string(n);
+  std::string payload = "5100" + std::string(11 - digits.size(), '0') + digits;
+  payload.push_back(Pan::LuhnCheckDigit(payload));
+  return std::move(Pan::Parse(payload)).value();
+}
+
+struct Auth {
+  uint64_t rrn = 0;
+  uint32_t code = 0;
+};
+
+void BM_SettleBatch(benchmark::State& state) {
+  const int64_t items = Items();
+  const char* dir_env = std::getenv("KYTKIN_BENCH_DIR");
+  std::string dir = (dir_env && *dir_env ? std::string(dir_env)
+                                         : std::filesystem::temp_directory_path().string()) +
+                    "/kytkin-settlement-bench-XXXXXX";
+  if (!::mkdtemp(dir.data())) std::abort();
+  storage::StoreOptions options;
+  options.data_dir = dir + "/ledger";
+  options.card_key = std::string(32, 'b');
+  options.sweep_interval_ms = 0;
+  auto opened = storage::Store::Open(options);
+  if (!opened.ok()) {
+    state.SkipWithError(opened.status().ToString().c_str());
+    return;
+  }
+  storage::Store& store = **opened;
+  for (auto [id, kind] : {std::pair{1001u, storage::AccountKind::kMerchant},
+                          {9001u, storage::AccountKind::kAcquirerSettlement},
+                          {9002u, storage::AccountKind::kFees}}) {
+    storage::Account a;
+    a.id = id;
+    a.kind = kind;
+    a.currency = kEur;
+    (void)store.CreateAccount(a);
+  }
+  std::vector<Pan> pans;
+  for (int i = 0; i < kCards; ++i) {
+    storage::Account a;
+    a.id = 100'000 + static_cast<uint64_t>(i);
+    a.kind = storage::AccountKind::kCardholderDebit;
+    a.currency = kEur;
+    (void)store.CreateAccount(a, kBalanceMinor);
+    storage::Card c;
+    c.account_id = a.id;
+    c.expiry_year = 2099;
+    c.expiry_month = 12;
+    pans.push_back(BenchPan(i));
+    (void)store.CreateCard(pans.back(), c);
+  }
+
+  // Setup: one approved hold per item, pipelined.
+  std::vector<Auth> auths(static_cast<size_t>(items));
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t in_flight = 0;
+  std::atomic<int64_t> declined{0};
+  const auto setup_start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < items; ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight < kAuthWindow; });
+      ++in_flight;
+    }
+    storage::Request r;
+    r.operation = storage::Operation::kAuthorize;
+    r.pan = pans[static_cast<size_t>(i % kCards)];
+    r.amount = Amount(kHoldMinor, kEur);
+    r.request_key = "auth|" + std::to_string(i);
+    r.terminal_id = "TERM0001";
+    Auth* slot = &auths[static_cast<size_t>(i)];
+    Status s = store.Submit(std::move(r), [&, slot](Result<storage::Decision> d) {
+      if (d.ok() && d->approved()) {
+        slot->rrn = d->journal_sequence;
+        slot->code = static_cast<uint32_t>(std::atoi(d->auth_code.c_str()));
+      } else {
+        declined.fetch_add(1);
+      }
+      std::lock_guard lock(mu);
+      --in_flight;
+      cv.notify_one();
+    });
+    if (!s.ok()) std::abort();
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  const double setup_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
+  const double rss_after_auths = PeakRssMiB();
+
+  SettlementConfig config;
+  config.merchants["KYTKINMERCH0001"] = MerchantSettlement{1001, 100, 0};
+  settlement::BatchHeader header{"BENCH-1", "100001", "TERM0001", "KYTKINMERCH0001", kEur};
+  int64_t accepted = 0, rejected = 0;
+  double settle_s = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    auto writer = settlement::BatchWriter::Open(store, config, header, SystemClock::Get(), {});
+    if (!writer.ok()) {
+      state.SkipWithError(writer.status().ToString().c_str());
+      return;
+    }
+    auto count = [&](const settlement::ItemResult& r) {
+      IsApproval(r.code) ? ++accepted : ++rejected;
+    };
+    char code[8];
+    for (int64_t i = 0; i < items; ++i) {
+      const Auth& a = auths[static_cast<size_t>(i)];
+      settlement::Item item;
+      item.number = static_cast<uint64_t>(i + 1);
+      item.amount_minor = kHoldMinor;
+      item.auth_rrn = std::to_string(a.rrn);
+      std::snprintf(code, sizeof code, "%06u", a.code);
+      item.auth_code = code;
+      if (!(*writer)->Add(item, count).ok()) std::abort();
+    }
+    if (!(*writer)->Finish(count).ok()) std::abort();
+    storage::BatchTotals declared;
+    declared.captures_count = static_cast<uint64_t>(items);
+    declared.captures_minor = items * kHoldMinor;
+    auto rec = settlement::Reconcile(store, "BENCH-1", declared);
+    settle_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!rec.ok() || rec->code != ResponseCode::kApproved) {
+      state.SkipWithError("batch not in balance");
+    }
+  }
+  const double rss_after_settle = PeakRssMiB();
+  state.counters["items"] = static_cast<double>(items);
+  state.counters["items_per_s"] = static_cast<double>(items) / settle_s;
+  state.counters["rejected"] = static_cast<double>(rejected);
+  state.counters["peak_rss_MiB_after_auths"] = rss_after_auths;
+  state.counters["peak_rss_MiB_after_settle"] = rss_after_settle;
+  std::printf(
+      "\nsettlement_bench: %lld items: setup %lld holds in %.1f s (%.0f/s, %lld declined)\n"
+      "  settled %lld accepted, %lld rejected in %.2f s = %.0f items/s (RRN match, synced)\n"
+      "  peak RSS %.0f MiB after the holds, %.0f MiB after the settlement (+%.0f MiB, %.0f "
+      "bytes/item)\n",
+      static_cast<long long>(items), static_cast<long long>(items), setup_s, items / setup_s,
+      static_cast<long long>(declined.load()), static_cast<long long>(accepted),
+      static_cast<long long>(rejected), settle_s, items / settle_s, rss_after_auths,
+      rss_after_settle, rss_after_settle - rss_after_auths,
+      (rss_after_settle - rss_after_auths) * 1024 * 1024 / static_cast<double>(items));
+  opened->reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+BENCHMARK(BM_SettleBatch)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+
+}  // namespace
+}  // namespace kytkin
+
+BENCHMARK_MAIN();
