@@ -240,7 +240,10 @@ Authorizer::Authorizer(storage::Store& store, const AuthorizerOptions& options,
                                            {{"stage", "ledger"}})),
       latency_respond_(metrics.GetHistogram("kytkin_authorization_latency_microseconds",
                                             "Request received to response packed",
-                                            {{"stage", "respond"}})) {}
+                                            {{"stage", "respond"}})),
+      latency_issuer_(metrics.GetHistogram("kytkin_authorization_latency_microseconds",
+                                           "Request received to response packed",
+                                           {{"stage", "issuer"}})) {}
 
 std::string Authorizer::TodayYymm() const {
   std::time_t seconds = static_cast<std::time_t>(clock_.NowUnixMicros() / 1'000'000);
@@ -332,6 +335,7 @@ void Authorizer::Handle(const IsoRequest& request, IsoCompletion done) {
   }
 
   screened.request.received_monotonic_us = received_us;
+  if (RouteRequest(m, *operation, screened.request, received_us, dialect, done)) return;
   auto pending =
       std::make_shared<Pending>(Pending{std::move(done), *operation, received_us, dialect});
   in_flight_.Increment();

@@ -1,10 +1,20 @@
-// Authorizer: the authorization pipeline for ISO 8583 requests (DESIGN.md §3), on-us only.
+// Authorizer: the authorization pipeline for ISO 8583 requests (DESIGN.md §3).
 //
 // Steps, in order, each a small named function: parse (30 when the MTI is readable, else the
 // frame is counted and dropped) -> classify MTI + DE 3 / DE 70 (12) -> network management
 // answered inline -> validate mandatory fields and values (30, 14, 54, 13) -> PIN-less limit per
 // merchant category (55) -> the ledger (card status, expiry, limits, velocity, funds, dedupe:
 // storage::Store) -> the response, packed only after the decision is durable.
+//
+// Routing (with an IssuerRouter): card requests (0100, 0200 purchase / refund / balance) ask the
+// routing table after the checks. On-us goes to the ledger as above. A remote issuer gets the
+// request over its link (the link's own STAN); its answer (DE 39, DE 38) is journaled as a
+// kRemoteDecision with the route and the issuer latency, then relayed in the terminal's own
+// fields. A decline by the table (unknown BIN 15, a rule) is journaled and answered. On a
+// deadline or a lost link: stand-in when the issuer allows it (routing::EvaluateStandIn, then
+// the store's per-card day counters and kytkin's view of the card; approved -> hold + 0120
+// advice queued in the same write), otherwise 91 + a 0420 advice for what the issuer may have
+// approved. Links down before sending: stand-in or 91, nothing to reverse.
 //
 // Responses echo DE 2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49 and add 38 (auth code, on
 // approval), 39 and, for balance inquiries, 54. DE 37 (RRN) is kytkin's: the 12-digit journal
@@ -32,12 +42,18 @@
 
 namespace kytkin {
 
+class IssuerRouter;
+struct RouteChoice;
+
 struct AuthorizerOptions {
   // PIN-less limits by merchant category (from [authorization]).
   AuthorizationOptions rules;
   // Largest amount accepted in one request, minor units; above it the answer is 13. Default
   // 100,000,000 (1,000,000.00 in a two-decimal currency).
   int64_t amount_max_minor = 100'000'000;
+  // Routing to remote issuers. Null (default) or a router without a table: everything on-us.
+  // Not owned; outlives the authorizer.
+  IssuerRouter* router = nullptr;
 };
 
 // The outcome of the checks that need no ledger: either a storage request to submit, or an
@@ -79,6 +95,16 @@ class Authorizer final : public IsoHandler {
     const iso8583::Dialect* dialect;
   };
   void OnDurable(Pending& pending, const Result<storage::Decision>& decision);
+
+  // Remote issuers (authorizer_routing.cc).
+  struct Routed;
+  // True when the request went (or goes) another way than the on-us ledger path.
+  bool RouteRequest(const iso8583::Message& m, CardOperation operation, storage::Request& request,
+                    int64_t received_us, const iso8583::Dialect* dialect, IsoCompletion& done);
+  void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& reply);
+  void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link_stan,
+                   std::string_view why);
+  void SubmitRouted(const std::shared_ptr<Routed>& routed);
   void Answer(const iso8583::Message& request, ResponseCode code, const storage::Decision* decision,
               IsoCompletion& done);
   void CountDecision(CardOperation operation, ResponseCode code);
@@ -98,6 +124,7 @@ class Authorizer final : public IsoHandler {
   metrics::Histogram& latency_parse_;
   metrics::Histogram& latency_ledger_;
   metrics::Histogram& latency_respond_;
+  metrics::Histogram& latency_issuer_;
   // Decisions by operation and response code, registered on first use (kept lock-free after).
   static constexpr size_t kOperations = 13;
   static constexpr size_t kCodes = 100;

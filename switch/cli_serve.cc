@@ -8,6 +8,7 @@
 #include "switch/cli.h"
 #include "switch/config.h"
 #include "switch/demo.h"
+#include "switch/issuer_router.h"
 #include "switch/metrics.h"
 #include "switch/online_handlers.h"
 #include "switch/server.h"
@@ -76,8 +77,16 @@ int RunServe(Args args) {
     if (Status s = SeedDemoData(**store, std::cout); !s.ok()) return StartupFailure("demo", s);
   }
 
+  // Routing: the table and its link ids are checked before anything listens.
+  IssuerRouterOptions router_options{options.routing, options.issuer_links};
+  Result<std::unique_ptr<IssuerRouter>> routing =
+      IssuerRouter::Create(router_options, **store, metrics);
+  if (!routing.ok()) return StartupFailure("routing", routing.status());
+  IssuerRouter* issuer_router = routing->get();
+
   AuthorizerOptions authorizer_options;
   authorizer_options.rules = options.authorization;
+  authorizer_options.router = issuer_router;
   Authorizer authorizer(**store, authorizer_options, metrics);
   // 0320/0500 settlement messages first, everything else to the authorizer.
   SettlementIsoHandler settlement_iso(**store, options.settlement, authorizer);
@@ -85,6 +94,7 @@ int RunServe(Args args) {
   LedgerAdmin admin(**store);
   HttpRouter router;
   AddTransactionRoutes(**store, router);
+  issuer_router->AddHttpRoutes(router);
   AddSettlementRoutes(**store, router);
 
   ServerHandlers handlers;
@@ -92,10 +102,20 @@ int RunServe(Args args) {
   handlers.authorization = &online;
   handlers.admin = &admin;
   storage::Store* ledger = store->get();
-  handlers.drain = [ledger] { return ledger->health(); };
+  handlers.drain = [ledger, issuer_router] {
+    issuer_router->Stop();  // links and the SAF sender, while the workers still run
+    return ledger->health();
+  };
   Result<std::unique_ptr<Server>> server =
       Server::Start(options, std::move(handlers), std::move(router), metrics);
   if (!server.ok()) return StartupFailure("start", server.status());
+  std::vector<boost::asio::io_context*> contexts;
+  for (size_t i = 0; i < (*server)->thread_count(); ++i) contexts.push_back(&(*server)->context(i));
+  if (Status s = issuer_router->Start(contexts); !s.ok()) {
+    (*server)->RequestStop();
+    (void)(*server)->WaitForShutdown();
+    return StartupFailure("issuer links", s);
+  }
   // The daily settlement cut-over (pays out batches, moves the business date).
   CutOverScheduler cutover(**store, options.settlement);
 

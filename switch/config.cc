@@ -118,6 +118,24 @@ class TableReader {
     return Error(key, *node, "must be \"binary2\", \"ascii4\" or \"none\"");
   }
 
+  // An array of non-negative integers ([41, 11]); `out` unchanged when absent.
+  Status UintArray(std::string_view key, std::vector<uint32_t>& out) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return Status::Ok();
+    const auto* array = node->as_array();
+    if (array == nullptr) return Error(key, *node, "must be an array of integers");
+    std::vector<uint32_t> values;
+    for (const toml::node& element : *array) {
+      const auto* value = element.as_integer();
+      if (value == nullptr || value->get() < 0 || value->get() > UINT32_MAX) {
+        return Error(key, *node, "must be an array of non-negative integers");
+      }
+      values.push_back(static_cast<uint32_t>(value->get()));
+    }
+    out = std::move(values);
+    return Status::Ok();
+  }
+
   // The sub-table at `key`, or null when absent; an error when `key` is not a table.
   Result<const toml::table*> Table(std::string_view key) {
     const toml::node* node = Take(key);
@@ -179,6 +197,32 @@ Status ReadListener(const toml::table& table, std::string prefix, std::string_vi
   return r.RejectUnknownKeys();
 }
 
+// One [[issuer_link]]: the fields of IssuerLinkOptions; the host and port as one "address".
+Status ReadIssuerLink(const toml::table& table, std::string prefix, std::string_view source,
+                      IssuerLinkOptions& out) {
+  TableReader r(table, std::move(prefix), source);
+  KYTKIN_RETURN_IF_ERROR(r.String("id", out.id));
+  HostPort address{out.host, out.port};
+  KYTKIN_RETURN_IF_ERROR(r.Address("address", address));
+  out.host = address.host;
+  out.port = address.port;
+  KYTKIN_RETURN_IF_ERROR(r.String("dialect", out.dialect));
+  KYTKIN_RETURN_IF_ERROR(r.FramingValue("framing", out.framing));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("connections", out.connections));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("in_flight_max", out.in_flight_max));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("request_deadline_ms", out.request_deadline_ms));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("echo_interval_ms", out.echo_interval_ms));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("echo_failures_max", out.echo_failures_max));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("reconnect_initial_ms", out.reconnect_initial_ms));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("reconnect_max_ms", out.reconnect_max_ms));
+  KYTKIN_RETURN_IF_ERROR(r.String("terminal_id", out.terminal_id));
+  KYTKIN_RETURN_IF_ERROR(r.Uint("frame_bytes_max", out.frame_bytes_max));
+  std::vector<uint32_t> key_fields;
+  KYTKIN_RETURN_IF_ERROR(r.UintArray("key_fields", key_fields));
+  if (!key_fields.empty()) out.key_fields.assign(key_fields.begin(), key_fields.end());
+  return r.RejectUnknownKeys();
+}
+
 Status ReadDocument(const toml::table& root, std::string_view source, ServeOptions& out) {
   TableReader r(root, "", source);
   KYTKIN_RETURN_IF_ERROR(r.String("data_dir", out.data_dir));
@@ -197,6 +241,29 @@ Status ReadDocument(const toml::table& root, std::string_view source, ServeOptio
                                           listener));
       out.iso_listeners.push_back(std::move(listener));
     }
+  }
+
+  Result<const toml::array*> links = r.ArrayOfTables("issuer_link");
+  if (!links.ok()) return links.status();
+  if (*links != nullptr) {
+    out.issuer_links.clear();
+    for (size_t i = 0; i < (*links)->size(); ++i) {
+      IssuerLinkOptions link;
+      KYTKIN_RETURN_IF_ERROR(ReadIssuerLink(
+          *(*links)->get(i)->as_table(), "issuer_link[" + std::to_string(i) + "].", source, link));
+      out.issuer_links.push_back(std::move(link));
+    }
+  }
+
+  Result<const toml::table*> routing = r.Table("routing");
+  if (!routing.ok()) return routing.status();
+  if (*routing != nullptr) {
+    TableReader t(**routing, "routing.", source);
+    KYTKIN_RETURN_IF_ERROR(t.String("table_file", out.routing.table_file));
+    KYTKIN_RETURN_IF_ERROR(t.Uint("saf_retry_initial_ms", out.routing.saf_retry_initial_ms));
+    KYTKIN_RETURN_IF_ERROR(t.Uint("saf_retry_max_ms", out.routing.saf_retry_max_ms));
+    KYTKIN_RETURN_IF_ERROR(t.Uint("saf_attempts_max", out.routing.saf_attempts_max));
+    KYTKIN_RETURN_IF_ERROR(t.RejectUnknownKeys());
   }
 
   Result<const toml::table*> grpc = r.Table("grpc");
@@ -332,6 +399,19 @@ Status ValidateServeOptions(const ServeOptions& o) {
       CheckRange("ledger.group_commit_records_max", o.ledger.group_commit_records_max, 1, 65536));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("ledger.hold_expiry_s", o.ledger.hold_expiry_s, 60, 365 * 24 * 3600));
+  KYTKIN_RETURN_IF_ERROR(
+      CheckRange("routing.saf_retry_max_ms", o.routing.saf_retry_max_ms, 10, 3'600'000));
+  KYTKIN_RETURN_IF_ERROR(CheckRange("routing.saf_retry_initial_ms", o.routing.saf_retry_initial_ms,
+                                    10, o.routing.saf_retry_max_ms));
+  KYTKIN_RETURN_IF_ERROR(
+      CheckRange("routing.saf_attempts_max", o.routing.saf_attempts_max, 1, 1000));
+  std::set<std::string> link_ids;
+  for (const IssuerLinkOptions& link : o.issuer_links) {
+    KYTKIN_RETURN_IF_ERROR(ValidateIssuerLinkOptions(link));
+    if (!link_ids.insert(link.id).second) {
+      return Status::InvalidArgument("issuer_link " + link.id + ": id is not unique");
+    }
+  }
   return Status::Ok();
 }
 

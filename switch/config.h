@@ -16,6 +16,7 @@
 
 #include "core/status.h"
 #include "iso8583/framing.h"
+#include "switch/issuer_link.h"
 #include "switch/settlement_config.h"
 
 namespace kytkin {
@@ -105,6 +106,22 @@ struct AuthorizationOptions {
   std::map<std::string, int64_t> pinless_limit_minor_by_mcc;
 };
 
+// Routing to remote issuers ([routing]; the links are [[issuer_link]] tables, IssuerLinkOptions).
+struct RoutingOptions {
+  // The routing table file (README, "Routing table file"), read at start-up and on reload
+  // (SIGHUP, POST /api/v1/routing/reload). Empty (default): no table, every card is authorized
+  // on kytkin's own ledger (on-us).
+  std::string table_file;
+  // Store-and-forward retries of one advice: the first repeat after saf_retry_initial_ms,
+  // doubling up to saf_retry_max_ms. Milliseconds; defaults 1000 and 60000; 10 <= initial <=
+  // max <= 3600000.
+  uint32_t saf_retry_initial_ms = 1000;
+  uint32_t saf_retry_max_ms = 60'000;
+  // Sends of one advice (the first included) without an acknowledgement before it is parked
+  // (kept, shown on /metrics and GET /api/v1/saf, not sent again). Range 1..1000, default 10.
+  uint32_t saf_attempts_max = 10;
+};
+
 struct ServeOptions {
   // Directory of the RocksDB store and ports.json; created if missing.
   std::string data_dir = "./data";
@@ -121,6 +138,9 @@ struct ServeOptions {
   AuthorizationOptions authorization;
   // Acquirer batch settlement ([settlement], settlement_config.h).
   SettlementConfig settlement;
+  RoutingOptions routing;
+  // Client links to issuer hosts, by the link ids the routing table names. Default none.
+  std::vector<IssuerLinkOptions> issuer_links;
 
   // The effective thread count: `threads`, or the number of cores when it is 0.
   uint32_t EffectiveThreads() const;

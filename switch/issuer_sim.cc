@@ -110,6 +110,9 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
   const std::string_view terminal = request.Get(41);
   const std::string_view stan = request.Get(11);
   const std::string_view time = request.Get(7);
+  // A switch's link gives every send its own STAN, so a repeated advice (0121/0421) arrives with
+  // a new DE 11; its retrieval reference number (DE 37) stays. Advices are known by it when set.
+  const std::string_view advice_id = request.Has(37) ? request.Get(37) : stan;
 
   if (base == "0800") {
     std::string_view code = request.Get(70);
@@ -123,7 +126,7 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
 
   if (base == "0420") {
     // Always acknowledged; the money comes back once per original.
-    std::string key = Key({"0420", terminal, stan, time});
+    std::string key = Key({"0420", terminal, advice_id, time});
     if (!advice_keys_.insert(key).second) {
       ++stats.reversal_repeats;
       return answer(ResponseCode::kApproved);
@@ -156,7 +159,7 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
   const std::string_view type = request.Get(3).substr(0, 2);
 
   if (base == "0120") {
-    std::string key = Key({"0120", terminal, stan, time});
+    std::string key = Key({"0120", terminal, advice_id, time});
     if (!advice_keys_.insert(key).second) {
       ++stats.advice_repeats;
       return answer(ResponseCode::kApproved);

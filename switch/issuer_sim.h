@@ -10,8 +10,9 @@
 //   0120/0121  authorization advice: applied without a funds check -> 0130 00
 //   0420/0421  reversal advice: gives back what the original (DE 90, else DE 41 + DE 11) took
 //              -> 0430 00, always (an unknown original is acknowledged and counted)
-// Advices and reversals are idempotent by key (base MTI, DE 41, DE 11, DE 7): a repeat (0121,
-// 0421, or the same 0120 / 0420 again) is answered like the first and changes nothing.
+// Advices and reversals are idempotent by key (base MTI, DE 41, DE 37 or else DE 11, DE 7): a
+// repeat (0121, 0421, or the same 0120 / 0420 again) is answered like the first and changes
+// nothing. DE 37 wins because a switch's link re-sends a repeat with a STAN of its own.
 // Anything else gets the response MTI with 12 (invalid transaction).
 //
 // The ledger effect happens when the request is read; the faults only change what goes back. So a

@@ -1,0 +1,177 @@
+// IssuerRouter: the switch's side of routing/ (DESIGN.md §3, issue 5). It owns
+//  - the routing table (routing::RoutingTableHolder), loaded at start-up and reloaded on SIGHUP
+//    or POST /api/v1/routing/reload; a table naming a link id the config does not have is
+//    refused, and a refused reload keeps the old table;
+//  - one IssuerLink per [[issuer_link]], spread over the server's worker contexts, and the link
+//    health the routing decisions take as input (updated on each link's up/down change);
+//  - the store-and-forward (SAF) sender: one thread that, per issuer and in order, sends the
+//    oldest queued advice over the issuer's link (primary, else backup) as 0120/0420, repeats it
+//    as 0121/0421 on a doubling schedule until the issuer answers, and parks it after
+//    saf_attempts_max sends. Advices of an issuer the table no longer has are parked;
+//  - late answers: when the pipeline approved in stand-in after a deadline, an approving answer
+//    that arrives later queues a 0420 for the original (the issuer took money kytkin's own
+//    advice also reports).
+//
+// What the pipeline does with a decision is in Authorizer (authorizer.cc, "Remote issuers").
+//
+// Thread safety: Route, Send, ExpectLate and WakeSafSender from any thread; Start and Stop from
+// the main thread (Stop not from a worker: it waits for the links).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "iso8583/message.h"
+#include "routing/routing_table.h"
+#include "routing/table_holder.h"
+#include "storage/store.h"
+#include "switch/config.h"
+#include "switch/http_server.h"
+#include "switch/issuer_link.h"
+#include "switch/metrics.h"
+
+namespace kytkin {
+
+// Late answers remembered per link at most; the oldest is forgotten first (its late answer is
+// then only counted by the link). A late answer normally comes within seconds.
+inline constexpr size_t kLateTrackedMax = 4096;
+// How long a deadline's late answer is waited for. Microseconds.
+inline constexpr int64_t kLateTrackedUs = 10 * 60 * 1'000'000LL;
+// Advices read from the store per issuer and sender round.
+inline constexpr size_t kSafReadMax = 32;
+// How often the sender looks at the queues when nothing wakes it, and refreshes the SAF and link
+// gauges. Milliseconds.
+inline constexpr int64_t kSafPollMs = 250;
+
+struct IssuerRouterOptions {
+  RoutingOptions routing;
+  std::vector<IssuerLinkOptions> links;
+};
+
+// A routing decision together with the table it points into.
+struct RouteChoice {
+  std::shared_ptr<const routing::RoutingTable> table;
+  routing::RoutingDecision decision;
+};
+
+// The base dialect advices are stored in (the link re-packs them in its own).
+inline constexpr std::string_view kAdviceDialect = "iso87-ascii";
+
+// Packs the advice for `request` (a terminal's 0100/0200, any dialect) in kAdviceDialect:
+// `mti` "0120" copies the card fields; "0420" adds DE 90 naming the original as the issuer saw
+// it (its MTI, the link's STAN `link_stan`, DE 7, DE 32). DE 38/39/37 are set when sent.
+Result<std::string> PackAdvice(const iso8583::Message& request, std::string_view mti,
+                               uint32_t link_stan);
+
+class IssuerRouter {
+ public:
+  // Loads routing.table_file when set and checks its link ids against `options.links`.
+  // REQUIRES: options validated (ValidateServeOptions); store and metrics outlive the router.
+  static Result<std::unique_ptr<IssuerRouter>> Create(const IssuerRouterOptions& options,
+                                                      storage::Store& store,
+                                                      metrics::Registry& metrics);
+  ~IssuerRouter();
+  IssuerRouter(const IssuerRouter&) = delete;
+  IssuerRouter& operator=(const IssuerRouter&) = delete;
+
+  // Creates and starts the links (round robin over `contexts`), the SAF sender and the SIGHUP
+  // handler (on contexts[0]). REQUIRES: the contexts run until Stop().
+  Status Start(const std::vector<boost::asio::io_context*>& contexts);
+  // Stops the sender and the links; requests in flight end with kLinkDown. Idempotent.
+  void Stop();
+
+  // True when a routing table is configured; otherwise everything is on-us.
+  bool enabled() const { return enabled_; }
+
+  [[nodiscard]] RouteChoice Route(const routing::RouteRequest& request);
+  // Sends on `link`; `done` runs on the link's thread, or at once with kLinkDown when the link
+  // is unknown or not started.
+  void Send(std::string_view link, const iso8583::Message& request, IssuerCallback done);
+  // After a stand-in approval at a deadline: if the answer to (link, stan) arrives late and
+  // approves, submit `reversal` (a kRemoteDecision carrying the 0420 for the issuer).
+  void ExpectLate(std::string_view link, uint32_t stan, storage::Request reversal);
+  // New advices may be queued.
+  void WakeSafSender();
+
+  // Reads the table file again: InvalidArgument "file: line N: reason" (or an unknown link id)
+  // leaves the current table. Counted in kytkin_routing_reloads_total.
+  Status Reload();
+  // GET /api/v1/saf: {"queued":N,"parked":N,"messages":[{id,issuer,mti,masked_pan,...}]}.
+  std::string SafJson();
+  // Adds GET /api/v1/saf and POST /api/v1/routing/reload to `router`.
+  void AddHttpRoutes(HttpRouter& router);
+
+ private:
+  IssuerRouter(const IssuerRouterOptions& options, storage::Store& store,
+               metrics::Registry& metrics);
+  Status CheckLinks(const routing::RoutingTable& table) const;
+  void OnLinkState(const std::string& link, bool up);
+  void OnLateResponse(const std::string& link, const iso8583::Message& response);
+  void SafLoop();
+  // One round: sends what is due; returns when the sender should look again at the latest.
+  int64_t SafRound();
+  // Sends the advices of one issuer in order until one is not acknowledged.
+  void SendIssuerQueue(const routing::Issuer& issuer, std::string_view link);
+  void RefreshGauges(const std::vector<storage::SafMessage>& all);
+  IssuerLink* FindLink(std::string_view id) const;
+
+  const IssuerRouterOptions options_;
+  storage::Store& store_;
+  metrics::Registry& metrics_;
+  const bool enabled_;
+  routing::RoutingTableHolder holder_;
+
+  std::vector<std::unique_ptr<IssuerLink>> links_;  // written by Start before started_
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+
+  mutable std::mutex health_mu_;
+  std::shared_ptr<const routing::LinkHealth> health_;  // guarded by health_mu_; never null
+
+  struct Late {
+    int64_t expires_us;
+    storage::Request reversal;
+  };
+  std::mutex late_mu_;
+  std::unordered_map<std::string, Late> late_;  // guarded by late_mu_; "link|stan"
+  std::deque<std::string> late_order_;          // guarded by late_mu_
+
+  std::mutex saf_mu_;
+  std::condition_variable saf_cv_;
+  bool saf_wake_ = false;    // guarded by saf_mu_
+  bool saf_stop_ = false;    // guarded by saf_mu_
+  bool reload_due_ = false;  // guarded by saf_mu_: SIGHUP
+  std::thread saf_thread_;
+  // Sender thread only: when each issuer's head of queue may be tried again (steady micros).
+  std::map<std::string, int64_t> saf_next_try_us_;
+  std::map<std::string, std::pair<metrics::Gauge*, metrics::Gauge*>> saf_gauges_;  // queued, parked
+
+  struct SignalHandler;
+  std::unique_ptr<SignalHandler> signals_;
+
+  metrics::Counter& reloads_ok_;
+  metrics::Counter& reloads_failed_;
+  metrics::Gauge& table_version_;
+  metrics::Counter& saf_sent_;
+  metrics::Counter& saf_acked_;
+  metrics::Counter& saf_failed_;
+  metrics::Counter& saf_parked_;
+  metrics::Counter& late_reversals_;
+  metrics::Counter& late_unmatched_;
+  std::map<std::string, metrics::Gauge*> link_up_;    // by link id, registered in Create
+  std::map<std::string, metrics::Gauge*> link_late_;  // by link id
+};
+
+}  // namespace kytkin
