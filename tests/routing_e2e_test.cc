@@ -1,0 +1,373 @@
+// End-to-end routing to issuers (issue 5): the real `kytkin serve` with a routing table and
+// issuer links to real `kytkin issuer-sim` processes (port 0, temp dirs), driven by an ISO 8583
+// terminal. Covers normal routing, primary down -> backup, a slow issuer -> deadline -> stand-in
+// approval + 0120 in SAF -> delivered once when the issuer is back (the slow host sees the
+// repeats as 0121 repeats), a late approval -> reversal, an issuer without stand-in -> 91 + 0420
+// delivered later, and a restart with a non-empty SAF. After each test `kytkin ledger verify`
+// and `journal verify` pass and the data dir holds no clear card number.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iso8583/dialect.h"
+#include "iso8583/message.h"
+#include "switch/terminal_client.h"
+#include "tests/kytkin_process.h"
+
+extern char** environ;
+
+namespace kytkin::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+constexpr const char* kNordbankPan = "4761730000000011";   // nordbank: primary nb-a, backup nb-b
+constexpr const char* kSouthbankPan = "4333330000000019";  // southbank: sb-a, stand-in allowed
+constexpr const char* kOnUsPan = "4111111111111111";       // kytkin's demo debit card
+constexpr const char* kUnknownPan = "6011000990139424";    // no BIN range
+constexpr uint16_t kEur = 978;
+constexpr int kTerminalTimeoutMs = 10'000;
+
+constexpr const char* kTable = R"(unknown_bin 15
+issuer kytkin on_us
+issuer nordbank primary=nb-a backup=nb-b
+issuer southbank primary=sb-a
+standin southbank currency=EUR max_transaction=100.00 max_daily_amount=300.00 max_daily_count=5 processing_codes=00 response=91
+bin 476173 nordbank
+bin 433333 southbank
+bin 411111 kytkin
+)";
+
+// A `kytkin issuer-sim` child process: started on a port (0 = any), stopped with SIGTERM, after
+// which its counters (one JSON line on stdout) can be read.
+class SimProcess {
+ public:
+  SimProcess(std::filesystem::path dir, std::string name) : dir_(std::move(dir)), name_(name) {}
+  ~SimProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  Status Start(uint16_t port, const std::vector<std::string>& flags = {}) {
+    const auto cards = dir_ / (name_ + ".cards");
+    std::ofstream(cards) << kNordbankPan << ",978,100000\n" << kSouthbankPan << ",978,100000\n";
+    const auto port_file = dir_ / (name_ + ".port");
+    std::filesystem::remove(port_file);
+    std::vector<std::string> args = {
+        KYTKIN_BINARY, "issuer-sim",   "--listen",    "127.0.0.1:" + std::to_string(port),
+        "--cards",     cards.string(), "--port-file", port_file.string()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    stdout_ = dir_ / (name_ + ".out." + std::to_string(++starts_));
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (stdout_.string() + ".err").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return Status::IOError(std::string("posix_spawn: ") + strerror(rc));
+    for (int i = 0; i < 1000; ++i) {
+      std::string text = ReadFileBytes(port_file);
+      if (!text.empty() && text.back() == '\n') {
+        port_ = static_cast<uint16_t>(std::stoi(text));
+        return Status::Ok();
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return Status::Unavailable("issuer-sim " + name_ + " did not start");
+  }
+  void Signal(int signal) const { ::kill(pid_, signal); }
+  // SIGTERM, wait, and return the counters line.
+  std::string Stop() {
+    if (pid_ <= 0) return "";
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return ReadFileBytes(stdout_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string name_;
+  std::filesystem::path stdout_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+  int starts_ = 0;
+};
+
+// The number after "key": in a one-line JSON object; -1 when absent.
+int64_t JsonNumber(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(json.substr(at + key.size() + 3));
+}
+
+std::string HttpPost(uint16_t port, const std::string& path) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "";
+  asio::write(
+      socket,
+      asio::buffer("POST " + path + " HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"),
+      ec);
+  std::string response;
+  asio::read(socket, asio::dynamic_buffer(response), ec);
+  return response;
+}
+
+class RoutingE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kytkin_routing_e2e_" + std::to_string(::getpid()) + "_" + name);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "routes.txt") << kTable;
+    process_ = std::make_unique<KytkinProcess>(KYTKIN_BINARY, dir_);
+    sim_a_ = std::make_unique<SimProcess>(dir_, "a");
+    sim_b_ = std::make_unique<SimProcess>(dir_, "b");
+    time_ = TransmissionTimeNow();
+  }
+
+  void TearDown() override {
+    if (process_->running()) {
+      EXPECT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+    }
+    sim_a_->Stop();
+    sim_b_->Stop();
+    const std::string data = process_->data_dir().string();
+    CommandResult ledger = process_->Run({"ledger", "verify", "--data-dir", data});
+    EXPECT_EQ(ledger.exit_code, 0) << ledger.output;
+    CommandResult journal = process_->Run({"journal", "verify", "--data-dir", data});
+    EXPECT_EQ(journal.exit_code, 0) << journal.output;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(data)) {
+      if (!entry.is_regular_file()) continue;
+      const std::string bytes = ReadFileBytes(entry.path());
+      for (const char* pan : {kNordbankPan, kSouthbankPan}) {
+        EXPECT_EQ(bytes.find(pan), std::string::npos) << "clear PAN in " << entry.path();
+      }
+    }
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  // Sim a hosts nb-a and sb-a, sim b hosts nb-b. `deadline_ms` is every link's deadline.
+  Status StartServe(int deadline_ms = 2000, std::string_view extra = "") {
+    std::string config = "threads = 2\n[[iso_listener]]\nlisten = \"127.0.0.1:0\"\n";
+    config += "[grpc]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
+    config += "[ledger]\nsync = false\n";
+    config += "[routing]\ntable_file = \"" + (dir_ / "routes.txt").string() + "\"\n";
+    config += "saf_retry_initial_ms = 100\nsaf_retry_max_ms = 200\nsaf_attempts_max = 100\n";
+    auto link = [&](const char* id, uint16_t port) {
+      config += "[[issuer_link]]\nid = \"" + std::string(id) +
+                "\"\naddress = \"127.0.0.1:" + std::to_string(port) +
+                "\"\nrequest_deadline_ms = " + std::to_string(deadline_ms) +
+                "\necho_interval_ms = 200\nreconnect_initial_ms = 20\nreconnect_max_ms = 100\n";
+    };
+    link("nb-a", sim_a_->port());
+    link("nb-b", sim_b_->port());
+    link("sb-a", sim_a_->port());
+    config += extra;
+    return process_->Start(config);
+  }
+
+  std::string Metrics() { return HttpGet(process_->ports().http, "/metrics"); }
+  bool LinkUp(const std::string& link) {
+    return Metrics().find("kytkin_issuer_link_up{link=\"" + link + "\"} 1") != std::string::npos;
+  }
+  std::string Saf() { return HttpGet(process_->ports().http, "/api/v1/saf"); }
+  bool SafEmpty() { return Saf().find("\"queued\":0,\"parked\":0") != std::string::npos; }
+  template <typename F>
+  bool WaitFor(F done, std::chrono::milliseconds timeout = 10s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (done()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return done();
+  }
+
+  // One request from a terminal; returns DE 39 ("" when there was no answer).
+  std::string Send(CardOperation op, const std::string& pan, int64_t minor) {
+    auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"),
+                                         *iso8583::FindDialect("iso87-ascii"),
+                                         iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (!c.ok()) return "";
+    TerminalRequest r;
+    r.operation = op;
+    r.pan = pan;
+    r.amount = Amount(minor, kEur);
+    r.stan = next_stan_++;
+    r.transmission_time = time_;
+    r.pin_present = true;
+    iso8583::Message request(*iso8583::FindDialect("iso87-ascii"));
+    EXPECT_TRUE(BuildTerminalRequest(r, TerminalIdentity{}, request).ok());
+    iso8583::Message response(*iso8583::FindDialect("iso87-ascii"));
+    Status s = (*c)->Exchange(request, response);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return "";
+    EXPECT_EQ(response.Get(11), request.Get(11)) << "the terminal's STAN, not the link's";
+    EXPECT_EQ(response.Get(41), request.Get(41));
+    if (response.Get(39) == "00") {
+      EXPECT_EQ(response.Get(37).size(), 12u);
+    }
+    return std::string(response.Get(39));
+  }
+
+  std::string Journal() {
+    return process_->Run({"journal", "export", "--data-dir", process_->data_dir().string()}).output;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<KytkinProcess> process_;
+  std::unique_ptr<SimProcess> sim_a_, sim_b_;
+  std::string time_;
+  uint32_t next_stan_ = 100;
+};
+
+TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe().ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a") && LinkUp("nb-b") && LinkUp("sb-a"); }));
+
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 1'000), "00");    // over nb-a
+  EXPECT_EQ(Send(CardOperation::kPurchase, kOnUsPan, 1'000), "00");        // kytkin's ledger
+  EXPECT_EQ(Send(CardOperation::kPurchase, kUnknownPan, 1'000), "15");     // no such issuer
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 200'000), "51");  // the issuer's decline
+
+  // Host a goes down: nordbank fails over to nb-b; southbank has no link left -> stand-in.
+  sim_a_->Signal(SIGUSR1);
+  ASSERT_TRUE(WaitFor([&] { return !LinkUp("nb-a") && !LinkUp("sb-a"); }));
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 2'000), "00");    // over nb-b
+  EXPECT_EQ(Send(CardOperation::kPurchase, kSouthbankPan, 5'000), "00");   // stand-in
+  EXPECT_EQ(Send(CardOperation::kPurchase, kSouthbankPan, 10'001), "91");  // over its limit
+  EXPECT_EQ(Send(CardOperation::kRefund, kSouthbankPan, 100), "91");       // not a stand-in code
+  const std::string saf = Saf();
+  EXPECT_NE(saf.find("\"queued\":1,"), std::string::npos) << saf;  // the 0120; nothing to reverse
+  EXPECT_NE(saf.find("\"mti\":\"0120\""), std::string::npos) << saf;
+  EXPECT_NE(saf.find("433333******0019"), std::string::npos) << saf;
+
+  // A bad table is refused with its line; the good one stays.
+  std::ofstream(dir_ / "routes.txt", std::ios::app) << "bin 12 nordbank\n";
+  const std::string refused = HttpPost(process_->ports().http, "/api/v1/routing/reload");
+  EXPECT_NE(refused.find("400"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("line 9"), std::string::npos) << refused;
+  std::ofstream(dir_ / "routes.txt") << kTable;
+  EXPECT_NE(HttpPost(process_->ports().http, "/api/v1/routing/reload").find("200 OK"),
+            std::string::npos);
+
+  // Host a is back: the advice goes out once and the queue empties.
+  sim_a_->Signal(SIGUSR2);
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("kytkin_routing_reloads_total{result=\"failed\"} 1"), std::string::npos);
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"route\":\"issuer nordbank via nb-a"), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"route\":\"issuer nordbank via nb-b"), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"operation\":\"stand_in\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"route\":\"unknown bin\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"route\":\"on-us\""), std::string::npos) << journal;
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "approvals"), 1) << a;  // the first nordbank purchase
+  EXPECT_EQ(JsonNumber(a, "declines"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
+  const std::string b = sim_b_->Stop();
+  EXPECT_EQ(JsonNumber(b, "approvals"), 1) << b;  // the failover purchase
+}
+
+TEST_F(RoutingE2e, SlowIssuerStandInLateApprovalReversedAndAdviceDeliveredOnce) {
+  // Host a answers card requests after 1.5 s; the links wait 0.5 s.
+  ASSERT_TRUE(sim_a_->Start(0, {"--latency-fixed-us", "1500000"}).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe(500).ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("sb-a"); }));
+
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Send(CardOperation::kPurchase, kSouthbankPan, 4'000), "00");  // stand-in at 0.5 s
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1400ms);
+  // The issuer's own approval arrives late: a 0420 for it joins the 0120 in the queue.
+  ASSERT_TRUE(WaitFor([&] { return Saf().find("\"mti\":\"0420\"") != std::string::npos; }))
+      << Saf();
+  // The slow host keeps getting the advice (0120, then 0121 repeats) without answering in time.
+  ASSERT_TRUE(WaitFor([&] { return Saf().find("\"attempts\":3") != std::string::npos; })) << Saf();
+
+  // A fast host comes back on the same port: both advices are delivered and acknowledged.
+  const std::string slow = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(slow, "approvals"), 1) << slow;
+  EXPECT_EQ(JsonNumber(slow, "advices_applied"), 1) << slow;  // the 0121s were repeats
+  EXPECT_GE(JsonNumber(slow, "advice_repeats"), 1) << slow;
+  ASSERT_TRUE(sim_a_->Start(sim_a_->port()).ok());
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); }, 15s)) << Saf();
+  EXPECT_EQ(Metrics().find("kytkin_issuer_link_late_answers{link=\"sb-a\"} 0"),
+            std::string::npos);  // counted
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"route\":\"stand-in deadline southbank via sb-a\""), std::string::npos)
+      << journal;
+  EXPECT_NE(journal.find("late approval, reversed:"), std::string::npos) << journal;
+  const std::string fast = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(fast, "approvals"), 0) << fast;
+  EXPECT_EQ(JsonNumber(fast, "advices_applied") + JsonNumber(fast, "advice_repeats"), 1) << fast;
+  EXPECT_EQ(JsonNumber(fast, "reversals_applied") + JsonNumber(fast, "reversals_unmatched") +
+                JsonNumber(fast, "reversal_repeats"),
+            1)
+      << fast;
+}
+
+TEST_F(RoutingE2e, NoStandInAnswers91AndTheReversalIsDeliveredAfterARestart) {
+  // Host a takes every card request and never answers; nordbank has no stand-in.
+  ASSERT_TRUE(sim_a_->Start(0, {"--drop-share", "1"}).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe(300).ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a") && LinkUp("nb-b"); }));
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 3'000), "91");
+  EXPECT_NE(Saf().find("\"mti\":\"0420\""), std::string::npos) << Saf();
+  // Host b goes down too, and kytkin restarts with the reversal still queued.
+  sim_b_->Signal(SIGUSR1);
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string dropped = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(dropped, "approvals"), 1) << dropped;  // it took the money
+  ASSERT_TRUE(StartServe(300).ok());
+  EXPECT_NE(Saf().find("\"mti\":\"0420\""), std::string::npos) << Saf();
+  // Host b (nordbank's backup) comes up: the reversal goes there, once.
+  sim_b_->Signal(SIGUSR2);
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); }, 15s)) << Saf();
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string b = sim_b_->Stop();
+  EXPECT_EQ(JsonNumber(b, "reversals_applied") + JsonNumber(b, "reversals_unmatched"), 1) << b;
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"route\":\"unavailable deadline nordbank via nb-a\""), std::string::npos)
+      << journal;
+}
+
+}  // namespace
+}  // namespace kytkin::e2e
