@@ -352,33 +352,53 @@ void Authorizer::Handle(const IsoRequest& request, IsoCompletion done) {
 }
 
 void Authorizer::OnDurable(Pending& pending, const Result<storage::Decision>& decision) {
+  // This runs on the store's commit thread, which is serial and shared by every connection:
+  // keep only what the answer needs and build and pack it on the connection's own thread.
   in_flight_.Decrement();
   const int64_t decided_us = clock_.NowMonotonicMicros();
   latency_ledger_.Observe(static_cast<uint64_t>(decided_us - pending.received_us));
+  Durable durable;
+  durable.ok = decision.ok();
+  if (durable.ok) {
+    // What BuildResponse reads; the auth code fits the string's inline buffer (no allocation).
+    durable.decision.response_code = decision->response_code;
+    durable.decision.auth_code = decision->auth_code;
+    durable.decision.available = decision->available;
+    durable.decision.journal_sequence = decision->journal_sequence;
+  }
+  pending.done.Defer([this, dialect = pending.dialect, operation = pending.operation,
+                      received_us = pending.received_us, decided_us,
+                      durable = std::move(durable)](IsoCompletion done) {
+    Respond(*dialect, operation, received_us, decided_us, durable, done);
+  });
+}
+
+void Authorizer::Respond(const iso8583::Dialect& dialect, CardOperation operation,
+                         int64_t received_us, int64_t decided_us, const Durable& durable,
+                         IsoCompletion& done) {
   // The request bytes live in the session's slot until `done` finishes; parse them again here
   // (cheaper than keeping a parsed copy per request in flight).
-  const iso8583::Dialect& dialect = *pending.dialect;
   thread_local std::unique_ptr<Message> original;
   if (!original || &original->dialect() != &dialect) original = std::make_unique<Message>(dialect);
-  if (!original->Parse(pending.done.request()).ok()) {  // parsed fine before; cannot happen
-    pending.done.Finish(IsoReply::kNoReply);
+  if (!original->Parse(done.request()).ok()) {  // parsed fine before; cannot happen
+    done.Finish(IsoReply::kNoReply);
     return;
   }
-  if (!decision.ok()) {
+  if (!durable.ok) {
     // Not durable: never report it approved.
     ledger_failures_.Increment();
-    CountDecision(pending.operation, ResponseCode::kSystemMalfunction);
-    Answer(*original, ResponseCode::kSystemMalfunction, nullptr, pending.done);
+    CountDecision(operation, ResponseCode::kSystemMalfunction);
+    Answer(*original, ResponseCode::kSystemMalfunction, nullptr, done);
     return;
   }
-  ResponseCode code = decision->response_code;
+  ResponseCode code = durable.decision.response_code;
   // A reversal advice is always acknowledged; the journal keeps the ledger's own answer.
-  if (pending.operation == CardOperation::kReversalAdvice) code = ResponseCode::kApproved;
-  CountDecision(pending.operation, code);
-  Answer(*original, code, &*decision, pending.done);
+  if (operation == CardOperation::kReversalAdvice) code = ResponseCode::kApproved;
+  CountDecision(operation, code);
+  Answer(*original, code, &durable.decision, done);
   const int64_t end_us = clock_.NowMonotonicMicros();
   latency_respond_.Observe(static_cast<uint64_t>(end_us - decided_us));
-  latency_total_.Observe(static_cast<uint64_t>(end_us - pending.received_us));
+  latency_total_.Observe(static_cast<uint64_t>(end_us - received_us));
 }
 
 }  // namespace kytkin

@@ -95,6 +95,13 @@ class Authorizer final : public IsoHandler {
     const iso8583::Dialect* dialect;
   };
   void OnDurable(Pending& pending, const Result<storage::Decision>& decision);
+  // What OnDurable (commit thread) hands to Respond (the connection's thread).
+  struct Durable {
+    bool ok = false;             // false: the write failed, answer 96
+    storage::Decision decision;  // the fields the answer needs (see OnDurable)
+  };
+  void Respond(const iso8583::Dialect& dialect, CardOperation operation, int64_t received_us,
+               int64_t decided_us, const Durable& durable, IsoCompletion& done);
 
   // Remote issuers (authorizer_routing.cc).
   struct Routed;

@@ -144,6 +144,8 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
     std::vector<uint8_t> request;
     std::vector<uint8_t> response;
     SteadyClock::time_point received;  // when the read that brought the request completed
+    // Set by IsoCompletion::Defer (any thread, before its Complete): runs on this thread.
+    std::function<void(IsoCompletion)> deferred;
   };
 
   IsoSession(asio::io_context& context, tcp::socket socket, std::shared_ptr<IsoListenerState> state)
@@ -333,6 +335,16 @@ class IsoSession : public std::enable_shared_from_this<IsoSession> {
   }
 
   void OnComplete(uint32_t index, IsoReply reply) {
+    if (slots_[index].deferred) {
+      std::function<void(IsoCompletion)> respond = std::move(slots_[index].deferred);
+      slots_[index].deferred = nullptr;
+      if (!closed_) {
+        // Its Finish comes back here (same thread), without `deferred`.
+        respond(IsoCompletion(shared_from_this(), index));
+        return;
+      }
+      reply = IsoReply::kNoReply;  // counted below as a dropped reply
+    }
     state_->in_flight.Decrement();
     state_->open_in_flight.fetch_sub(1, std::memory_order_relaxed);
     Slot& s = slots_[index];
@@ -484,6 +496,14 @@ void IsoCompletion::Finish(IsoReply reply) {
   std::shared_ptr<IsoSession> session = std::move(session_);
   session_.reset();
   session->Complete(slot_, reply);
+}
+
+void IsoCompletion::Defer(std::function<void(IsoCompletion)> respond) {
+  assert(valid());
+  std::shared_ptr<IsoSession> session = std::move(session_);
+  session_.reset();
+  session->slot(slot_).deferred = std::move(respond);
+  session->Complete(slot_, IsoReply::kSend);
 }
 
 // --- IsoListener ---------------------------------------------------------------------------

@@ -81,6 +81,14 @@ class DeferredHandler : public IsoHandler {
     std::lock_guard lock(mu_);
     return handled_;
   }
+  // The newest pending completion, or an invalid one when none is pending.
+  IsoCompletion Take() {
+    std::lock_guard lock(mu_);
+    if (pending_.empty()) return IsoCompletion();
+    IsoCompletion done = std::move(pending_.back());
+    pending_.pop_back();
+    return done;
+  }
   // Finishes up to `n` pending requests, newest first, from the calling thread.
   size_t AnswerNewestFirst(size_t n = SIZE_MAX) {
     std::deque<IsoCompletion> take;
@@ -530,6 +538,65 @@ TEST_F(IsoListenerTest, CompletionAfterTheConnectionClosedIsIgnored) {
   ASSERT_TRUE(WaitFor([&] { return handler.pending() == 1; }));
   handler.AnswerNewestFirst();
   EXPECT_EQ(next.ReadFrame(), "Rnext");
+}
+
+TEST_F(IsoListenerTest, DeferredAnswerIsBuiltOnTheConnectionsThread) {
+  // A foreign thread (the ledger's committer) defers; the answer is built on the io thread.
+  DeferredHandler handler;
+  Start(handler);
+  Client client(listener_->port());
+  client.Write(Frame("a") + Frame("b"));
+  ASSERT_TRUE(WaitFor([&] { return handler.pending() == 2; }));
+  std::mutex mu;
+  std::vector<std::thread::id> built_on;
+  std::thread committer([&] {
+    for (IsoCompletion done = handler.Take(); done.valid(); done = handler.Take()) {
+      done.Defer([&](IsoCompletion again) {
+        {
+          std::lock_guard lock(mu);
+          built_on.push_back(std::this_thread::get_id());
+        }
+        std::vector<uint8_t>& out = again.response();
+        out.push_back('D');
+        const auto request = again.request();
+        out.insert(out.end(), request.begin(), request.end());
+        again.Send();
+      });
+      EXPECT_FALSE(done.valid());
+    }
+  });
+  const std::thread::id committer_id = committer.get_id();
+  committer.join();
+  const std::string first = client.ReadFrame();
+  const std::string second = client.ReadFrame();
+  EXPECT_EQ(first + second, "DbDa");  // newest first, as taken
+  std::lock_guard lock(mu);
+  ASSERT_EQ(built_on.size(), 2u);
+  for (const auto& id : built_on) EXPECT_NE(id, committer_id);
+  EXPECT_TRUE(WaitFor([&] { return listener_->in_flight() == 0; }));
+}
+
+TEST_F(IsoListenerTest, DeferredAnswerThatIsDroppedFreesItsSlotAndAfterCloseNeverRuns) {
+  DeferredHandler handler;
+  IsoListenerOptions options;
+  options.in_flight_max = 1;
+  Start(handler, options);
+  {
+    Client client(listener_->port());
+    client.Write(Frame("x"));
+    ASSERT_TRUE(WaitFor([&] { return handler.pending() == 1; }));
+    // Dropped inside the deferred call: finished with no reply, the slot is free again.
+    std::thread([&] { handler.Take().Defer([](IsoCompletion) {}); }).join();
+    ASSERT_TRUE(WaitFor([&] { return listener_->in_flight() == 0; }));
+    client.Write(Frame("y"));
+    ASSERT_TRUE(WaitFor([&] { return handler.pending() == 1; }));
+    listener_->CloseAll();  // closed with "y" in flight: its answer is dropped
+    ASSERT_TRUE(WaitFor([&] { return listener_->connections() == 0; }));
+  }
+  std::atomic<bool> ran{false};
+  std::thread([&] { handler.Take().Defer([&](IsoCompletion) { ran = true; }); }).join();
+  EXPECT_TRUE(WaitFor([&] { return listener_->in_flight() == 0; }));
+  EXPECT_FALSE(ran.load());
 }
 
 TEST_F(IsoListenerTest, DroppedCompletionFreesItsSlot) {
