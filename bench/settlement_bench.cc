@@ -8,6 +8,9 @@
 //
 //   KYTKIN_BENCH_ITEMS  items in the batch (default 1000000)
 //   KYTKIN_BENCH_DIR    where the database goes (default the system temp dir)
+//   KYTKIN_BENCH_MATCH  "rrn" (default: kytkin's RRN, as the CSV and ISO 8583 channels use; the
+//                       ledger reads the authorization's journal record) or "key" (the
+//                       authorization's request key: an in-memory lookup)
 //
 // Not a CI test: run it by hand, e.g. `build/bin/settlement_bench`.
 #include <benchmark/benchmark.h>
@@ -35,6 +38,11 @@ constexpr int kCards = 1000;
 constexpr int64_t kBalanceMinor = 1'000'000'000'000;  // never the limiting factor
 constexpr int64_t kHoldMinor = 1'000;
 constexpr size_t kAuthWindow = 8192;  // authorizations in flight during the setup
+
+bool MatchByKey() {
+  const char* v = std::getenv("KYTKIN_BENCH_MATCH");
+  return v != nullptr && std::string_view(v) == "key";
+}
 
 int64_t Items() {
   const char* v = std::getenv("KYTKIN_BENCH_ITEMS");
@@ -157,12 +165,17 @@ void BM_SettleBatch(benchmark::State& state) {
       IsApproval(r.code) ? ++accepted : ++rejected;
     };
     char code[8];
+    const bool by_key = MatchByKey();
     for (int64_t i = 0; i < items; ++i) {
       const Auth& a = auths[static_cast<size_t>(i)];
       settlement::Item item;
       item.number = static_cast<uint64_t>(i + 1);
       item.amount_minor = kHoldMinor;
-      item.auth_rrn = std::to_string(a.rrn);
+      if (by_key) {
+        item.auth_request_key = "auth|" + std::to_string(i);
+      } else {
+        item.auth_rrn = std::to_string(a.rrn);
+      }
       std::snprintf(code, sizeof code, "%06u", a.code);
       item.auth_code = code;
       if (!(*writer)->Add(item, count).ok()) std::abort();
@@ -185,13 +198,13 @@ void BM_SettleBatch(benchmark::State& state) {
   state.counters["peak_rss_MiB_after_settle"] = rss_after_settle;
   std::printf(
       "\nsettlement_bench: %lld items: setup %lld holds in %.1f s (%.0f/s, %lld declined)\n"
-      "  settled %lld accepted, %lld rejected in %.2f s = %.0f items/s (RRN match, synced)\n"
+      "  settled %lld accepted, %lld rejected in %.2f s = %.0f items/s (%s match, synced)\n"
       "  peak RSS %.0f MiB after the holds, %.0f MiB after the settlement (+%.0f MiB, %.0f "
       "bytes/item)\n",
       static_cast<long long>(items), static_cast<long long>(items), setup_s, items / setup_s,
       static_cast<long long>(declined.load()), static_cast<long long>(accepted),
-      static_cast<long long>(rejected), settle_s, items / settle_s, rss_after_auths,
-      rss_after_settle, rss_after_settle - rss_after_auths,
+      static_cast<long long>(rejected), settle_s, items / settle_s, MatchByKey() ? "key" : "RRN",
+      rss_after_auths, rss_after_settle, rss_after_settle - rss_after_auths,
       (rss_after_settle - rss_after_auths) * 1024 * 1024 / static_cast<double>(items));
   opened->reset();
   std::error_code ec;

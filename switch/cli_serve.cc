@@ -12,6 +12,7 @@
 #include "switch/metrics.h"
 #include "switch/online_handlers.h"
 #include "switch/server.h"
+#include "switch/settlement_grpc.h"
 #include "switch/settlement_iso.h"
 #include "switch/settlement_server.h"
 
@@ -90,6 +91,7 @@ int RunServe(Args args) {
   Authorizer authorizer(**store, authorizer_options, metrics);
   // 0320/0500 settlement messages first, everything else to the authorizer.
   SettlementIsoHandler settlement_iso(**store, options.settlement, authorizer);
+  SettlementService settlement_grpc(**store, options.settlement);
   OnlineAuthorizer online(**store);
   LedgerAdmin admin(**store);
   HttpRouter router;
@@ -99,6 +101,7 @@ int RunServe(Args args) {
 
   ServerHandlers handlers;
   handlers.iso = &settlement_iso;
+  handlers.grpc_services.push_back(&settlement_grpc);
   handlers.authorization = &online;
   handlers.admin = &admin;
   storage::Store* ledger = store->get();

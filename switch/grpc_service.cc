@@ -502,10 +502,9 @@ std::string TakeStartupError() {
 
 // --- GrpcServer --------------------------------------------------------------------------------
 
-Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options,
-                                                      AuthorizationHandler& authorization,
-                                                      AdminHandler& admin,
-                                                      metrics::Registry& metrics) {
+Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const GrpcOptions& options, AuthorizationHandler& authorization, AdminHandler& admin,
+    metrics::Registry& metrics, std::span<grpc::Service* const> more_services) {
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
   server->in_flight_ = &InFlightGauge(metrics);
   server->authorization_ = std::make_unique<AuthorizationService>(authorization, metrics);
@@ -519,6 +518,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcOptions& options
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.message_bytes_max));
   builder.RegisterService(server->authorization_.get());
   builder.RegisterService(server->admin_.get());
+  for (grpc::Service* service : more_services) builder.RegisterService(service);
   // gRPC logs a bind failure as a multi-line error of its own; start-up failures should be
   // one clear line, so keep its OS reason for ours and drop the rest while the server starts.
   gpr_set_log_function(CaptureStartupLog);

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/response_code.h"
@@ -116,10 +117,10 @@ class GrpcServer {
   // Builds and starts the server on options.listen (port 0 picks a free port, see port()).
   // Fails naming the address when it cannot be bound (SO_REUSEPORT is off, so a port in use
   // is an error, not a silently shared port). The handlers and `metrics` must outlive the
-  // server.
-  static Result<std::unique_ptr<GrpcServer>> Start(const GrpcOptions& options,
-                                                   AuthorizationHandler& authorization,
-                                                   AdminHandler& admin, metrics::Registry& metrics);
+  // server. `more_services` (optional, not owned, outliving the server) are served too.
+  static Result<std::unique_ptr<GrpcServer>> Start(
+      const GrpcOptions& options, AuthorizationHandler& authorization, AdminHandler& admin,
+      metrics::Registry& metrics, std::span<grpc::Service* const> more_services = {});
   ~GrpcServer();
 
   uint16_t port() const { return port_; }

@@ -84,8 +84,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServeOptions& options, Serve
   if (!http.ok()) return http.status();
   server->http_ = std::move(http).value();
   server->ports_.http = server->http_->port();
-  Result<std::unique_ptr<GrpcServer>> grpc = GrpcServer::Start(
-      options.grpc, *server->handlers_.authorization, *server->handlers_.admin, metrics);
+  Result<std::unique_ptr<GrpcServer>> grpc =
+      GrpcServer::Start(options.grpc, *server->handlers_.authorization, *server->handlers_.admin,
+                        metrics, server->handlers_.grpc_services);
   if (!grpc.ok()) return grpc.status();
   server->grpc_ = std::move(grpc).value();
   server->ports_.grpc = server->grpc_->port();

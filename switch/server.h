@@ -40,6 +40,9 @@ struct ServerHandlers {
   IsoHandler* iso = nullptr;
   AuthorizationHandler* authorization = nullptr;
   AdminHandler* admin = nullptr;
+  // More gRPC services to serve beside Authorization and Admin (settlement), not owned; they
+  // must outlive the server. Optional.
+  std::vector<grpc::Service*> grpc_services;
   // Runs once during shutdown, after the listeners went quiet and before the threads stop:
   // the ledger's final sync. A non-OK Status makes WaitForShutdown() return 1. Optional.
   std::function<Status()> drain;

@@ -5,6 +5,7 @@
 // a retransmission; reconciliation (0500) out of balance (95 with kytkin's totals), then in
 // balance (00), resubmitted; the HTTP report; after the server stops: the cut-over payout with
 // `kytkin settlement cutover`, then `kytkin ledger verify` and `journal verify`.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 #include "iso8583/dialect.h"
 #include "iso8583/framing.h"
 #include "iso8583/message.h"
+#include "kytkin/v1/authorization.grpc.pb.h"
+#include "kytkin/v1/settlement.grpc.pb.h"
 #include "switch/terminal_client.h"
 #include "tests/kytkin_process.h"
 
@@ -281,6 +284,103 @@ TEST_F(SettlementE2e, BatchUploadReconciliationAndPayout) {
   CommandResult verify = process_->Run({"ledger", "verify", "--data-dir", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   verify = process_->Run({"journal", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+// The same rules over gRPC Settlement.SubmitBatch: a capture by RRN, one by the gRPC
+// idempotency key of an online authorization, an offline sale, a bad item number (rejected
+// with INVALID_ARGUMENT naming the field), totals out of balance then in balance, resubmission.
+TEST_F(SettlementE2e, GrpcSubmitBatchReconcilesAndResubmits) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(process_->ports().grpc),
+                                     grpc::InsecureChannelCredentials());
+  auto auth_stub = v1::Authorization::NewStub(channel);
+  auto stub = v1::Settlement::NewStub(channel);
+  Reply a1 = Authorize(kDebitPan, 2'500);
+  {
+    v1::AuthorizeRequest request;
+    request.set_idempotency_key("online-order-1");
+    request.mutable_card()->set_pan(kCreditPan);
+    request.mutable_card()->set_expiry_yymm("2912");
+    request.mutable_amount()->set_currency_code("EUR");
+    request.mutable_amount()->set_minor_units(4'000);
+    request.mutable_merchant()->set_merchant_id("KYTKINMERCH0001");
+    request.mutable_merchant()->set_terminal_id("TERM0001");
+    v1::AuthorizeResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = auth_stub->Authorize(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.decision().response_code_digits(), "00");
+  }
+  auto submit = [&](int64_t declared_captures_minor, v1::SubmitBatchResponse* response,
+                    bool bad_item = false) {
+    grpc::ClientContext context;
+    auto writer = stub->SubmitBatch(&context, response);
+    v1::SettlementMessage m;
+    auto* h = m.mutable_header();
+    h->set_batch_id("GRPC-1");
+    h->set_acquirer_id("100001");
+    h->set_terminal_id("TERM0001");
+    h->set_merchant_id("KYTKINMERCH0001");
+    h->set_currency_code("EUR");
+    EXPECT_TRUE(writer->Write(m));
+    auto item = [&](uint64_t number, v1::SettlementItemType type, int64_t minor) {
+      v1::SettlementMessage im;
+      auto* i = im.mutable_item();
+      i->set_item_number(number);
+      i->set_type(type);
+      i->set_amount_minor_units(minor);
+      return im;
+    };
+    m = item(1, v1::SETTLEMENT_ITEM_TYPE_CAPTURE, 2'500);
+    m.mutable_item()->set_auth_rrn(a1.Get(37));
+    m.mutable_item()->set_auth_code(a1.Get(38));
+    EXPECT_TRUE(writer->Write(m));
+    m = item(2, v1::SETTLEMENT_ITEM_TYPE_CAPTURE, 4'000);
+    m.mutable_item()->set_auth_idempotency_key("online-order-1");
+    EXPECT_TRUE(writer->Write(m));
+    m = item(bad_item ? 0 : 3, v1::SETTLEMENT_ITEM_TYPE_CAPTURE, 700);
+    m.mutable_item()->set_pan(kDebitPan);
+    writer->Write(m);  // may fail once the server ended the call
+    m.Clear();
+    m.mutable_totals()->set_captures(3);
+    m.mutable_totals()->set_captures_minor_units(declared_captures_minor);
+    writer->Write(m);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::SubmitBatchResponse response;
+  grpc::Status bad = submit(7'200, &response, true);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("item.item_number"), std::string::npos) << bad.error_message();
+
+  response.Clear();
+  grpc::Status s = submit(7'000, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.response_code_digits(), "95");
+  EXPECT_EQ(response.batch_state(), "open");
+  EXPECT_EQ(response.held().captures_minor_units(), 7'200);
+  ASSERT_EQ(response.items_size(), 3);
+  EXPECT_EQ(response.items(0).outcome(), "captured");
+  EXPECT_TRUE(response.items(0).duplicate());  // already settled by the failed call
+  EXPECT_EQ(response.items(1).outcome(), "captured");
+  EXPECT_EQ(response.items(2).outcome(), "force_posted");
+
+  response.Clear();
+  s = submit(7'200, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.response_code_digits(), "00");
+  EXPECT_EQ(response.batch_state(), "balanced");
+  for (const auto& item : response.items()) EXPECT_TRUE(item.duplicate()) << item.item_number();
+  response.Clear();
+  s = submit(7'200, &response);  // resubmitted after balancing: the same answer
+  EXPECT_EQ(response.response_code_digits(), "00");
+  channel.reset();
+  auth_stub.reset();
+  stub.reset();
+  conn_.reset();
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  CommandResult verify =
+      process_->Run({"ledger", "verify", "--data-dir", process_->data_dir().string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
