@@ -35,6 +35,7 @@ constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr size_t kHashBytes = 32;
 constexpr uint32_t kAuthCodeModulus = 1'000'000;  // six decimal digits
 constexpr size_t kIndexReserve = 1 << 20;         // initial buckets of the dedupe/transfer maps
+constexpr size_t kCompletionBatchesMax = 4;       // durable batches waiting for their completions
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -129,8 +130,12 @@ class Store::Impl {
     });
     committer_thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "kytkin-commit");
-      committer_id_.store(std::this_thread::get_id());
       CommitterLoop();
+    });
+    completion_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kytkin-complete");
+      completion_id_.store(std::this_thread::get_id());
+      CompletionLoop();
     });
   }
 
@@ -148,6 +153,12 @@ class Store::Impl {
     }
     committer_cv_.notify_all();
     if (committer_thread_.joinable()) committer_thread_.join();
+    {
+      std::lock_guard lock(mu_);
+      completion_stop_ = true;
+    }
+    completion_cv_.notify_all();
+    if (completion_thread_.joinable()) completion_thread_.join();
   }
 
   Status Submit(Request request, Completion done) {
@@ -172,10 +183,25 @@ class Store::Impl {
   // wrote to is durable.
   // A blocking call from a completion would wait for its own thread.
   Status CheckMayBlock() const {
-    if (std::this_thread::get_id() == committer_id_.load()) {
+    if (std::this_thread::get_id() == completion_id_.load()) {
       return Status::FailedPrecondition(
-          "blocking store call from a completion (committer thread) would deadlock");
+          "blocking store call from a completion (completion thread) would deadlock");
     }
+    return Status::Ok();
+  }
+
+  // RunAdmin without waiting: `done` gets fn's Status (as an empty decision when OK).
+  Status SubmitAdmin(std::function<Status()> fn, Completion done) {
+    std::unique_lock lock(mu_);
+    if (!fatal_.ok()) return fatal_;
+    if (stopping_) return Status::Unavailable("store is stopping");
+    if (queue_.size() >= options_.queue_requests_max) {
+      return Status::ResourceExhausted("store queue full (queue_requests_max)");
+    }
+    const bool was_empty = queue_.empty();
+    queue_.push_back(Work{Request{}, std::move(fn), std::move(done)});
+    lock.unlock();
+    if (was_empty) ledger_cv_.notify_one();
     return Status::Ok();
   }
 
@@ -266,6 +292,7 @@ class Store::Impl {
 
   void LedgerLoop();
   void CommitterLoop();
+  void CompletionLoop();
   void Process(Work& work);
   // Writes the records changed in the open batch that are written once per batch.
   void Finalize(OpenBatch& b);
@@ -335,7 +362,17 @@ class Store::Impl {
   bool stopping_ = false;            // guarded by mu_
   bool committer_stop_ = false;      // guarded by mu_
   Status fatal_;                     // guarded by mu_
-  std::atomic<std::thread::id> committer_id_{};
+  // Durable batches whose completions are still to run, oldest first; at most
+  // kCompletionBatchesMax, so slow completions hold the committer back instead of piling up.
+  struct Durable {
+    std::vector<Pending> pending;
+    Status status;  // OK, or the fatal Status every completion of the batch gets
+  };
+  std::deque<Durable> durable_;   // guarded by mu_
+  bool completion_stop_ = false;  // guarded by mu_
+  std::condition_variable completion_cv_;
+  std::atomic<std::thread::id> completion_id_{};
+  std::thread completion_thread_;
   std::atomic<bool> failed_{false};  // !fatal_.ok(), readable without mu_
   std::thread ledger_thread_;
   std::thread committer_thread_;
@@ -519,19 +556,38 @@ void Store::Impl::CommitterLoop() {
         failed_.store(true, std::memory_order_release);
       }
     }
-    for (Pending& p : batch->pending) {
-      if (!p.done) continue;
-      if (s.ok()) {
-        p.done(std::move(p.result));
-      } else {
-        p.done(Result<Decision>(s));
-      }
-    }
+    // The completions run on their own thread, so this one can write the next batch while
+    // they answer (answering costs CPU: a gRPC Finish, a post to an event loop).
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
+      completion_cv_.wait(lock, [&] { return durable_.size() < kCompletionBatchesMax; });
+      durable_.push_back(Durable{std::move(batch->pending), s});
       committer_busy_ = false;
     }
+    completion_cv_.notify_all();
     ledger_cv_.notify_all();
+  }
+}
+
+void Store::Impl::CompletionLoop() {
+  for (;;) {
+    Durable batch;
+    {
+      std::unique_lock lock(mu_);
+      completion_cv_.wait(lock, [&] { return !durable_.empty() || completion_stop_; });
+      if (durable_.empty()) return;  // stopping, and every batch answered
+      batch = std::move(durable_.front());
+      durable_.pop_front();
+    }
+    completion_cv_.notify_all();  // room for the committer
+    for (Pending& p : batch.pending) {
+      if (!p.done) continue;
+      if (batch.status.ok()) {
+        p.done(std::move(p.result));
+      } else {
+        p.done(Result<Decision>(batch.status));
+      }
+    }
   }
 }
 
@@ -557,7 +613,11 @@ void Store::Impl::Process(Work& work) {
 uint64_t Store::Impl::Fingerprint(const Request& r, const std::string& token) const {
   // The MTI is left out on purpose: a repeat (0101, 0401) is a retransmission of 0100/0400.
   Fnv f;
-  f.Add(static_cast<uint64_t>(r.operation));
+  // A routed request is journaled as kStandIn or kRemoteDecision depending on what the issuer
+  // did, not on what the client sent: a retry must match either.
+  const Operation op =
+      r.operation == Operation::kStandIn ? Operation::kRemoteDecision : r.operation;
+  f.Add(static_cast<uint64_t>(op));
   f.Add(static_cast<uint64_t>(r.amount.minor_units()));
   f.Add(static_cast<uint64_t>(r.amount.currency()));
   f.Add(token);
@@ -1777,6 +1837,18 @@ Result<std::vector<SafMessage>> Store::SafPending(std::string_view issuer, size_
   });
   if (!s.ok()) return s;
   return std::move(*out);
+}
+
+Status Store::SubmitFindDecision(std::string request_key, Completion done) {
+  auto found = std::make_shared<Result<Decision>>(Status::NotFound("no decision"));
+  return impl_->SubmitAdmin(
+      [this, found, key = std::move(request_key)] {
+        *found = impl_->FindDecisionByKey(key);
+        return Status::Ok();
+      },
+      [found, done = std::move(done)](Result<Decision> r) {
+        done(r.ok() ? std::move(*found) : std::move(r));
+      });
 }
 
 Result<SafMessage> Store::SafRecordAttempt(uint64_t id) {

@@ -17,12 +17,15 @@
 // How it works: one ledger thread owns the in-memory state (the hot cache, rebuilt from disk on
 // Open) and decides requests in arrival order, appending each decision to the open batch; one
 // committer thread writes a batch with one synced write (group commit) while the ledger thread
-// fills the next. Decisions therefore see earlier decisions that are not yet synced; that is safe
-// because a failed sync stops the store before anything of that batch is acknowledged.
+// fills the next, and one completion thread runs a durable batch's completions while the
+// committer writes the next. Decisions therefore see earlier decisions that are not yet synced;
+// that is safe because a failed sync stops the store before anything of that batch is
+// acknowledged.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
-// committer thread, in decision order; they must be short and must not block (post the result
-// back to your own event loop). Calling Submit from a completion is allowed; the blocking calls
+// completion thread, in decision order; they must be short and must not block (post the result
+// back to your own event loop; a slow completion holds back the answers behind it and, after a
+// few batches, the committer). Calling Submit from a completion is allowed; the blocking calls
 // (Execute, the administration, Get*, Verify*, Export*) are not - they would wait for the very
 // thread they run on - and fail with FailedPrecondition there.
 //
@@ -500,7 +503,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Queues a request. OK: `done` will be called exactly once, on the committer thread, with the
+  // Queues a request. OK: `done` will be called exactly once, on the completion thread, with the
   // decision once it is durable, or with the store's fatal Status if the write failed (then the
   // decision must not be reported as approved: it is not on disk). Not OK (queue full, store
   // stopped or failed): `done` is never called.
@@ -539,6 +542,10 @@ class Store {
   Result<Transfer> GetTransfer(uint64_t transfer_id);
   // The decision recorded for a request key (the dedupe index). NotFound when the key is unknown.
   Result<Decision> FindDecision(std::string_view request_key);
+  // The same without blocking, for event loops (a routed request asks before it goes to an
+  // issuer): `done` runs once on the committer thread, in order with the decisions, with the
+  // decision or NotFound. Not OK (queue full, stopped): `done` is never called.
+  Status SubmitFindDecision(std::string request_key, Completion done);
   // The card token of a PAN under this store's key (lowercase hex, 64 chars).
   std::string CardToken(const Pan& pan) const;
 

@@ -792,7 +792,8 @@ TEST_P(StoreTest, FullQueueRefusesAndEveryAcceptedRequestCompletes) {
   store_.reset();
   store_ = std::move(Store::Open(o)).value();
   Pan pan = Funded(1, 10'000);
-  // The first completion holds the committer thread, so batches and then the queue fill up.
+  // The first completion holds the completion thread, so durable batches (at most four wait for
+  // their completions), then the committer, the open batch and the queue fill up.
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::atomic<int> completed{0};
@@ -812,8 +813,9 @@ TEST_P(StoreTest, FullQueueRefusesAndEveryAcceptedRequestCompletes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(refused.code(), Status::Code::kResourceExhausted) << refused.ToString();
-  // At most: the held batch, the open batch and the queue, plus one in the ledger's hands.
-  EXPECT_LE(accepted, 1 + 2 + 3 + 2);
+  // At most: the held request, four durable batches waiting, the batch the committer holds,
+  // the open batch and the queue, plus one batch in the ledger's hands.
+  EXPECT_LE(accepted, 1 + 4 * 2 + 2 + 2 + 3 + 2);
   release.set_value();
   for (int i = 0; i < 1000 && completed.load() < accepted; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

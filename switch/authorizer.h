@@ -22,7 +22,8 @@
 // the original's RRN).
 //
 // Thread safety: Handle() runs on the connection's io_context thread; ledger completions run on
-// the store's committer thread, where the response is packed and handed back to the session.
+// the store's completion thread, which only hands the decision back to the connection
+// (IsoCompletion::Defer): the response is built and packed on the connection's thread.
 #pragma once
 
 #include <array>
@@ -103,15 +104,10 @@ class Authorizer final : public IsoHandler {
   void Respond(const iso8583::Dialect& dialect, CardOperation operation, int64_t received_us,
                int64_t decided_us, const Durable& durable, IsoCompletion& done);
 
-  // Remote issuers (authorizer_routing.cc).
-  struct Routed;
-  // True when the request went (or goes) another way than the on-us ledger path.
+  // Remote issuers (authorizer_routing.cc, routed_request.h): true when the request goes another
+  // way than the on-us ledger path (then `done` was taken).
   bool RouteRequest(const iso8583::Message& m, CardOperation operation, storage::Request& request,
                     int64_t received_us, const iso8583::Dialect* dialect, IsoCompletion& done);
-  void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& reply);
-  void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link_stan,
-                   std::string_view why);
-  void SubmitRouted(const std::shared_ptr<Routed>& routed);
   void Answer(const iso8583::Message& request, ResponseCode code, const storage::Decision* decision,
               IsoCompletion& done);
   void CountDecision(CardOperation operation, ResponseCode code);
