@@ -543,7 +543,7 @@ class Store {
   // The decision recorded for a request key (the dedupe index). NotFound when the key is unknown.
   Result<Decision> FindDecision(std::string_view request_key);
   // The same without blocking, for event loops (a routed request asks before it goes to an
-  // issuer): `done` runs once on the committer thread, in order with the decisions, with the
+  // issuer): `done` runs once on the completion thread, in order with the decisions, with the
   // decision or NotFound. Not OK (queue full, stopped): `done` is never called.
   Status SubmitFindDecision(std::string request_key, Completion done);
   // The card token of a PAN under this store's key (lowercase hex, 64 chars).
