@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "switch/config.h"
+#include "switch/settlement_server.h"
 
 namespace kytkin::settlement {
 namespace {
@@ -177,6 +181,32 @@ TEST_F(SettlementTest, OutOfBalanceThenReuploadThenReport) {
   auto ledger = store_->VerifyLedger();
   ASSERT_TRUE(ledger.ok());
   EXPECT_TRUE(ledger->ok());
+}
+
+TEST_F(SettlementTest, SchedulerPaysOutOnceTheCutOverPasses) {
+  config_.cutover_minute_utc = 22 * 60;
+  auto writer = BatchWriter::Open(*store_, config_, Header(), clock_, {});
+  ASSERT_TRUE(writer.ok());
+  Item sale;
+  sale.number = 1;
+  sale.amount_minor = 10'000;
+  sale.pan = pan_;
+  ASSERT_TRUE((*writer)->Add(sale, nullptr).ok());
+  ASSERT_TRUE((*writer)->Finish(nullptr).ok());
+  EXPECT_EQ((*writer)->opened().business_date, kDay);  // 12:00 is before the 22:00 cut-over
+  CutOverScheduler scheduler(*store_, config_, clock_);
+  auto state = [&] { return store_->GetSettlementBatch("B1")->state; };
+  // Before 22:00 nothing happens (the scheduler checks once a second).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  EXPECT_EQ(state(), storage::BatchState::kOpen);
+  clock_.Advance(10 * kHourUs);  // 22:00: the business date of the 15th ends
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (state() != storage::BatchState::kSettled && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(state(), storage::BatchState::kSettled);
+  EXPECT_EQ(*store_->SettlementBusinessDate(), kDay + 1);
+  EXPECT_EQ(store_->GetAccount(1001)->balance(), 10'000 - 100 - 5);  // 1 % + 0.05
 }
 
 TEST_F(SettlementTest, BadHeadersNameTheField) {
