@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 
 #include "storage/store.h"
@@ -102,6 +103,32 @@ TEST_F(SafTest, RemoteDecisionIsJournaledWithoutLedgerChangeAndDeduped) {
   ASSERT_TRUE(ledger.ok());
   EXPECT_EQ(ledger->transfers, 0u);
   ExpectVerified();
+}
+
+TEST_F(SafTest, ARetryOfARoutedRequestIsFoundWithoutBlockingAndAnsweredFromTheOriginal) {
+  const Pan pan = TestPan(12);
+  auto find = [&](std::string key) {
+    std::promise<Result<Decision>> promise;
+    auto future = promise.get_future();
+    EXPECT_TRUE(
+        store_
+            ->SubmitFindDecision(std::move(key), [&](Result<Decision> d) { promise.set_value(d); })
+            .ok());
+    return future.get();
+  };
+  EXPECT_TRUE(find("s1").status().IsNotFound());
+  Decision original = Do(StandIn(pan, 100, "s1"));
+  ASSERT_EQ(original.response_code, ResponseCode::kApproved);
+  Result<Decision> found = find("s1");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->journal_sequence, original.journal_sequence);
+  // The retry goes in as a remote decision; it matches the stand-in original, not 94.
+  Request retry = Remote(pan, ResponseCode::kSystemMalfunction, "s1");
+  retry.amount = Amount(100, kEur);
+  Decision again = Do(retry);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.response_code, ResponseCode::kApproved);
+  EXPECT_EQ(again.auth_code, original.auth_code);
 }
 
 TEST_F(SafTest, StandInLimitsCountPerCardAndDay) {

@@ -92,7 +92,7 @@ int RunServe(Args args) {
   // 0320/0500 settlement messages first, everything else to the authorizer.
   SettlementIsoHandler settlement_iso(**store, options.settlement, authorizer);
   SettlementService settlement_grpc(**store, options.settlement);
-  OnlineAuthorizer online(**store);
+  OnlineAuthorizer online(**store, SystemClock::Get(), issuer_router);
   LedgerAdmin admin(**store);
   HttpRouter router;
   AddTransactionRoutes(**store, router);

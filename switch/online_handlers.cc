@@ -11,6 +11,9 @@
 
 #include "core/currency.h"
 #include "core/pan.h"
+#include "iso8583/dialect.h"
+#include "switch/routed_request.h"
+#include "switch/terminal_client.h"
 
 namespace kytkin {
 namespace {
@@ -156,6 +159,38 @@ void FillCardResponse(const storage::Card& card, v1::Card* out) {
   out->set_state(ToProtoState(card.status));
 }
 
+// The ISO 8583 request an issuer gets for a routed online call: 0100 (authorize) or 0200
+// (refund 20, balance 31), e-commerce entry (DE 22 812), DE 41 "ONLINE" unless the merchant
+// names a terminal, DE 11 from the idempotency key (the link replaces it on the wire).
+Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::CardReference& card,
+                                          const v1::Merchant* merchant, CardOperation op) {
+  iso8583::Message m(*iso8583::FindDialect(kAdviceDialect));
+  const bool authorize = op == CardOperation::kAuthorize;
+  KYTKIN_RETURN_IF_ERROR(m.SetMti(authorize ? "0100" : "0200"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(2, r.pan->clear_digits()));
+  KYTKIN_RETURN_IF_ERROR(m.Set(3, op == CardOperation::kRefund           ? "200000"
+                                  : op == CardOperation::kBalanceInquiry ? "310000"
+                                                                         : "000000"));
+  if (op != CardOperation::kBalanceInquiry) {
+    KYTKIN_RETURN_IF_ERROR(m.SetUint(4, static_cast<uint64_t>(r.amount.minor_units())));
+  }
+  KYTKIN_RETURN_IF_ERROR(m.Set(7, TransmissionTimeNow()));
+  KYTKIN_RETURN_IF_ERROR(m.SetUint(11, std::hash<std::string>{}(r.request_key) % 1'000'000));
+  if (card.expiry_yymm().size() == 4) KYTKIN_RETURN_IF_ERROR(m.Set(14, card.expiry_yymm()));
+  if (merchant != nullptr && merchant->merchant_category_code().size() == 4) {
+    KYTKIN_RETURN_IF_ERROR(m.Set(18, merchant->merchant_category_code()));
+  }
+  KYTKIN_RETURN_IF_ERROR(m.Set(22, "812"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(
+      41, merchant != nullptr && !merchant->terminal_id().empty() ? merchant->terminal_id()
+                                                                  : "ONLINE"));
+  if (merchant != nullptr && !merchant->merchant_id().empty()) {
+    KYTKIN_RETURN_IF_ERROR(m.Set(42, merchant->merchant_id()));
+  }
+  KYTKIN_RETURN_IF_ERROR(m.SetUint(49, r.amount.currency() == 0 ? 978 : r.amount.currency()));
+  return m;
+}
+
 }  // namespace
 
 std::string OnlineRequestKey(std::string_view idempotency_key) {
@@ -227,11 +262,41 @@ void OnlineAuthorizer::Submit(storage::Request request, v1::Decision* decision,
 }
 
 void OnlineAuthorizer::SubmitForCard(storage::Request request, const v1::CardReference& card,
-                                     v1::Decision* decision, RpcCompletion done) {
+                                     const v1::Merchant* merchant, v1::Decision* decision,
+                                     RpcCompletion done) {
   if (!FillCard(card, clock_, request)) {
     SetResponseCode(ResponseCode::kExpiredCard, decision);
     done.Finish(Status::Ok());
     return;
+  }
+  if (router_ != nullptr && router_->enabled() && request.pan) {
+    const CardOperation op = request.operation == Operation::kRefund ? CardOperation::kRefund
+                             : request.operation == Operation::kBalanceInquiry
+                                 ? CardOperation::kBalanceInquiry
+                                 : CardOperation::kAuthorize;
+    Result<iso8583::Message> iso = OnlineIsoRequest(request, card, merchant, op);
+    if (iso.ok()) {
+      RoutedCardRequest in;
+      in.operation = op;
+      in.channel = routing::Channel::kEcommerce;
+      in.mcc = static_cast<uint16_t>(iso->GetUint(18).ok() ? *iso->GetUint(18) % 10000 : 0);
+      in.message = &*iso;
+      request.received_monotonic_us = clock_.NowMonotonicMicros();
+      auto cell = std::make_shared<RpcCompletion>(std::move(done));
+      const bool routed = RouteCardRequest(
+          *router_, store_, in, request,
+          [cell, decision](Result<storage::Decision> result) {
+            if (!result.ok()) {
+              cell->Finish(Status::Unavailable("the ledger failed: " +
+                                               std::string(result.status().message())));
+              return;
+            }
+            FillDecision(*result, decision);
+            cell->Finish(Status::Ok());
+          });
+      if (routed) return;
+      done = std::move(*cell);
+    }
   }
   Submit(std::move(request), decision, std::move(done));
 }
@@ -252,7 +317,8 @@ void OnlineAuthorizer::Authorize(const v1::AuthorizeRequest& request,
   storage::Request r = NewRequest(Operation::kAuthorize, "0100", request.idempotency_key());
   r.amount = ToAmount(request.amount());
   FillMerchant(request.merchant(), r);
-  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
+  SubmitForCard(std::move(r), request.card(), &request.merchant(), response->mutable_decision(),
+                std::move(done));
 }
 
 void OnlineAuthorizer::Capture(const v1::CaptureRequest& request, v1::CaptureResponse* response,
@@ -276,14 +342,16 @@ void OnlineAuthorizer::Refund(const v1::RefundRequest& request, v1::RefundRespon
   storage::Request r = NewRequest(Operation::kRefund, "0200", request.idempotency_key());
   r.amount = ToAmount(request.amount());
   FillMerchant(request.merchant(), r);
-  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
+  SubmitForCard(std::move(r), request.card(), &request.merchant(), response->mutable_decision(),
+                std::move(done));
 }
 
 void OnlineAuthorizer::BalanceInquiry(const v1::BalanceInquiryRequest& request,
                                       v1::BalanceInquiryResponse* response, RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kBalanceInquiry, "0200", request.idempotency_key());
   if (request.has_merchant()) FillMerchant(request.merchant(), r);
-  SubmitForCard(std::move(r), request.card(), response->mutable_decision(), std::move(done));
+  SubmitForCard(std::move(r), request.card(), request.has_merchant() ? &request.merchant() : nullptr,
+                response->mutable_decision(), std::move(done));
 }
 
 // --- Admin -----------------------------------------------------------------------------------

@@ -6,6 +6,9 @@
 // Idempotency: the dedupe key of an online request is "grpc|" + idempotency_key, so online keys
 // never collide with ISO 8583 keys (DE 32|DE 41|DE 11|DE 7).
 // RRN: kytkin's RRN is the 12-digit journal sequence of the decision (as on ISO 8583).
+// Routing: with an IssuerRouter, Authorize, Refund and BalanceInquiry naming a PAN route like
+// ISO 8583 requests (RouteCardRequest, routed_request.h): the issuer gets an ISO 8583 0100/0200
+// built from the call (DE 22 812, e-commerce). A card token cannot be routed: it is on-us.
 #pragma once
 
 #include <string>
@@ -15,6 +18,7 @@
 #include "storage/store.h"
 #include "switch/grpc_service.h"
 #include "switch/http_server.h"
+#include "switch/issuer_router.h"
 
 namespace kytkin {
 
@@ -33,8 +37,10 @@ void AddTransactionRoutes(storage::Store& store, HttpRouter& router);
 class OnlineAuthorizer final : public AuthorizationHandler {
  public:
   // REQUIRES: store and clock outlive the handler and every call in flight.
-  explicit OnlineAuthorizer(storage::Store& store, const Clock& clock = SystemClock::Get())
-      : store_(store), clock_(clock) {}
+  // `router` (optional, not owned) routes card requests to remote issuers.
+  explicit OnlineAuthorizer(storage::Store& store, const Clock& clock = SystemClock::Get(),
+                            IssuerRouter* router = nullptr)
+      : store_(store), clock_(clock), router_(router) {}
 
   void Authorize(const v1::AuthorizeRequest& request, v1::AuthorizeResponse* response,
                  RpcCompletion done) override;
@@ -51,14 +57,16 @@ class OnlineAuthorizer final : public AuthorizationHandler {
   // Submits `request`; fills `decision` and finishes `done` once the decision is durable.
   void Submit(storage::Request request, v1::Decision* decision, RpcCompletion done);
   // Submit for a request naming a card (54 at once when the client's expiry has passed).
+  // `merchant` may be null (a balance inquiry without one).
   void SubmitForCard(storage::Request request, const v1::CardReference& card,
-                     v1::Decision* decision, RpcCompletion done);
+                     const v1::Merchant* merchant, v1::Decision* decision, RpcCompletion done);
   // Submit for a request naming an earlier transaction (25 at once when an RRN names none).
   void SubmitForOriginal(storage::Request request, const v1::TransactionReference& original,
                          v1::Decision* decision, RpcCompletion done);
 
   storage::Store& store_;
   const Clock& clock_;
+  IssuerRouter* router_;
 };
 
 class LedgerAdmin final : public AdminHandler {

@@ -6,6 +6,7 @@
 // delivered later, and a restart with a non-empty SAF. After each test `kytkin ledger verify`
 // and `journal verify` pass and the data dir holds no clear card number.
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -27,6 +28,7 @@
 
 #include "iso8583/dialect.h"
 #include "iso8583/message.h"
+#include "kytkin/v1/authorization.grpc.pb.h"
 #include "switch/terminal_client.h"
 #include "tests/kytkin_process.h"
 
@@ -262,6 +264,30 @@ TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
   EXPECT_EQ(Send(CardOperation::kPurchase, kOnUsPan, 1'000), "00");        // kytkin's ledger
   EXPECT_EQ(Send(CardOperation::kPurchase, kUnknownPan, 1'000), "15");     // no such issuer
   EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 200'000), "51");  // the issuer's decline
+  {
+    // gRPC routes the same way: an online authorization for a nordbank card goes to nb-a, and its
+    // idempotency key answers a retry with the same decision without asking the issuer again.
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(process_->ports().grpc),
+                                       grpc::InsecureChannelCredentials());
+    auto authorization = v1::Authorization::NewStub(channel);
+    v1::AuthorizeRequest authorize;
+    authorize.set_idempotency_key("web-order-1");
+    authorize.mutable_card()->set_pan(kNordbankPan);
+    authorize.mutable_card()->set_expiry_yymm("3106");
+    authorize.mutable_amount()->set_currency_code("EUR");
+    authorize.mutable_amount()->set_minor_units(1'500);
+    authorize.mutable_merchant()->set_merchant_id("KYTKINMERCH0002");
+    v1::AuthorizeResponse first, retried;
+    for (v1::AuthorizeResponse* response : {&first, &retried}) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + 10s);
+      grpc::Status s = authorization->Authorize(&context, authorize, response);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+    EXPECT_EQ(first.decision().response_code_digits(), "00");
+    EXPECT_FALSE(first.decision().auth_code().empty());
+    EXPECT_EQ(retried.decision().rrn(), first.decision().rrn());
+  }
 
   // Host a goes down: nordbank fails over to nb-b; southbank has no link left -> stand-in.
   sim_a_->Signal(SIGUSR1);
@@ -296,8 +322,11 @@ TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
   EXPECT_NE(journal.find("\"operation\":\"stand_in\""), std::string::npos) << journal;
   EXPECT_NE(journal.find("\"route\":\"unknown bin\""), std::string::npos) << journal;
   EXPECT_NE(journal.find("\"route\":\"on-us\""), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"channel\":\"grpc\",\"operation\":\"remote_decision\""),
+            std::string::npos)
+      << journal;
   const std::string a = sim_a_->Stop();
-  EXPECT_EQ(JsonNumber(a, "approvals"), 1) << a;  // the first nordbank purchase
+  EXPECT_EQ(JsonNumber(a, "approvals"), 2) << a;  // the first purchase and the online one
   EXPECT_EQ(JsonNumber(a, "declines"), 1) << a;
   EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
   const std::string b = sim_b_->Stop();

@@ -1,0 +1,210 @@
+#include "switch/routed_request.h"
+
+#include <memory>
+#include <string>
+
+#include "routing/stand_in.h"
+
+namespace kytkin {
+namespace {
+
+using iso8583::Message;
+using storage::Operation;
+
+// Stand-in only ever approves debits: it cannot tell a balance, and a refund is the issuer's.
+bool StandInApplies(CardOperation op) {
+  return op == CardOperation::kAuthorize || op == CardOperation::kPurchase;
+}
+
+// The journal's route text (at most storage::Request::kFieldBytesMax is kept).
+std::string RouteText(std::string_view what, const routing::Issuer* issuer, std::string_view link,
+                      int64_t latency_us) {
+  std::string out(what);
+  if (issuer != nullptr) out += " " + issuer->id;
+  if (!link.empty()) {
+    out += " via ";
+    out += link;
+  }
+  if (latency_us >= 0) out += " " + std::to_string(latency_us) + "us";
+  return out;
+}
+
+// What a routed request carries while it waits for the issuer and the store.
+struct Routed {
+  IssuerRouter& router;
+  storage::Store& store;
+  CardOperation operation;
+  Message message;  // the request as sent (the terminal's, or built from a gRPC call)
+  storage::Request request;
+  RouteChoice choice;  // keeps the table (and the decision's pointers) alive
+  std::string link;    // the link it went on
+  RoutedCompletion done;
+  metrics::Histogram* issuer_latency;
+};
+
+void Submit(const std::shared_ptr<Routed>& routed) {
+  const bool has_advice = !routed->request.saf_issuer.empty();
+  IssuerRouter* router = &routed->router;
+  // The completion is shared with the refusal path below; exactly one of them runs it.
+  auto done = std::make_shared<RoutedCompletion>(std::move(routed->done));
+  Status submitted = routed->store.Submit(
+      std::move(routed->request), [done, has_advice, router](Result<storage::Decision> decision) {
+        (*done)(std::move(decision));
+        if (has_advice) router->WakeSafSender();
+      });
+  if (!submitted.ok()) (*done)(Result<storage::Decision>(submitted));
+}
+
+void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link_stan,
+                 std::string_view why) {
+  const routing::Issuer& issuer = *routed->choice.decision.issuer;
+  storage::Request& r = routed->request;
+  const Message& m = routed->message;
+  r.saf_issuer = issuer.id;
+  if (sent) {
+    // The issuer may have approved what it never answered: tell it to undo that.
+    Result<std::string> reversal = PackAdvice(m, "0420", link_stan);
+    if (reversal.ok()) r.saf_if_declined = {"0420", std::move(reversal).value()};
+  }
+  const std::string_view link = routed->link;
+  if (issuer.stand_in.enabled && StandInApplies(routed->operation)) {
+    routing::StandInRequest stand_in_request{r.amount, m.Get(3)};
+    // The day counters are checked by the store, on the ledger thread, in order with the card's
+    // other stand-ins; here only the per-request conditions.
+    routing::StandInDecision sd = routing::EvaluateStandIn(issuer.stand_in, stand_in_request, {});
+    if (sd.approved()) {
+      r.operation = Operation::kStandIn;
+      r.stand_in_daily_amount_max_minor = issuer.stand_in.max_daily_minor;
+      r.stand_in_daily_count_max = issuer.stand_in.max_daily_count;
+      r.stand_in_decline = issuer.stand_in.decline_response;
+      Result<std::string> advice = PackAdvice(m, "0120", 0);
+      if (advice.ok()) r.saf_if_approved = {"0120", std::move(advice).value()};
+      r.route = RouteText("stand-in " + std::string(why), &issuer, link, -1);
+      if (sent && !r.saf_if_declined.message.empty()) {
+        // If the issuer's own approval still arrives, it took money the 0120 reports again.
+        storage::Request late;
+        late.operation = Operation::kRemoteDecision;
+        late.channel = storage::Channel::kInternal;
+        late.mti = "0420";
+        late.pan = r.pan;
+        late.amount = r.amount;
+        late.terminal_id = r.terminal_id;
+        late.merchant_id = r.merchant_id;
+        late.acquirer_id = r.acquirer_id;
+        late.stan = r.stan;
+        late.route = RouteText("late approval, reversed:", &issuer, link, -1);
+        late.saf_issuer = issuer.id;
+        late.saf_if_approved = r.saf_if_declined;
+        late.saf_if_declined = r.saf_if_declined;
+        routed->router.ExpectLate(link, link_stan, std::move(late));
+      }
+      Submit(routed);
+      return;
+    }
+    r.remote_response = sd.response;
+    r.route =
+        RouteText("stand-in refused (" + std::string(routing::StandInOutcomeName(sd.outcome)) + ")",
+                  &issuer, link, -1);
+  } else {
+    r.remote_response = ResponseCode::kIssuerUnavailable;
+    r.route = RouteText("unavailable " + std::string(why), &issuer, link, -1);
+  }
+  r.operation = Operation::kRemoteDecision;
+  Submit(routed);
+}
+
+void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& reply) {
+  if (routed->issuer_latency != nullptr) {
+    routed->issuer_latency->Observe(static_cast<uint64_t>(std::max<int64_t>(reply.latency_us, 0)));
+  }
+  const routing::Issuer* issuer = routed->choice.decision.issuer;
+  if (reply.outcome == IssuerOutcome::kAnswered && reply.response != nullptr) {
+    storage::Request& r = routed->request;
+    r.operation = Operation::kRemoteDecision;
+    // An answer kytkin does not know is passed on as "do not honour".
+    r.remote_response =
+        ParseResponseCode(reply.response->Get(39)).value_or(ResponseCode::kDoNotHonour);
+    r.remote_auth_code = std::string(reply.response->Get(38));
+    r.route = RouteText("issuer", issuer, routed->link, reply.latency_us);
+    Submit(routed);
+    return;
+  }
+  // A request refused before it left (full, or no connection) cannot have been approved.
+  const bool sent = reply.stan != 0 && reply.outcome != IssuerOutcome::kFull;
+  Unreachable(routed, sent, reply.stan, IssuerOutcomeName(reply.outcome));
+}
+
+void Forward(const std::shared_ptr<Routed>& routed) {
+  routed->router.Send(routed->link, routed->message,
+                      [routed](const IssuerReply& reply) { OnIssuerReply(routed, reply); });
+}
+
+}  // namespace
+
+bool IsRoutableOperation(CardOperation op) {
+  return op == CardOperation::kAuthorize || op == CardOperation::kPurchase ||
+         op == CardOperation::kRefund || op == CardOperation::kBalanceInquiry;
+}
+
+bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedCardRequest& in,
+                      storage::Request& request, RoutedCompletion done,
+                      metrics::Histogram* issuer_latency) {
+  if (!router.enabled() || !IsRoutableOperation(in.operation) || !request.pan ||
+      in.message == nullptr) {
+    return false;
+  }
+  routing::RouteRequest route_request;
+  route_request.pan_digits = request.pan->clear_digits();
+  route_request.channel = in.channel;
+  route_request.mcc = in.mcc;
+  route_request.amount = request.amount;
+  RouteChoice choice = router.Route(route_request);
+  if (choice.decision.kind == routing::RouteKind::kOnUs) return false;
+
+  auto routed =
+      std::make_shared<Routed>(Routed{router, store, in.operation, *in.message, std::move(request),
+                                      std::move(choice), "", std::move(done), issuer_latency});
+  const routing::RoutingDecision& decision = routed->choice.decision;
+  switch (decision.kind) {
+    case routing::RouteKind::kOnUs:
+      break;  // handled above
+    case routing::RouteKind::kDecline: {
+      // Journaled like any decision, so an operator sees why (unknown BIN, a rule).
+      storage::Request& r = routed->request;
+      r.operation = Operation::kRemoteDecision;
+      r.remote_response = decision.response;
+      r.route = decision.rule ? "declined by rule " + decision.rule->name
+                              : std::string(routing::RouteReasonName(decision.reason));
+      Submit(routed);
+      break;
+    }
+    case routing::RouteKind::kStandIn:
+      Unreachable(routed, /*sent=*/false, 0, "links down");
+      break;
+    case routing::RouteKind::kIssuer: {
+      routed->link = std::string(decision.link);
+      if (routed->request.request_key.empty()) {
+        Forward(routed);
+        break;
+      }
+      // A retry of a request already decided gets the original answer (the store's dedupe)
+      // without a second trip to the issuer, which would take the money twice.
+      Status asked = store.SubmitFindDecision(
+          routed->request.request_key, [routed](Result<storage::Decision> found) {
+            if (!found.ok()) {
+              Forward(routed);
+              return;
+            }
+            routed->request.operation = Operation::kRemoteDecision;
+            routed->request.remote_response = found->response_code;
+            routed->request.route = "retry";
+            Submit(routed);
+          });
+      if (!asked.ok()) routed->done(Result<storage::Decision>(asked));
+      break;
+    }
+  }
+  return true;
+}
+
+}  // namespace kytkin

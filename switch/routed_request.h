@@ -1,0 +1,50 @@
+// RouteCardRequest: what the pipeline does with a card request the routing table does not keep
+// on-us - one function for ISO 8583 (Authorizer) and gRPC (OnlineAuthorizer).
+//
+//   table decline (unknown BIN 15, a rule)  -> journaled as a kRemoteDecision, answered
+//   remote issuer, answered                 -> its DE 39 / DE 38 journaled (kRemoteDecision,
+//                                              route "issuer X via L 123us") and returned
+//   deadline, or the link lost after sending -> stand-in if the issuer allows it (per-request
+//                                              conditions here, day counters in the store):
+//                                              approved -> hold + 0120 queued, and a late
+//                                              approval is reversed; else 91 (or the rule's
+//                                              answer) + 0420 queued for what the issuer may
+//                                              have approved
+//   links down or full (nothing sent)        -> stand-in or 91, nothing to reverse
+// Every outcome is one durable store write; advices are queued in that same write.
+#pragma once
+
+#include <functional>
+
+#include "iso8583/message.h"
+#include "routing/routing_table.h"
+#include "storage/store.h"
+#include "switch/iso_operations.h"
+#include "switch/issuer_router.h"
+#include "switch/metrics.h"
+
+namespace kytkin {
+
+using RoutedCompletion = std::function<void(Result<storage::Decision>)>;
+
+struct RoutedCardRequest {
+  CardOperation operation = CardOperation::kAuthorize;
+  routing::Channel channel = routing::Channel::kPos;
+  uint16_t mcc = 0;  // DE 18
+  // The request as the issuer should see it (any dialect; copied when routed).
+  const iso8583::Message* message = nullptr;
+};
+
+// Operations routing applies to: authorization, purchase, refund, balance inquiry.
+bool IsRoutableOperation(CardOperation op);
+
+// Returns false, touching nothing, when the request stays on-us (or routing is off, or the
+// request names no PAN): the caller goes on to the ledger. Otherwise takes `request` and calls
+// `done` exactly once - on a link thread, the store's committer thread, or (when the store
+// refuses the write) before returning - with the durable decision or the store's error.
+// `issuer_latency` (optional) observes each issuer round trip.
+bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedCardRequest& in,
+                      storage::Request& request, RoutedCompletion done,
+                      metrics::Histogram* issuer_latency = nullptr);
+
+}  // namespace kytkin
