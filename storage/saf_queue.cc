@@ -141,6 +141,7 @@ Status SafQueue::Load(ReadView& view) {
     if (!bad.ok()) return false;
     next_id_ = std::max(next_id_, r.meta.id + 1);
     issuer_of_[r.meta.id] = r.meta.issuer;
+    Count(r, +1);
     records_[{r.meta.issuer, r.meta.id}] = std::move(r);
     return true;
   }));
@@ -163,6 +164,7 @@ uint64_t SafQueue::Enqueue(Batch& batch, std::string_view issuer, const SafAdvic
   r.sealed = Seal(advice.message, r.meta.id);
   Write(batch, r);
   issuer_of_[r.meta.id] = r.meta.issuer;
+  Count(r, +1);
   const uint64_t id = r.meta.id;
   records_[{r.meta.issuer, id}] = std::move(r);
   return id;
@@ -205,6 +207,7 @@ Status SafQueue::Ack(Batch& batch, uint64_t id) {
   Record* r = Find(id);
   if (r == nullptr) return Status::NotFound("no saf message " + std::to_string(id));
   batch.Delete(Cf::kSaf, Key(*r));
+  Count(*r, -1);
   const std::pair<std::string, uint64_t> key{r->meta.issuer, id};
   issuer_of_.erase(id);
   records_.erase(key);
@@ -214,9 +217,24 @@ Status SafQueue::Ack(Batch& batch, uint64_t id) {
 Status SafQueue::Park(Batch& batch, uint64_t id) {
   Record* r = Find(id);
   if (r == nullptr) return Status::NotFound("no saf message " + std::to_string(id));
+  if (r->meta.parked) return Status::Ok();
+  Count(*r, -1);
   r->meta.parked = true;
+  Count(*r, +1);
   Write(batch, *r);
   return Status::Ok();
+}
+
+void SafQueue::Count(const Record& r, int delta) {
+  auto& [queued, parked] = counts_[r.meta.issuer];
+  (r.meta.parked ? parked : queued) += static_cast<uint64_t>(static_cast<int64_t>(delta));
+  if (queued == 0 && parked == 0) counts_.erase(r.meta.issuer);
+}
+
+std::vector<Store::SafIssuerCounts> SafQueue::Counts() const {
+  std::vector<Store::SafIssuerCounts> out;
+  for (const auto& [issuer, c] : counts_) out.push_back({issuer, c.first, c.second});
+  return out;
 }
 
 std::vector<SafMessage> SafQueue::List() const {

@@ -47,6 +47,8 @@ class SafQueue {
   Status Park(Batch& batch, uint64_t id);
   // Every record, without its message.
   std::vector<SafMessage> List() const;
+  // Queued and parked per issuer (issuers with neither are left out).
+  std::vector<Store::SafIssuerCounts> Counts() const;
 
   // A record whose message is not readable anymore (tampered, or another card key).
   static constexpr size_t kSealOverheadBytes = 12 + 16;  // nonce + GCM tag
@@ -61,11 +63,14 @@ class SafQueue {
   Result<std::string> Unseal(std::string_view sealed, uint64_t id) const;
   std::string Seal(std::string_view clear, uint64_t id) const;
   Record* Find(uint64_t id);
+  // Adds `delta` to the queued or parked count of the record's issuer.
+  void Count(const Record& r, int delta);
 
   std::string key_;  // 32 bytes
   uint64_t next_id_ = 1;
-  std::map<std::pair<std::string, uint64_t>, Record> records_;  // (issuer, id)
-  std::unordered_map<uint64_t, std::string> issuer_of_;         // id -> issuer
+  std::map<std::pair<std::string, uint64_t>, Record> records_;   // (issuer, id)
+  std::unordered_map<uint64_t, std::string> issuer_of_;          // id -> issuer
+  std::map<std::string, std::pair<uint64_t, uint64_t>> counts_;  // issuer -> (queued, parked)
 };
 
 }  // namespace kytkin::storage

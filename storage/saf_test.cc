@@ -233,6 +233,12 @@ TEST_F(SafTest, AckAttemptsAndParkSurviveARestart) {
   auto all = store_->SafList();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
+  auto counts = store_->SafCounts();
+  ASSERT_TRUE(counts.ok());
+  ASSERT_EQ(counts->size(), 1u);
+  EXPECT_EQ((*counts)[0].issuer, "southbank");
+  EXPECT_EQ((*counts)[0].queued, 1u);
+  EXPECT_EQ((*counts)[0].parked, 1u);
   EXPECT_TRUE((*all)[1].parked);
   EXPECT_TRUE((*all)[1].message.empty());  // the list never carries the message
   // New ids keep increasing after a restart.

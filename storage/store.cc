@@ -1869,6 +1869,16 @@ Status Store::SafPark(uint64_t id) {
   return impl_->RunAdmin([&] { return impl_->saf().Park(impl_->open_batch(), id); });
 }
 
+Result<std::vector<Store::SafIssuerCounts>> Store::SafCounts() {
+  std::vector<SafIssuerCounts> out;
+  Status s = impl_->RunAdmin([&] {
+    out = impl_->saf().Counts();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Result<std::vector<SafMessage>> Store::SafList() {
   std::vector<SafMessage> out;
   Status s = impl_->RunAdmin([&] {

@@ -576,6 +576,13 @@ class Store {
   Status SafPark(uint64_t id);
   // Every queued and parked advice, oldest first per issuer, without messages.
   Result<std::vector<SafMessage>> SafList();
+  // Queued and parked advices per issuer, kept as counters (cheap enough to poll).
+  struct SafIssuerCounts {
+    std::string issuer;
+    uint64_t queued = 0;
+    uint64_t parked = 0;
+  };
+  Result<std::vector<SafIssuerCounts>> SafCounts();
 
   // Settlement batches (issue 6; items are Requests with Operation::kSettle*). Batch records
   // are small and independent of the number of items; items are not kept beyond their dedupe

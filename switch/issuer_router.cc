@@ -340,11 +340,10 @@ void IssuerRouter::SafLoop() {
   }
 }
 
-void IssuerRouter::RefreshGauges(const std::vector<storage::SafMessage>& all) {
+void IssuerRouter::RefreshGauges(const std::vector<storage::Store::SafIssuerCounts>& all) {
   std::map<std::string, std::pair<int64_t, int64_t>> counts;
-  for (const auto& m : all) {
-    auto& c = counts[m.issuer];
-    (m.parked ? c.second : c.first) += 1;
+  for (const auto& c : all) {
+    counts[c.issuer] = {static_cast<int64_t>(c.queued), static_cast<int64_t>(c.parked)};
   }
   for (auto& [issuer, gauges] : saf_gauges_) {
     if (!counts.contains(issuer)) {
@@ -378,12 +377,13 @@ void IssuerRouter::RefreshGauges(const std::vector<storage::SafMessage>& all) {
 
 int64_t IssuerRouter::SafRound() {
   constexpr int64_t kPollUs = kSafPollMs * 1000;
-  Result<std::vector<storage::SafMessage>> all = store_.SafList();
-  if (!all.ok()) return kPollUs;
-  RefreshGauges(*all);
+  // Counters, not the queue itself: this runs on the ledger thread every kSafPollMs.
+  Result<std::vector<storage::Store::SafIssuerCounts>> counts = store_.SafCounts();
+  if (!counts.ok()) return kPollUs;
+  RefreshGauges(*counts);
   std::set<std::string> issuers;
-  for (const auto& m : *all) {
-    if (!m.parked) issuers.insert(m.issuer);
+  for (const auto& c : *counts) {
+    if (c.queued > 0) issuers.insert(c.issuer);
   }
   if (issuers.empty()) return kPollUs;
 
@@ -398,9 +398,12 @@ int64_t IssuerRouter::SafRound() {
     const routing::Issuer* issuer = table->FindIssuer(id);
     if (issuer == nullptr || issuer->on_us) {
       // The table no longer routes to it: nobody to send to. Keep the advices, visibly.
-      for (const auto& m : *all) {
-        if (m.issuer == id && !m.parked && store_.SafPark(m.id).ok()) saf_parked_.Increment();
+      Result<std::vector<storage::SafMessage>> queued = store_.SafPending(id, kSafReadMax);
+      if (!queued.ok()) continue;
+      for (const auto& m : *queued) {
+        if (store_.SafPark(m.id).ok()) saf_parked_.Increment();
       }
+      wait_us = std::min<int64_t>(wait_us, 1000);  // more may be left
       continue;
     }
     const int64_t now = SteadyMicros();

@@ -124,7 +124,7 @@ class IssuerRouter {
   int64_t SafRound();
   // Sends the advices of one issuer in order until one is not acknowledged.
   void SendIssuerQueue(const routing::Issuer& issuer, std::string_view link);
-  void RefreshGauges(const std::vector<storage::SafMessage>& all);
+  void RefreshGauges(const std::vector<storage::Store::SafIssuerCounts>& all);
   IssuerLink* FindLink(std::string_view id) const;
 
   const IssuerRouterOptions options_;
