@@ -302,6 +302,9 @@ struct Request {
   // kRemoteDecision: the answer to journal and return, and its DE 38 (at most 6 characters).
   ResponseCode remote_response = ResponseCode::kSystemMalfunction;
   std::string remote_auth_code;
+  // kRemoteDecision: the available balance the issuer reported (DE 54), returned as
+  // Decision::available; currency 0 = none.
+  Amount remote_available;
   // kStandIn: the issuer's stand-in limits per card and UTC day, including this request (0 = no
   // limit), and the answer when they are exceeded (normally 91).
   int64_t stand_in_daily_amount_max_minor = 0;
@@ -405,13 +408,6 @@ enum class BatchState : uint8_t {
   kSettled = 3,   // paid out at cut-over (reconciled or not); final
 };
 std::string_view BatchStateName(BatchState state);  // "open"
-
-// Largest settlement item, minor units: the 12 digits of ISO 8583 DE 4, on every channel (a CSV
-// or gRPC amount could otherwise reach INT64_MAX and overflow an account or a batch total).
-inline constexpr int64_t kSettlementItemMinorMax = 999'999'999'999;
-// Largest batch total (captures, refunds or reversals), minor units: the 16 digits of DE 86-89,
-// which the 0510 carries back. The item that would pass it is declined 13.
-inline constexpr int64_t kSettlementBatchMinorMax = 9'999'999'999'999'999;
 
 // Counts and amounts (minor units of the batch currency) as ISO 8583 0500 carries them:
 // captures = debits (DE 76 count / DE 88 amount), reversals = debit reversals (DE 77 / DE 89),

@@ -197,7 +197,9 @@ Status BuildResponse(const Message& request, ResponseCode code, const storage::D
     KYTKIN_RETURN_IF_ERROR(response.Set(38, decision->auth_code));
   }
   KYTKIN_RETURN_IF_ERROR(response.Set(39, ResponseCodeDigits(code)));
-  if (decision != nullptr && IsApproval(code) && request.Get(3).starts_with(kTypeBalanceInquiry)) {
+  // A routed inquiry carries the issuer's balance; one the issuer did not give has currency 0.
+  if (decision != nullptr && IsApproval(code) && request.Get(3).starts_with(kTypeBalanceInquiry) &&
+      decision->available.currency() != 0) {
     // DE 54: account type 00, amount type 02 (available), currency, C/D, 12 digits.
     const Amount& available = decision->available;
     // 12 digits hold up to 9,999,999,999.99; a larger balance is reported as that maximum.

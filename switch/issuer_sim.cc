@@ -186,6 +186,12 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
   if (card == nullptr) return decline(ResponseCode::kInvalidCardNumber);
   if (base == "0200" && type == kTypeBalanceInquiry) {
     ++stats.approvals;
+    // DE 54: account type 00, amount type 02 (available), currency, C/D, 12 digits.
+    char de54[32];
+    const int64_t v = card->available_minor;
+    std::snprintf(de54, sizeof de54, "0002%03u%c%012lld", static_cast<unsigned>(card->currency),
+                  v < 0 ? 'D' : 'C', static_cast<long long>(v < 0 ? -v : v) % 1'000'000'000'000LL);
+    KYTKIN_RETURN_IF_ERROR(response.Set(54, de54));
     return answer(ResponseCode::kApproved);
   }
   if (!amount.ok()) return decline(ResponseCode::kFormatError);

@@ -6,7 +6,8 @@
 // What it answers (ISO 8583:1987 MTIs):
 //   0800  sign-on (DE 70 001), sign-off (002), echo (301): 0810 with 00, without latency or faults
 //   0100  authorization: a hold on the card's balance -> 0110 00 (DE 38), 51, 14 (unknown card)
-//   0200  purchase (DE 3 00) debits, refund (20) and reload (21) credit, balance inquiry (31)
+//   0200  purchase (DE 3 00) debits, refund (20) and reload (21) credit, balance inquiry (31,
+//         the available balance in DE 54)
 //   0120/0121  authorization advice: applied without a funds check -> 0130 00
 //   0420/0421  reversal advice: gives back what the original (DE 90, else DE 41 + DE 11) took
 //              -> 0430 00, always (an unknown original is acknowledged and counted)

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "routing/stand_in.h"
+#include "switch/terminal_client.h"
 
 namespace kytkin {
 namespace {
@@ -125,6 +126,12 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
     r.remote_response =
         ParseResponseCode(reply.response->Get(39)).value_or(ResponseCode::kDoNotHonour);
     r.remote_auth_code = std::string(reply.response->Get(38));
+    // A balance inquiry's answer: the issuer's available balance (DE 54, amount type 02).
+    if (auto amounts = ParseAdditionalAmounts(reply.response->Get(54)); amounts.ok()) {
+      for (const AdditionalAmount& a : *amounts) {
+        if (a.amount_type == "02") r.remote_available = Amount(a.minor_units, a.currency);
+      }
+    }
     r.route = RouteText("issuer", issuer, routed->link, reply.latency_us);
     Submit(routed);
     return;

@@ -216,7 +216,8 @@ class RoutingE2e : public ::testing::Test {
   }
 
   // One request from a terminal; returns DE 39 ("" when there was no answer).
-  std::string Send(CardOperation op, const std::string& pan, int64_t minor) {
+  std::string Send(CardOperation op, const std::string& pan, int64_t minor,
+                   std::string* de54 = nullptr) {
     auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"),
                                          *iso8583::FindDialect("iso87-ascii"),
                                          iso8583::Framing::kBinary2, kTerminalTimeoutMs);
@@ -240,6 +241,7 @@ class RoutingE2e : public ::testing::Test {
     if (response.Get(39) == "00") {
       EXPECT_EQ(response.Get(37).size(), 12u);
     }
+    if (de54 != nullptr) *de54 = std::string(response.Get(54));
     return std::string(response.Get(39));
   }
 
@@ -264,6 +266,9 @@ TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
   EXPECT_EQ(Send(CardOperation::kPurchase, kOnUsPan, 1'000), "00");        // kytkin's ledger
   EXPECT_EQ(Send(CardOperation::kPurchase, kUnknownPan, 1'000), "15");     // no such issuer
   EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 200'000), "51");  // the issuer's decline
+  std::string balance;
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000099000");  // the issuer's: 1000.00 - 10.00
   {
     // gRPC routes the same way: an online authorization for a nordbank card goes to nb-a, and its
     // idempotency key answers a retry with the same decision without asking the issuer again.
@@ -326,7 +331,7 @@ TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
             std::string::npos)
       << journal;
   const std::string a = sim_a_->Stop();
-  EXPECT_EQ(JsonNumber(a, "approvals"), 2) << a;  // the first purchase and the online one
+  EXPECT_EQ(JsonNumber(a, "approvals"), 3) << a;  // purchase, balance, the online one
   EXPECT_EQ(JsonNumber(a, "declines"), 1) << a;
   EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
   const std::string b = sim_b_->Stop();
