@@ -1157,8 +1157,9 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
   if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
   const std::string counter_key = StandInCounterKey(token);
   const codec::Velocity& counters = VelocityOf(counter_key);
+  // A subtraction, so a huge amount cannot wrap the sum below the limit.
   if (r.stand_in_daily_amount_max_minor > 0 &&
-      counters.amount_minor + amount > r.stand_in_daily_amount_max_minor) {
+      amount > r.stand_in_daily_amount_max_minor - counters.amount_minor) {
     return Decline(r.stand_in_decline, Reason::kDailyAmountLimit);
   }
   if (r.stand_in_daily_count_max > 0 && counters.count + 1 > r.stand_in_daily_count_max) {
@@ -1267,6 +1268,14 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
     return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
   }
   if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+  // Bounded before anything moves, so no account or batch total can overflow.
+  const int64_t batch_total = r.operation == Operation::kSettleCapture ? batch.held.captures_minor
+                              : r.operation == Operation::kSettleRefund
+                                  ? batch.held.refunds_minor
+                                  : batch.held.reversals_minor;
+  if (amount > kSettlementItemMinorMax || amount > kSettlementBatchMinorMax - batch_total) {
+    return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+  }
   const bool has_original =
       !r.rrn.empty() || !r.original_request_key.empty() || r.original_transfer_id != 0;
   Transfer* orig = nullptr;

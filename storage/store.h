@@ -409,6 +409,13 @@ enum class BatchState : uint8_t {
 };
 std::string_view BatchStateName(BatchState state);  // "open"
 
+// Largest settlement item, minor units: the 12 digits of ISO 8583 DE 4, on every channel (a CSV
+// or gRPC amount could otherwise reach INT64_MAX and overflow an account or a batch total).
+inline constexpr int64_t kSettlementItemMinorMax = 999'999'999'999;
+// Largest batch total (captures, refunds or reversals), minor units: the 16 digits of DE 86-89,
+// which the 0510 carries back. The item that would pass it is declined 13.
+inline constexpr int64_t kSettlementBatchMinorMax = 9'999'999'999'999'999;
+
 // Counts and amounts (minor units of the batch currency) as ISO 8583 0500 carries them:
 // captures = debits (DE 76 count / DE 88 amount), reversals = debit reversals (DE 77 / DE 89),
 // refunds = credits (DE 74 / DE 86); credit reversals (DE 75 / DE 87) are not used.
