@@ -1,0 +1,192 @@
+// Money-correctness review of routing (issue 5): RouteCardRequest against an in-process issuer
+// simulator, for the cases where the issuer could take money twice.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/pan.h"
+#include "iso8583/dialect.h"
+#include "switch/issuer_router.h"
+#include "switch/issuer_sim.h"
+#include "switch/routed_request.h"
+
+namespace kytkin {
+namespace {
+
+namespace asio = boost::asio;
+using iso8583::Message;
+
+constexpr std::string_view kPan = "4111110000000013";
+constexpr int64_t kIssuerLatencyUs = 300'000;  // the first request is still at the issuer
+constexpr uint32_t kDeadlineMs = 3'000;        // far above the latency: no stand-in here
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "kytkin-review-XXXXXX").string();
+    path_ = ::mkdtemp(t.data()) ? t : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+Message TerminalRequest() {
+  Message m(*iso8583::FindDialect("iso87-ascii"));
+  EXPECT_TRUE(m.SetMti("0100").ok());
+  EXPECT_TRUE(m.Set(2, kPan).ok());
+  EXPECT_TRUE(m.Set(3, "000000").ok());
+  EXPECT_TRUE(m.Set(4, "000000001234").ok());
+  EXPECT_TRUE(m.Set(7, "1127101112").ok());
+  EXPECT_TRUE(m.Set(11, "000042").ok());
+  EXPECT_TRUE(m.Set(32, "100001").ok());
+  EXPECT_TRUE(m.Set(41, "TERM0001").ok());
+  EXPECT_TRUE(m.Set(49, "978").ok());
+  return m;
+}
+
+class RoutingReviewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::StoreOptions so;
+    so.backend = storage::StoreOptions::Backend::kMemory;
+    so.card_key = std::string(32, 'k');
+    so.sweep_interval_ms = 0;
+    store_ = std::move(storage::Store::Open(so)).value();
+    auto sim = IssuerSim::Start(IssuerSimOptions{});
+    ASSERT_TRUE(sim.ok());
+    sim_ = std::move(sim).value();
+    sim_->AddCard(kPan, Amount(100'000, 978));
+    io_thread_ = std::thread([this] { io_.run(); });
+
+    IssuerRouterOptions o;
+    o.routing.table_file = dir_.File(
+        "routes.txt", "issuer kytkin on_us\nissuer nordbank primary=nb-a\nbin 411111 nordbank\n");
+    IssuerLinkOptions link;
+    link.id = "nb-a";
+    link.port = sim_->port();
+    link.request_deadline_ms = kDeadlineMs;
+    link.echo_interval_ms = 0;
+    link.reconnect_initial_ms = 10;
+    link.reconnect_max_ms = 50;
+    o.links.push_back(link);
+    auto router = IssuerRouter::Create(o, *store_, metrics_);
+    ASSERT_TRUE(router.ok()) << router.status().ToString();
+    router_ = std::move(router).value();
+    ASSERT_TRUE(router_->Start({&io_}).ok());
+    routing::RouteRequest probe;
+    probe.pan_digits = kPan;
+    probe.amount = Amount(100, 978);
+    ASSERT_TRUE(WaitFor(
+        [&] { return router_->Route(probe).decision.kind == routing::RouteKind::kIssuer; }));
+  }
+  void TearDown() override {
+    if (router_) router_->Stop();
+    guard_.reset();
+    io_.stop();
+    io_thread_.join();
+    router_.reset();
+  }
+  template <typename F>
+  bool WaitFor(F done, int ms = 5000) {
+    for (int i = 0; i < ms / 10; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+  // The request the ISO 8583 pipeline makes of the terminal's 0100 (DE 32+41+11+7 key).
+  static storage::Request CardRequest() {
+    storage::Request r;
+    r.operation = storage::Operation::kAuthorize;
+    r.pan = std::move(Pan::Parse(kPan)).value();
+    r.amount = Amount(1234, 978);
+    r.request_key = "100001|TERM0001|000042|1127101112";
+    r.terminal_id = "TERM0001";
+    r.acquirer_id = "100001";
+    r.stan = "000042";
+    r.mti = "0100";
+    return r;
+  }
+
+  TempDir dir_;
+  metrics::Registry metrics_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<IssuerSim> sim_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_{
+      io_.get_executor()};
+  std::thread io_thread_;
+  std::unique_ptr<IssuerRouter> router_;
+};
+
+// A terminal that times out retransmits its 0100 (same DE 32+41+11+7) while the first is still at
+// the issuer. The store's dedupe only knows decided requests, so the retry must not be forwarded
+// as a second authorization: the issuer would approve (hold) twice and kytkin, answering the
+// retry from the first decision, would never reverse the second.
+// DISABLED: fails on 1c8c98e (the issuer-sim approves twice, nothing is queued to reverse it):
+// SubmitFindDecision finds nothing while the first is at the issuer, so the retry is forwarded
+// too. The fix (hold the request key while it is at the issuer, answer waiting retries from the
+// store once the first is durable) is being written in routed_request.cc / issuer_router.*;
+// enable this test with it.
+TEST_F(RoutingReviewTest, DISABLED_ARetransmissionWhileTheFirstIsAtTheIssuerIsNotForwardedAgain) {
+  IssuerSimBehavior slow;
+  slow.latency_fixed_us = kIssuerLatencyUs;
+  sim_->SetBehavior(slow);
+  const Message message = TerminalRequest();
+  std::mutex mu;
+  std::vector<storage::Decision> decisions;
+  std::atomic<int> failures{0};
+  auto done = [&](Result<storage::Decision> d) {
+    if (!d.ok()) {
+      ++failures;
+      return;
+    }
+    std::lock_guard lock(mu);
+    decisions.push_back(*d);
+  };
+  RoutedCardRequest in;
+  in.message = &message;
+  for (int i = 0; i < 2; ++i) {
+    storage::Request r = CardRequest();
+    ASSERT_TRUE(RouteCardRequest(*router_, *store_, in, r, done));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return decisions.size() + static_cast<size_t>(failures.load()) == 2;
+  }));
+  EXPECT_EQ(failures.load(), 0);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(decisions.size(), 2u);
+    EXPECT_EQ(decisions[0].response_code, ResponseCode::kApproved);
+    EXPECT_EQ(decisions[1].response_code, decisions[0].response_code);
+    EXPECT_EQ(decisions[1].auth_code, decisions[0].auth_code);
+  }
+  // Give a second forward time to land, then count what the issuer approved.
+  std::this_thread::sleep_for(std::chrono::microseconds(kIssuerLatencyUs));
+  const IssuerSimStats stats = sim_->stats();
+  EXPECT_EQ(stats.approvals, 1u) << "the issuer approved the same 0100 " << stats.approvals
+                                 << " times; a reversal queued: " << store_->SafList()->size();
+}
+
+}  // namespace
+}  // namespace kytkin
