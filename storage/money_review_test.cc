@@ -277,5 +277,16 @@ TEST_F(MoneyReviewTest, AStandInAmountCannotWrapPastTheDailyLimit) {
   ExpectLedgerOk();
 }
 
+// The fixed fee is multiplied by the capture count at payout: bounded when the batch opens.
+TEST_F(MoneyReviewTest, AFixedFeeThatCouldOverflowThePayoutIsRefusedAtOpen) {
+  SettlementBatch h = Header("B1");
+  h.fee_fixed_minor = kInt64Max;
+  auto opened = store_->OpenSettlementBatch(h);
+  EXPECT_EQ(opened.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find("fee_fixed_minor"), std::string::npos);
+  h.fee_fixed_minor = kSettlementItemMinorMax;
+  EXPECT_TRUE(store_->OpenSettlementBatch(h).ok());
+}
+
 }  // namespace
 }  // namespace kytkin::storage

@@ -1474,6 +1474,11 @@ Result<SettlementBatch> Store::Impl::OpenSettlementBatchLocked(const SettlementB
   KYTKIN_RETURN_IF_ERROR(check_account(header.acquirer_account, "acquirer_account"));
   KYTKIN_RETURN_IF_ERROR(check_account(header.fees_account, "fees_account"));
   if (header.fee_fixed_minor < 0) return Status::InvalidArgument("fee_fixed_minor: negative");
+  if (header.fee_fixed_minor > kSettlementItemMinorMax) {
+    // Times the capture count at payout, a larger fee per capture could overflow the fee.
+    return Status::InvalidArgument("fee_fixed_minor: above " +
+                                   std::to_string(kSettlementItemMinorMax) + " (the largest item)");
+  }
   if (header.fee_bps > kBasisPointsPerUnit) {
     return Status::InvalidArgument("fee_bps: above 10000 (100%)");
   }
