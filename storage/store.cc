@@ -1180,6 +1180,10 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
 
 void Store::Impl::QueueSaf(const Request& r, const std::string& masked, const Decision& d) {
   if (r.saf_issuer.empty()) return;
+  if (!r.saf_always.message.empty()) {
+    saf_.Enqueue(*open_.batch, r.saf_issuer, r.saf_always, masked, d.response_code, d.auth_code,
+                 d.journal_sequence, clock_->NowUnixMicros());
+  }
   const SafAdvice& advice = d.approved() ? r.saf_if_approved : r.saf_if_declined;
   if (advice.message.empty()) return;
   saf_.Enqueue(*open_.batch, r.saf_issuer, advice, masked, d.response_code, d.auth_code,

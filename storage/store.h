@@ -313,6 +313,7 @@ struct Request {
   // Store-and-forward: with saf_issuer set, the advice for the outcome (approved or not) is
   // queued for that issuer in the same atomic write as the decision (not for a retransmission).
   std::string saf_issuer;
+  SafAdvice saf_always;  // queued first, whatever the outcome (the 0420 of a timed-out request)
   SafAdvice saf_if_approved;
   SafAdvice saf_if_declined;
 

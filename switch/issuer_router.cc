@@ -110,12 +110,9 @@ IssuerRouter::IssuerRouter(const IssuerRouterOptions& options, storage::Store& s
                                      "SAF sends without an answer (deadline, link down, full)")),
       saf_parked_(metrics.GetCounter("kytkin_saf_parked_total",
                                      "SAF advices parked (retries exhausted or issuer removed)")),
-      late_reversals_(metrics.GetCounter(
-          "kytkin_issuer_late_reversals_total",
-          "Late approvals after a stand-in approval, reversed with a queued 0420")),
-      late_unmatched_(metrics.GetCounter(
-          "kytkin_issuer_late_unmatched_total",
-          "Late answers with nothing to reverse (declined, or a 0420 was already queued)")) {
+      late_approvals_(metrics.GetCounter(
+          "kytkin_issuer_late_approvals_total",
+          "Approvals after their deadline (each undone by the 0420 queued at the deadline)")) {
   for (const IssuerLinkOptions& link : options.links) {
     link_up_[link.id] = &metrics.GetGauge("kytkin_issuer_link_up", "1 while the link is signed on",
                                           {{"link", link.id}});
@@ -248,45 +245,28 @@ void IssuerRouter::OnLinkState(const std::string& link, bool up) {
   if (up) WakeSafSender();
 }
 
-void IssuerRouter::ExpectLate(std::string_view link, uint32_t stan, storage::Request reversal) {
-  const int64_t now = SteadyMicros();
-  std::string key = std::string(link) + "|" + std::to_string(stan);
-  std::lock_guard lock(late_mu_);
-  while (!late_order_.empty() &&
-         (late_.size() >= kLateTrackedMax || late_[late_order_.front()].expires_us < now)) {
-    late_.erase(late_order_.front());
-    late_order_.pop_front();
-  }
-  late_[key] = Late{now + kLateTrackedUs, std::move(reversal)};
-  late_order_.push_back(std::move(key));
+void IssuerRouter::OnLateResponse(const std::string& /*link*/, const Message& response) {
+  auto code = ParseResponseCode(response.Get(39));
+  if (code && IsApproval(*code)) late_approvals_.Increment();
 }
 
-void IssuerRouter::OnLateResponse(const std::string& link, const Message& response) {
-  const std::string key =
-      link + "|" + std::to_string(response.GetUint(11).ok() ? *response.GetUint(11) : 0);
-  std::optional<storage::Request> reversal;
+bool IssuerRouter::BeginInFlight(const std::string& key, std::function<void()> waiter) {
+  std::lock_guard lock(in_flight_mu_);
+  auto [it, inserted] = in_flight_.try_emplace(key);
+  if (!inserted) it->second.push_back(std::move(waiter));
+  return inserted;
+}
+
+void IssuerRouter::EndInFlight(const std::string& key) {
+  std::vector<std::function<void()>> waiters;
   {
-    std::lock_guard lock(late_mu_);
-    auto it = late_.find(key);
-    if (it != late_.end()) {
-      reversal = std::move(it->second.reversal);
-      late_.erase(it);  // its late_order_ entry is dropped when it reaches the front
-    }
+    std::lock_guard lock(in_flight_mu_);
+    auto it = in_flight_.find(key);
+    if (it == in_flight_.end()) return;
+    waiters = std::move(it->second);
+    in_flight_.erase(it);
   }
-  auto code = ParseResponseCode(response.Get(39));
-  if (!reversal || !code || !IsApproval(*code)) {
-    late_unmatched_.Increment();
-    return;
-  }
-  reversal->remote_response = *code;
-  reversal->remote_auth_code = std::string(response.Get(38));
-  late_reversals_.Increment();
-  Status s =
-      store_.Submit(std::move(*reversal), [this](Result<storage::Decision>) { WakeSafSender(); });
-  if (!s.ok()) {
-    std::cerr << "kytkin: late approval on " << link
-              << " could not queue its reversal: " << s.ToString() << "\n";
-  }
+  for (auto& waiter : waiters) waiter();
 }
 
 void IssuerRouter::WakeSafSender() {

@@ -8,20 +8,20 @@
 //    oldest queued advice over the issuer's link (primary, else backup) as 0120/0420, repeats it
 //    as 0121/0421 on a doubling schedule until the issuer answers, and parks it after
 //    saf_attempts_max sends. Advices of an issuer the table no longer has are parked;
-//  - late answers: when the pipeline approved in stand-in after a deadline, an approving answer
-//    that arrives later queues a 0420 for the original (the issuer took money kytkin's own
-//    advice also reports).
+//  - late answers are only counted: a request that passed its deadline already has its 0420
+//    queued (routed_request.h), which undoes whatever a late (or lost) approval took.
 //
 // What the pipeline does with a decision is in Authorizer (authorizer.cc, "Remote issuers").
 //
-// Thread safety: Route, Send, ExpectLate and WakeSafSender from any thread; Start and Stop from
-// the main thread (Stop not from a worker: it waits for the links).
+// Thread safety: Route, Send, Begin/EndInFlight and WakeSafSender from any thread; Start and Stop
+// from the main thread (Stop not from a worker: it waits for the links).
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,11 +44,6 @@
 
 namespace kytkin {
 
-// Late answers remembered per link at most; the oldest is forgotten first (its late answer is
-// then only counted by the link). A late answer normally comes within seconds.
-inline constexpr size_t kLateTrackedMax = 4096;
-// How long a deadline's late answer is waited for. Microseconds.
-inline constexpr int64_t kLateTrackedUs = 10 * 60 * 1'000'000LL;
 // Advices read from the store per issuer and sender round.
 inline constexpr size_t kSafReadMax = 32;
 // How often the sender looks at the queues when nothing wakes it, and refreshes the SAF and link
@@ -99,11 +94,14 @@ class IssuerRouter {
   // Sends on `link`; `done` runs on the link's thread, or at once with kLinkDown when the link
   // is unknown or not started.
   void Send(std::string_view link, const iso8583::Message& request, IssuerCallback done);
-  // After a stand-in approval at a deadline: if the answer to (link, stan) arrives late and
-  // approves, submit `reversal` (a kRemoteDecision carrying the 0420 for the issuer).
-  void ExpectLate(std::string_view link, uint32_t stan, storage::Request reversal);
   // New advices may be queued.
   void WakeSafSender();
+  // One request key at the issuer at a time: true when `key` was not in flight (the caller
+  // forwards it and calls EndInFlight once its decision is durable); false when it was - then
+  // `waiter` runs from that EndInFlight, so a retransmission is answered from the first one's
+  // decision instead of reaching the issuer twice.
+  bool BeginInFlight(const std::string& key, std::function<void()> waiter);
+  void EndInFlight(const std::string& key);
 
   // Reads the table file again: InvalidArgument "file: line N: reason" (or an unknown link id)
   // leaves the current table. Counted in kytkin_routing_reloads_total.
@@ -140,13 +138,9 @@ class IssuerRouter {
   mutable std::mutex health_mu_;
   std::shared_ptr<const routing::LinkHealth> health_;  // guarded by health_mu_; never null
 
-  struct Late {
-    int64_t expires_us;
-    storage::Request reversal;
-  };
-  std::mutex late_mu_;
-  std::unordered_map<std::string, Late> late_;  // guarded by late_mu_; "link|stan"
-  std::deque<std::string> late_order_;          // guarded by late_mu_
+  std::mutex in_flight_mu_;
+  // Request keys at the issuer and the retransmissions waiting for them; guarded by in_flight_mu_.
+  std::unordered_map<std::string, std::vector<std::function<void()>>> in_flight_;
 
   std::mutex saf_mu_;
   std::condition_variable saf_cv_;
@@ -168,8 +162,7 @@ class IssuerRouter {
   metrics::Counter& saf_acked_;
   metrics::Counter& saf_failed_;
   metrics::Counter& saf_parked_;
-  metrics::Counter& late_reversals_;
-  metrics::Counter& late_unmatched_;
+  metrics::Counter& late_approvals_;
   std::map<std::string, metrics::Gauge*> link_up_;    // by link id, registered in Create
   std::map<std::string, metrics::Gauge*> link_late_;  // by link id
 };

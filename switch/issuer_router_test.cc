@@ -9,11 +9,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "core/pan.h"
 #include "iso8583/dialect.h"
 #include "switch/issuer_sim.h"
+#include "switch/routed_request.h"
 
 namespace kytkin {
 namespace {
@@ -229,6 +231,55 @@ TEST_F(IssuerRouterTest, AnUnansweredAdviceIsRepeatedThenParked) {
   EXPECT_EQ(stats.advice_repeats, 2u);
   EXPECT_NE(router_->SafJson().find("\"state\":\"parked\""), std::string::npos);
   EXPECT_EQ(router_->SafJson().find(kPan), std::string::npos);  // masked only
+}
+
+TEST_F(IssuerRouterTest, ARetransmissionIsAnsweredFromTheFirstAndNotForwardedAgain) {
+  StartRouter(kTable);
+  ASSERT_TRUE(WaitFor([&] {
+    return metrics_.RenderPrometheus().find("kytkin_issuer_link_up{link=\"nb-a\"} 1") !=
+           std::string::npos;
+  }));
+  IssuerSimBehavior slow;
+  slow.latency_fixed_us = 200'000;  // the first is still at the issuer when the second comes
+  sim_->SetBehavior(slow);
+  const Message message = TerminalRequest();
+  RoutedCardRequest in;
+  in.message = &message;
+  std::mutex mu;
+  std::vector<Result<storage::Decision>> decisions;
+  auto send = [&] {
+    storage::Request r;
+    r.operation = storage::Operation::kAuthorize;
+    r.pan = std::move(Pan::Parse(kPan)).value();
+    r.amount = Amount(1234, 978);
+    r.request_key = "100001|TERM0001|000042|1127101112";
+    r.terminal_id = "TERM0001";
+    r.stan = "000042";
+    ASSERT_TRUE(RouteCardRequest(*router_, *store_, in, r, [&](Result<storage::Decision> d) {
+      std::lock_guard lock(mu);
+      decisions.push_back(std::move(d));
+    }));
+  };
+  send();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  send();  // in flight: waits for the first
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return decisions.size() == 2;
+  }));
+  send();  // decided already: found by the lookup
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return decisions.size() == 3;
+  }));
+  std::lock_guard lock(mu);
+  for (const auto& d : decisions) {
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->response_code, ResponseCode::kApproved);
+    EXPECT_EQ(d->auth_code, decisions[0]->auth_code);
+    EXPECT_EQ(d->journal_sequence, decisions[0]->journal_sequence);
+  }
+  EXPECT_EQ(sim_->stats().approvals, 1u);  // the issuer saw it once
 }
 
 TEST_F(IssuerRouterTest, AdvicesOfAnIssuerTheTableDroppedAreParked) {

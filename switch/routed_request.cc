@@ -37,8 +37,9 @@ struct Routed {
   CardOperation operation;
   Message message;  // the request as sent (the terminal's, or built from a gRPC call)
   storage::Request request;
-  RouteChoice choice;  // keeps the table (and the decision's pointers) alive
-  std::string link;    // the link it went on
+  RouteChoice choice;         // keeps the table (and the decision's pointers) alive
+  std::string link;           // the link it went on
+  std::string in_flight_key;  // set while it holds the request key at the issuer
   RoutedCompletion done;
   metrics::Histogram* issuer_latency;
 };
@@ -46,14 +47,21 @@ struct Routed {
 void Submit(const std::shared_ptr<Routed>& routed) {
   const bool has_advice = !routed->request.saf_issuer.empty();
   IssuerRouter* router = &routed->router;
+  // Retransmissions that waited for this one go once its decision is durable (dedupe finds it).
+  std::string in_flight_key = std::move(routed->in_flight_key);
   // The completion is shared with the refusal path below; exactly one of them runs it.
   auto done = std::make_shared<RoutedCompletion>(std::move(routed->done));
   Status submitted = routed->store.Submit(
-      std::move(routed->request), [done, has_advice, router](Result<storage::Decision> decision) {
+      std::move(routed->request),
+      [done, has_advice, router, in_flight_key](Result<storage::Decision> decision) {
         (*done)(std::move(decision));
         if (has_advice) router->WakeSafSender();
+        if (!in_flight_key.empty()) router->EndInFlight(in_flight_key);
       });
-  if (!submitted.ok()) (*done)(Result<storage::Decision>(submitted));
+  if (!submitted.ok()) {
+    (*done)(Result<storage::Decision>(submitted));
+    if (!in_flight_key.empty()) router->EndInFlight(in_flight_key);
+  }
 }
 
 void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link_stan,
@@ -63,9 +71,10 @@ void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link
   const Message& m = routed->message;
   r.saf_issuer = issuer.id;
   if (sent) {
-    // The issuer may have approved what it never answered: tell it to undo that.
+    // The issuer may have approved what it never answered (late, or lost): tell it to undo that,
+    // whatever kytkin decides now, and before the 0120 of a stand-in reaches it.
     Result<std::string> reversal = PackAdvice(m, "0420", link_stan);
-    if (reversal.ok()) r.saf_if_declined = {"0420", std::move(reversal).value()};
+    if (reversal.ok()) r.saf_always = {"0420", std::move(reversal).value()};
   }
   const std::string_view link = routed->link;
   if (issuer.stand_in.enabled && StandInApplies(routed->operation)) {
@@ -81,24 +90,6 @@ void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link
       Result<std::string> advice = PackAdvice(m, "0120", 0);
       if (advice.ok()) r.saf_if_approved = {"0120", std::move(advice).value()};
       r.route = RouteText("stand-in " + std::string(why), &issuer, link, -1);
-      if (sent && !r.saf_if_declined.message.empty()) {
-        // If the issuer's own approval still arrives, it took money the 0120 reports again.
-        storage::Request late;
-        late.operation = Operation::kRemoteDecision;
-        late.channel = storage::Channel::kInternal;
-        late.mti = "0420";
-        late.pan = r.pan;
-        late.amount = r.amount;
-        late.terminal_id = r.terminal_id;
-        late.merchant_id = r.merchant_id;
-        late.acquirer_id = r.acquirer_id;
-        late.stan = r.stan;
-        late.route = RouteText("late approval, reversed:", &issuer, link, -1);
-        late.saf_issuer = issuer.id;
-        late.saf_if_approved = r.saf_if_declined;
-        late.saf_if_declined = r.saf_if_declined;
-        routed->router.ExpectLate(link, link_stan, std::move(late));
-      }
       Submit(routed);
       return;
     }
@@ -141,6 +132,16 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
   Unreachable(routed, sent, reply.stan, IssuerOutcomeName(reply.outcome));
 }
 
+// A retransmission of a request already decided (or decided meanwhile): the store's dedupe
+// answers it with the original decision (or 94 when its content differs); the placeholder
+// response is journaled only if the original was never recorded.
+void SubmitRetry(const std::shared_ptr<Routed>& routed) {
+  routed->request.operation = Operation::kRemoteDecision;
+  routed->request.remote_response = ResponseCode::kSystemMalfunction;
+  routed->request.route = "retry";
+  Submit(routed);
+}
+
 void Forward(const std::shared_ptr<Routed>& routed) {
   routed->router.Send(routed->link, routed->message,
                       [routed](const IssuerReply& reply) { OnIssuerReply(routed, reply); });
@@ -170,7 +171,7 @@ bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedC
 
   auto routed =
       std::make_shared<Routed>(Routed{router, store, in.operation, *in.message, std::move(request),
-                                      std::move(choice), "", std::move(done), issuer_latency});
+                                      std::move(choice), "", "", std::move(done), issuer_latency});
   const routing::RoutingDecision& decision = routed->choice.decision;
   switch (decision.kind) {
     case routing::RouteKind::kOnUs:
@@ -194,20 +195,23 @@ bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedC
         Forward(routed);
         break;
       }
-      // A retry of a request already decided gets the original answer (the store's dedupe)
-      // without a second trip to the issuer, which would take the money twice.
-      Status asked = store.SubmitFindDecision(
-          routed->request.request_key, [routed](Result<storage::Decision> found) {
-            if (!found.ok()) {
-              Forward(routed);
-              return;
-            }
-            routed->request.operation = Operation::kRemoteDecision;
-            routed->request.remote_response = found->response_code;
-            routed->request.route = "retry";
-            Submit(routed);
-          });
-      if (!asked.ok()) routed->done(Result<storage::Decision>(asked));
+      // A retry gets the original answer (the store's dedupe) without a second trip to the
+      // issuer, which would take the money twice: wait for a first one still in flight, or
+      // look the key up in case it was decided already.
+      const std::string key = routed->request.request_key;
+      if (!router.BeginInFlight(key, [routed] { SubmitRetry(routed); })) break;
+      routed->in_flight_key = key;
+      Status asked = store.SubmitFindDecision(key, [routed](Result<storage::Decision> found) {
+        if (!found.ok()) {
+          Forward(routed);
+        } else {
+          SubmitRetry(routed);
+        }
+      });
+      if (!asked.ok()) {
+        routed->done(Result<storage::Decision>(asked));
+        router.EndInFlight(key);
+      }
       break;
     }
   }

@@ -158,7 +158,7 @@ class RoutingReviewTest : public ::testing::Test {
 // too. The fix (hold the request key while it is at the issuer, answer waiting retries from the
 // store once the first is durable) is being written in routed_request.cc / issuer_router.*;
 // enable this test with it.
-TEST_F(RoutingReviewTest, DISABLED_ARetransmissionWhileTheFirstIsAtTheIssuerIsNotForwardedAgain) {
+TEST_F(RoutingReviewTest, ARetransmissionWhileTheFirstIsAtTheIssuerIsNotForwardedAgain) {
   IssuerSimBehavior slow;
   slow.latency_fixed_us = kIssuerLatencyUs;
   sim_->SetBehavior(slow);
@@ -212,7 +212,7 @@ class RoutingReviewStandInTest : public RoutingReviewTest {
 // DISABLED: fails on d3adc17 (the simulator's card is down 2 x 12.34). A fix: queue the 0420 for
 // the timed-out request whenever it was sent (before the 0120, in the same write), as for a 91,
 // or let the 0120 carry the original as the issuer saw it (DE 90 with the link STAN).
-TEST_F(RoutingReviewStandInTest, DISABLED_AStandInAfterADroppedIssuerApprovalTakesTheMoneyOnce) {
+TEST_F(RoutingReviewStandInTest, AStandInAfterADroppedIssuerApprovalTakesTheMoneyOnce) {
   IssuerSimBehavior silent;
   silent.drop_share = 1;  // approves, never answers
   sim_->SetBehavior(silent);
