@@ -114,7 +114,7 @@ class ServerTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Result<std::unique_ptr<Server>> StartServer(std::function<Status()> drain = {}) {
-    ServerHandlers handlers{&iso_, &authorization_, &admin_, std::move(drain)};
+    ServerHandlers handlers{&iso_, &authorization_, &admin_, {}, std::move(drain)};
     return Server::Start(options_, std::move(handlers), HttpRouter(), metrics_);
   }
 
@@ -234,7 +234,7 @@ TEST_F(ServerTest, PortInUseFailsWithOneClearLine) {
     if (which == 0) o.iso_listeners[0].listen.port = (*first)->ports().iso[0].second;
     if (which == 1) o.http.listen.port = (*first)->ports().http;
     if (which == 2) o.grpc.listen.port = (*first)->ports().grpc;
-    ServerHandlers handlers{&iso_, &authorization_, &admin_, {}};
+    ServerHandlers handlers{&iso_, &authorization_, &admin_, {}, {}};
     Result<std::unique_ptr<Server>> second =
         Server::Start(o, std::move(handlers), HttpRouter(), metrics_);
     ASSERT_FALSE(second.ok()) << which;
