@@ -153,11 +153,9 @@ class RoutingReviewTest : public ::testing::Test {
 // the issuer. The store's dedupe only knows decided requests, so the retry must not be forwarded
 // as a second authorization: the issuer would approve (hold) twice and kytkin, answering the
 // retry from the first decision, would never reverse the second.
-// DISABLED: fails on 1c8c98e (the issuer-sim approves twice, nothing is queued to reverse it):
-// SubmitFindDecision finds nothing while the first is at the issuer, so the retry is forwarded
-// too. The fix (hold the request key while it is at the issuer, answer waiting retries from the
-// store once the first is durable) is being written in routed_request.cc / issuer_router.*;
-// enable this test with it.
+// Failed on 1c8c98e (the issuer-sim approved twice, nothing queued to reverse it): the store's
+// dedupe found nothing while the first was at the issuer, so the retry was forwarded too. Passes
+// since c268bb6 (the retry waits for the first).
 TEST_F(RoutingReviewTest, ARetransmissionWhileTheFirstIsAtTheIssuerIsNotForwardedAgain) {
   IssuerSimBehavior slow;
   slow.latency_fixed_us = kIssuerLatencyUs;
@@ -206,12 +204,12 @@ class RoutingReviewStandInTest : public RoutingReviewTest {
 };
 
 // The issuer approves (and holds) but its answer never arrives: kytkin stands in at the deadline
-// and queues the 0120. Nothing reverses the issuer's own approval (no late answer comes), and
-// the 0120 names the terminal's STAN, not the link STAN the issuer approved under, so it cannot
-// be matched to it either: the issuer takes the amount twice.
-// DISABLED: fails on d3adc17 (the simulator's card is down 2 x 12.34). A fix: queue the 0420 for
-// the timed-out request whenever it was sent (before the 0120, in the same write), as for a 91,
-// or let the 0120 carry the original as the issuer saw it (DE 90 with the link STAN).
+// and queues the 0120. The issuer's own approval must be undone (no late answer comes, and the
+// 0120 names the terminal's STAN, not the link STAN the issuer approved under, so the issuer
+// cannot match the two), else it takes the amount twice.
+// Failed on d3adc17 (the simulator's card down 2 x 12.34: approvals 1, advices applied 1,
+// reversals 0). Passes since c268bb6 (the 0420 of a sent request is always queued, before the
+// 0120).
 TEST_F(RoutingReviewStandInTest, AStandInAfterADroppedIssuerApprovalTakesTheMoneyOnce) {
   IssuerSimBehavior silent;
   silent.drop_share = 1;  // approves, never answers
