@@ -310,5 +310,34 @@ TEST_F(MoneyReviewTest, DISABLED_ACaptureByRequestKeyFromAnotherTerminalIsRefuse
   ExpectLedgerOk();
 }
 
+// The tolerance is inclusive: exactly min(hold x bps, max) over the hold is posted, one minor unit
+// more is not; 0 and 0 forbid any excess; the excess needs funds like a new debit.
+TEST_F(MoneyReviewTest, CaptureToleranceIsInclusiveAndTheTipNeedsFunds) {
+  OpenBatch(Header("B1"));
+  auto capture = [&](int item, int64_t minor, const Decision& auth, uint32_t bps, int64_t max) {
+    Request r = Capture("B1", item, minor, auth);
+    r.capture_tolerance_bps = bps;
+    r.capture_tolerance_minor_max = max;
+    return Do(r);
+  };
+  Decision a1 = Authorize(5'000, "a1");  // 20 % = 1000, cap 1000
+  EXPECT_EQ(capture(1, 6'001, a1, 2'000, 1'000).reason, Reason::kCaptureOverTolerance);
+  EXPECT_TRUE(capture(2, 6'000, a1, 2'000, 1'000).approved());
+  Decision a2 = Authorize(5'000, "a2");  // 20 % = 1000, cap 999
+  EXPECT_EQ(capture(3, 6'000, a2, 2'000, 999).reason, Reason::kCaptureOverTolerance);
+  EXPECT_EQ(capture(4, 5'001, a2, 0, 0).reason, Reason::kCaptureOverTolerance);
+  EXPECT_TRUE(capture(5, 5'000, a2, 0, 0).approved());
+  // 100,000 - 6,000 - 5,000 = 89,000 left; a hold of 88,000 leaves 1,000 for a tip.
+  Decision a3 = Authorize(88'000, "a3");
+  EXPECT_EQ(capture(6, 89'001, a3, 2'000, 5'000).reason, Reason::kInsufficientFunds);
+  EXPECT_TRUE(capture(7, 89'000, a3, 2'000, 5'000).approved());
+  EXPECT_EQ(Balance(kCardholder), 0);
+  auto b = store_->GetSettlementBatch("B1");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->held.captures_minor, 6'000 + 5'000 + 89'000);
+  EXPECT_EQ(b->rejected_count, 4u);
+  ExpectLedgerOk();
+}
+
 }  // namespace
 }  // namespace kytkin::storage
