@@ -1870,6 +1870,37 @@ Status Store::SubmitFindDecision(std::string request_key, Completion done) {
       });
 }
 
+Status Store::SubmitFindDecisionRecord(std::string request_key,
+                                       std::function<void(Result<FoundDecision>)> done) {
+  auto found = std::make_shared<Result<FoundDecision>>(Status::NotFound("no decision"));
+  return impl_->SubmitAdmin(
+      [this, found, key = std::move(request_key)] {
+        Result<Decision> decision = impl_->FindDecisionByKey(key);
+        if (!decision.ok()) {
+          *found = decision.status();
+          return Status::Ok();
+        }
+        // Read from disk: a record still in the open batch is NotFound (its requester has not
+        // had its answer yet, so a reversal of it is early anyway).
+        Result<std::string> value = impl_->backend().NewReadView()->Get(
+            Cf::kJournal, codec::U64Key(decision->journal_sequence));
+        if (!value.ok()) {
+          *found = value.status();
+          return Status::Ok();
+        }
+        Result<JournalRecord> record = codec::DecodeJournalRecord(*value);
+        if (!record.ok()) {
+          *found = record.status();
+          return Status::Ok();
+        }
+        *found = FoundDecision{std::move(decision).value(), std::move(record).value()};
+        return Status::Ok();
+      },
+      [found, done = std::move(done)](Result<Decision> r) {
+        done(r.ok() ? std::move(*found) : Result<FoundDecision>(r.status()));
+      });
+}
+
 Result<SafMessage> Store::SafRecordAttempt(uint64_t id) {
   std::optional<Result<SafMessage>> out;
   Status s = impl_->RunAdmin([&] {

@@ -557,6 +557,16 @@ class Store {
   // issuer): `done` runs once on the completion thread, in order with the decisions, with the
   // decision or NotFound. Not OK (queue full, stopped): `done` is never called.
   Status SubmitFindDecision(std::string request_key, Completion done);
+  // The decision for a request key with its journal record (operation, route, MTI), for a
+  // reversal that must know where its original was decided (a remote issuer). `done` runs once
+  // on the completion thread; NotFound when the key is unknown or its record is not durable yet.
+  // Not OK (queue full, stopped): `done` is never called.
+  struct FoundDecision {
+    Decision decision;
+    JournalRecord record;
+  };
+  Status SubmitFindDecisionRecord(std::string request_key,
+                                  std::function<void(Result<FoundDecision>)> done);
   // The card token of a PAN under this store's key (lowercase hex, 64 chars).
   std::string CardToken(const Pan& pan) const;
 
