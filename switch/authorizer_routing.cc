@@ -21,10 +21,15 @@ bool Authorizer::RouteRequest(const iso8583::Message& m, CardOperation operation
   auto pending =
       std::make_shared<Pending>(Pending{std::move(done), operation, received_us, dialect});
   in_flight_.Increment();
-  const bool routed = RouteCardRequest(
-      *router, store_, in, request,
-      [this, pending](Result<storage::Decision> decision) { OnDurable(*pending, decision); },
-      &latency_issuer_);
+  auto on_durable = [this, pending](Result<storage::Decision> decision) {
+    OnDurable(*pending, decision);
+  };
+  // A reversal goes to the issuer that approved its original (or to the ledger).
+  const bool reversal =
+      operation == CardOperation::kReversal || operation == CardOperation::kReversalAdvice;
+  const bool routed = reversal ? RouteReversal(*router, store_, m, request, std::move(on_durable))
+                               : RouteCardRequest(*router, store_, in, request,
+                                                  std::move(on_durable), &latency_issuer_);
   if (!routed) {
     in_flight_.Decrement();
     done = std::move(pending->done);

@@ -1,6 +1,7 @@
 #include "switch/routed_request.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "routing/stand_in.h"
@@ -28,6 +29,35 @@ std::string RouteText(std::string_view what, const routing::Issuer* issuer, std:
   }
   if (latency_us >= 0) out += " " + std::to_string(latency_us) + "us";
   return out;
+}
+
+// Marks the link STAN in the route of an issuer's answer: "issuer X via L 812us stan 17".
+constexpr std::string_view kStanTag = " stan ";
+constexpr std::string_view kIssuerTag = "issuer ";
+constexpr std::string_view kViaTag = " via ";
+// DE 11 is n 6.
+constexpr size_t kStanDigitsMax = 6;
+
+// The issuer and link STAN of an answer's route (OnIssuerReply), if it is one.
+struct IssuerRoute {
+  std::string issuer;
+  uint32_t link_stan = 0;
+};
+std::optional<IssuerRoute> ParseIssuerRoute(std::string_view route) {
+  if (!route.starts_with(kIssuerTag)) return std::nullopt;
+  const size_t via = route.find(kViaTag, kIssuerTag.size());
+  const size_t stan = route.rfind(kStanTag);
+  if (via == std::string_view::npos || stan == std::string_view::npos || stan < via) {
+    return std::nullopt;
+  }
+  const std::string_view digits = route.substr(stan + kStanTag.size());
+  if (digits.empty() || digits.size() > kStanDigitsMax) return std::nullopt;
+  uint32_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return IssuerRoute{std::string(route.substr(kIssuerTag.size(), via - kIssuerTag.size())), value};
 }
 
 // What a routed request carries while it waits for the issuer and the store.
@@ -123,7 +153,10 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
         if (a.amount_type == "02") r.remote_available = Amount(a.minor_units, a.currency);
       }
     }
-    r.route = RouteText("issuer", issuer, routed->link, reply.latency_us);
+    // The link STAN the issuer saw goes with the route: a later terminal reversal names the
+    // original to the issuer by it (RouteReversal).
+    r.route = RouteText("issuer", issuer, routed->link, reply.latency_us) + std::string(kStanTag) +
+              std::to_string(reply.stan);
     Submit(routed);
     return;
   }
@@ -148,6 +181,123 @@ void Forward(const std::shared_ptr<Routed>& routed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A terminal's reversal while its original is looked up.
+struct HeldReversal {
+  IssuerRouter& router;
+  storage::Store& store;
+  Message message;  // the terminal's 0400/0420
+  storage::Request request;
+  RoutedCompletion done;
+  // The original's request key, held at the issuer router until this reversal is decided, so a
+  // retransmission of the original waits instead of going to the issuer after its reversal.
+  std::string in_flight_key;
+};
+
+void FinishHeld(const std::shared_ptr<HeldReversal>& held, Result<storage::Decision> decision) {
+  held->done(std::move(decision));
+  if (!held->in_flight_key.empty()) held->router.EndInFlight(held->in_flight_key);
+}
+
+void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
+  const bool has_advice = !held->request.saf_issuer.empty();
+  storage::Request request = std::move(held->request);
+  Status submitted =
+      held->store.Submit(std::move(request), [held, has_advice](Result<storage::Decision> d) {
+        FinishHeld(held, std::move(d));
+        if (has_advice) held->router.WakeSafSender();
+      });
+  if (!submitted.ok()) FinishHeld(held, Result<storage::Decision>(submitted));
+}
+
+// The 0420 for the issuer: the terminal's reversal reshaped as the original the issuer saw
+// (its MTI, DE 7 and amount), so PackAdvice's DE 90 names it with the link STAN.
+Result<std::string> PackIssuerReversal(const Message& reversal, std::string_view original_mti,
+                                       const Amount& amount, uint32_t link_stan) {
+  Message original = reversal;
+  // DE 90 of the reversal was checked by ScreenRequest (n 42): MTI, STAN, DE 7, acquirer.
+  const std::string_view de90 = reversal.Get(90);
+  KYTKIN_RETURN_IF_ERROR(original.SetMti(BaseMti(original_mti)));
+  KYTKIN_RETURN_IF_ERROR(original.Set(7, de90.substr(10, 10)));
+  KYTKIN_RETURN_IF_ERROR(original.SetUint(4, static_cast<uint64_t>(amount.minor_units())));
+  KYTKIN_RETURN_IF_ERROR(original.SetUint(49, amount.currency()));
+  return PackAdvice(original, "0420", link_stan);
+}
+
+void DecideReversal(const std::shared_ptr<HeldReversal>& held,
+                    const Result<storage::Store::FoundDecision>& found) {
+  std::optional<IssuerRoute> remote;
+  if (found.ok() && found->decision.approved() && found->decision.transfer_id == 0 &&
+      found->record.operation == Operation::kRemoteDecision) {
+    remote = ParseIssuerRoute(found->record.route);
+  }
+  if (!remote) {
+    SubmitHeld(held);  // the ledger's own reversal (on-us, stand-in hold, or 25)
+    return;
+  }
+  const storage::Decision& original = found->decision;
+  storage::Request& r = held->request;
+  const Message& m = held->message;
+  r.operation = Operation::kRemoteDecision;
+  r.amount = original.approved_amount;
+  r.card_token = original.card_token;
+  r.remote_response = ResponseCode::kApproved;
+  if (m.Has(2)) {
+    Result<Pan> pan = Pan::Parse(m.Get(2));
+    if (!pan.ok() || pan->masked() != found->record.masked_pan) {
+      // Not the card the issuer approved: nothing to tell it.
+      r.remote_response = ResponseCode::kUnableToLocateOriginal;
+      r.route = "reversal: not the original's card";
+      SubmitHeld(held);
+      return;
+    }
+    r.pan = std::move(pan).value();
+  }
+  Result<std::string> advice =
+      PackIssuerReversal(m, found->record.mti, original.approved_amount, remote->link_stan);
+  if (!advice.ok()) {
+    FinishHeld(held, Result<storage::Decision>(advice.status()));
+    return;
+  }
+  r.saf_issuer = remote->issuer;
+  r.saf_if_approved = {"0420", std::move(advice).value()};
+  r.route = "reversal to issuer " + remote->issuer;
+  SubmitHeld(held);
+}
+
+}  // namespace
+
+bool RouteReversal(IssuerRouter& router, storage::Store& store, const Message& reversal,
+                   storage::Request& request, RoutedCompletion done) {
+  if (!router.enabled() || request.operation != Operation::kReverse ||
+      request.original_request_key.empty() || !reversal.Has(90)) {
+    return false;
+  }
+  auto held = std::make_shared<HeldReversal>(
+      HeldReversal{router, store, reversal, std::move(request), std::move(done), ""});
+  auto look_up = [held] {
+    Status asked = held->store.SubmitFindDecisionRecord(
+        held->request.original_request_key,
+        [held](Result<storage::Store::FoundDecision> found) { DecideReversal(held, found); });
+    if (!asked.ok()) FinishHeld(held, Result<storage::Decision>(asked));
+  };
+  // An original still at the issuer is looked up once it is decided (its EndInFlight runs the
+  // waiter): reversing it on the ledger now would decline it after the issuer took the money.
+  const std::string key = held->request.original_request_key;
+  if (!router.BeginInFlight(key, [held, look_up] {
+        // Hold the key for this reversal in turn; a waiter that finds it taken again waits on.
+        if (!held->router.BeginInFlight(held->request.original_request_key, look_up)) return;
+        held->in_flight_key = held->request.original_request_key;
+        look_up();
+      })) {
+    return true;
+  }
+  held->in_flight_key = key;
+  look_up();
+  return true;
+}
 
 bool IsRoutableOperation(CardOperation op) {
   return op == CardOperation::kAuthorize || op == CardOperation::kPurchase ||

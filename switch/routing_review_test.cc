@@ -248,5 +248,140 @@ TEST_F(RoutingReviewStandInTest, AStandInAfterADroppedIssuerApprovalTakesTheMone
       << ", reversals applied " << stats.reversals_applied;
 }
 
+// A terminal's 0400 of a request the issuer approved: kytkin's ledger holds nothing, so the
+// reversal is journaled approved without a ledger change and a 0420 naming the original as the
+// issuer saw it (link STAN) goes to the issuer, which releases its hold once.
+class RoutingReversalTest : public RoutingReviewTest {
+ protected:
+  // Routes `request` (RouteReversal when `reversal` is set) and waits for its decision.
+  Result<storage::Decision> Route(const Message& message, storage::Request request, bool reversal) {
+    std::optional<Result<storage::Decision>> decision;
+    std::mutex mu;
+    auto done = [&](Result<storage::Decision> d) {
+      std::lock_guard lock(mu);
+      decision = std::move(d);
+    };
+    RoutedCardRequest in;
+    in.message = &message;
+    const bool taken = reversal ? RouteReversal(*router_, *store_, message, request, done)
+                                : RouteCardRequest(*router_, *store_, in, request, done);
+    if (!taken) return Status::NotFound("not routed");
+    if (!WaitFor([&] {
+          std::lock_guard lock(mu);
+          return decision.has_value();
+        })) {
+      return Status::Unavailable("no decision");
+    }
+    std::lock_guard lock(mu);
+    return *decision;
+  }
+  // The terminal's 0400 (STAN `stan`) of TerminalRequest(), with or without DE 2.
+  static Message Reversal(std::string_view stan, bool with_pan) {
+    Message m = TerminalRequest();
+    EXPECT_TRUE(m.SetMti("0400").ok());
+    if (!with_pan) {
+      Message without(m.dialect());
+      EXPECT_TRUE(without.SetMti("0400").ok());
+      EXPECT_TRUE(without.CopyFieldsIfPresent(m, {3, 4, 7, 32, 41, 49}).ok());
+      m = without;
+    }
+    EXPECT_TRUE(m.Set(7, "1127101200").ok());
+    EXPECT_TRUE(m.Set(11, stan).ok());
+    EXPECT_TRUE(m.Set(90, "0100000042112710111200000100001" + std::string(11, '0')).ok());
+    return m;
+  }
+  static storage::Request ReversalRequest(std::string_view stan) {
+    storage::Request r;
+    r.operation = storage::Operation::kReverse;
+    r.request_key = "100001|TERM0001|" + std::string(stan) + "|1127101200";
+    r.original_request_key = "100001|TERM0001|000042|1127101112";
+    r.amount = Amount(0, 978);
+    r.terminal_id = "TERM0001";
+    r.acquirer_id = "100001";
+    r.stan = std::string(stan);
+    r.mti = "0400";
+    return r;
+  }
+  size_t SafQueued() {
+    auto all = store_->SafList();
+    return all.ok() ? all->size() : 999;
+  }
+};
+
+TEST_F(RoutingReversalTest, AReversalOfAnIssuerApprovalGoesToTheIssuerOnce) {
+  Result<storage::Decision> approved = Route(TerminalRequest(), CardRequest(), false);
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  ASSERT_EQ(approved->response_code, ResponseCode::kApproved);
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000 - 1'234);
+
+  Result<storage::Decision> first =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->response_code, ResponseCode::kApproved);
+  EXPECT_EQ(first->transfer_id, 0u);  // nothing on kytkin's ledger
+  Result<storage::Decision> repeat =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(repeat.ok());
+  EXPECT_TRUE(repeat->duplicate);
+  EXPECT_EQ(repeat->journal_sequence, first->journal_sequence);
+  // Another reversal of the same original, without DE 2: the issuer finds it by DE 90 and has
+  // released it already (a repeat for it, not a second refund).
+  Result<storage::Decision> other =
+      Route(Reversal("000044", false), ReversalRequest("000044"), true);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->response_code, ResponseCode::kApproved);
+
+  router_->WakeSafSender();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000);
+  // Two 0420s reached the issuer, one per distinct reversal (the repeat queued none).
+  const IssuerSimStats stats = sim_->stats();
+  EXPECT_EQ(stats.reversals_applied, 1u);
+  EXPECT_EQ(stats.reversals_unmatched, 0u);
+  EXPECT_EQ(stats.reversal_repeats, 1u);
+}
+
+// A terminal that times out reverses while its original is still at the issuer: the reversal
+// waits for the issuer's answer instead of marking the original reversed on the ledger (which
+// would decline the original after the issuer took the money, with nothing to undo it).
+TEST_F(RoutingReversalTest, AReversalWhileTheOriginalIsAtTheIssuerWaitsForIt) {
+  sim_->SetBehavior(IssuerSimBehavior{.latency_fixed_us = kIssuerLatencyUs});
+  const Message message = TerminalRequest();
+  std::optional<Result<storage::Decision>> original;
+  std::mutex mu;
+  RoutedCardRequest in;
+  in.message = &message;
+  storage::Request r = CardRequest();
+  ASSERT_TRUE(RouteCardRequest(*router_, *store_, in, r, [&](Result<storage::Decision> d) {
+    std::lock_guard lock(mu);
+    original = std::move(d);
+  }));
+  Result<storage::Decision> reversed =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(reversed.ok()) << reversed.status().ToString();
+  EXPECT_EQ(reversed->response_code, ResponseCode::kApproved);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return original.has_value();
+  }));
+  {
+    std::lock_guard lock(mu);
+    ASSERT_TRUE(original->ok());
+    EXPECT_EQ((*original)->response_code, ResponseCode::kApproved);
+  }
+  router_->WakeSafSender();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000);
+  EXPECT_EQ(sim_->stats().reversals_applied, 1u);
+}
+
+TEST_F(RoutingReversalTest, AReversalOfAnUnknownOriginalGoesToTheLedger) {
+  Result<storage::Decision> d = Route(Reversal("000045", true), ReversalRequest("000045"), true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->response_code, ResponseCode::kUnableToLocateOriginal);
+  EXPECT_EQ(SafQueued(), 0u);
+  EXPECT_EQ(sim_->stats().reversals_applied + sim_->stats().reversals_unmatched, 0u);
+}
+
 }  // namespace
 }  // namespace kytkin

@@ -245,6 +245,31 @@ class RoutingE2e : public ::testing::Test {
     return std::string(response.Get(39));
   }
 
+  // A terminal's reversal (0400) of the request it sent with `original_stan`; returns DE 39.
+  std::string SendReversal(const std::string& pan, int64_t minor, uint32_t stan,
+                           std::string_view original_mti, uint32_t original_stan) {
+    auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"),
+                                         *iso8583::FindDialect("iso87-ascii"),
+                                         iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (!c.ok()) return "";
+    TerminalRequest r;
+    r.operation = CardOperation::kReversal;
+    r.pan = pan;
+    r.amount = Amount(minor, kEur);
+    r.stan = stan;
+    r.transmission_time = time_;
+    r.original = {std::string(original_mti), original_stan, time_};
+    iso8583::Message request(*iso8583::FindDialect("iso87-ascii"));
+    EXPECT_TRUE(BuildTerminalRequest(r, TerminalIdentity{}, request).ok());
+    iso8583::Message response(*iso8583::FindDialect("iso87-ascii"));
+    Status s = (*c)->Exchange(request, response);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return "";
+    EXPECT_EQ(response.mti(), "0410");
+    return std::string(response.Get(39));
+  }
+
   std::string Journal() {
     return process_->Run({"journal", "export", "--data-dir", process_->data_dir().string()}).output;
   }
@@ -402,6 +427,47 @@ TEST_F(RoutingE2e, NoStandInAnswers91AndTheReversalIsDeliveredAfterARestart) {
   const std::string journal = Journal();
   EXPECT_NE(journal.find("\"route\":\"unavailable deadline nordbank via nb-a\""), std::string::npos)
       << journal;
+}
+
+TEST_F(RoutingE2e, TerminalReversalOfAnIssuerApprovalReachesTheIssuerOnce) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe().ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a") && LinkUp("nb-b"); }));
+
+  const uint32_t purchase = next_stan_;
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 2'500), "00");  // over nb-a
+  std::string balance;
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000097500");  // the issuer holds 25.00
+
+  // The terminal reverses it: approved at once, a 0420 queued for nordbank; the retransmission
+  // (same STAN) is answered from the dedupe index and queues nothing new.
+  const uint32_t reversal = next_stan_++;
+  EXPECT_EQ(SendReversal(kNordbankPan, 2'500, reversal, "0200", purchase), "00");
+  EXPECT_EQ(SendReversal(kNordbankPan, 2'500, reversal, "0200", purchase), "00");
+  // A reversal that names another card is not the issuer's approval: 25, nothing queued.
+  EXPECT_EQ(SendReversal(kSouthbankPan, 2'500, next_stan_++, "0200", purchase), "25");
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000100000");  // the money is back at the issuer
+
+  // An on-us reversal still goes to kytkin's ledger.
+  const uint32_t on_us = next_stan_;
+  EXPECT_EQ(Send(CardOperation::kPurchase, kOnUsPan, 1'000), "00");
+  EXPECT_EQ(SendReversal(kOnUsPan, 1'000, next_stan_++, "0200", on_us), "00");
+
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string journal = Journal();
+  const std::string route = "\"route\":\"reversal to issuer nordbank\"";
+  const size_t first = journal.find(route);
+  EXPECT_NE(first, std::string::npos) << journal;
+  EXPECT_EQ(journal.find(route, first + 1), std::string::npos) << journal;  // one record
+  EXPECT_NE(journal.find("\"operation\":\"reverse\""), std::string::npos) << journal;
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "reversals_unmatched"), 0) << a;
+  EXPECT_EQ(JsonNumber(a, "reversal_repeats"), 0) << a;
 }
 
 }  // namespace
