@@ -24,12 +24,12 @@ bool Authorizer::RouteRequest(const iso8583::Message& m, CardOperation operation
   auto on_durable = [this, pending](Result<storage::Decision> decision) {
     OnDurable(*pending, decision);
   };
-  // A reversal goes to the issuer that approved its original (or to the ledger).
-  const bool reversal =
-      operation == CardOperation::kReversal || operation == CardOperation::kReversalAdvice;
-  const bool routed = reversal ? RouteReversal(*router, store_, m, request, std::move(on_durable))
-                               : RouteCardRequest(*router, store_, in, request,
-                                                  std::move(on_durable), &latency_issuer_);
+  // A reversal or completion goes to the issuer that approved its original (or to the ledger).
+  const bool follow_up = request.operation == storage::Operation::kReverse ||
+                         request.operation == storage::Operation::kCapture;
+  const bool routed = follow_up ? RouteFollowUp(*router, store_, m, request, std::move(on_durable))
+                                : RouteCardRequest(*router, store_, in, request,
+                                                   std::move(on_durable), &latency_issuer_);
   if (!routed) {
     in_flight_.Decrement();
     done = std::move(pending->done);

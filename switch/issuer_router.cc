@@ -65,9 +65,10 @@ Result<std::string> PackAdvice(const Message& request, std::string_view mti, uin
   KYTKIN_RETURN_IF_ERROR(advice.SetMti(mti));
   KYTKIN_RETURN_IF_ERROR(advice.CopyFieldsIfPresent(
       request, {2, 3, 4, 7, 11, 12, 13, 14, 18, 22, 32, 41, 42, 43, 49}));
-  if (BaseMti(mti) == "0420") {
+  if (BaseMti(mti) == "0420" || BaseMti(mti) == "0220") {
     // DE 90: original MTI (4), STAN (6), transmission time (10), acquirer (11), forwarding
-    // institution (11). The STAN is the link's: it is the one the issuer saw.
+    // institution (11). The STAN is the link's: it is the one the issuer saw. A 0220 completes
+    // the authorization it names.
     std::string acquirer(request.Get(32));
     if (acquirer.size() > 11) acquirer.resize(11);
     std::string de90(request.mti());

@@ -65,8 +65,9 @@ struct RouteChoice {
 inline constexpr std::string_view kAdviceDialect = "iso87-ascii";
 
 // Packs the advice for `request` (a terminal's 0100/0200, any dialect) in kAdviceDialect:
-// `mti` "0120" copies the card fields; "0420" adds DE 90 naming the original as the issuer saw
-// it (its MTI, the link's STAN `link_stan`, DE 7, DE 32). DE 38/39/37 are set when sent.
+// `mti` "0120" copies the card fields; "0420" (and "0220", a completion) adds DE 90 naming the
+// original as the issuer saw it (its MTI, the link's STAN `link_stan`, DE 7, DE 32). DE 38/39/37
+// are set when sent.
 Result<std::string> PackAdvice(const iso8583::Message& request, std::string_view mti,
                                uint32_t link_stan);
 

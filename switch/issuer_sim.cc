@@ -169,9 +169,34 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
     Card* card = FindCard(pan);
     if (card && amount.ok()) {
       card->available_minor -= amount->minor_units();
-      auto taken = std::make_shared<Taken>(Taken{std::string(pan), amount->minor_units(), false});
+      auto taken =
+          std::make_shared<Taken>(Taken{std::string(pan), amount->minor_units(), false, false});
       by_original_[Key({"0120", stan, time})] = taken;
       by_terminal_stan_[Key({terminal, stan})] = taken;
+    }
+    return answer(ResponseCode::kApproved);
+  }
+
+  if (base == "0220" && request.Get(90).size() == kOriginalDataChars) {
+    // A completion of an authorization (DE 90 names it): the hold becomes the completed amount,
+    // once; always acknowledged.
+    std::string key = Key({"0220", terminal, advice_id, time});
+    if (!advice_keys_.insert(key).second) {
+      ++stats.advice_repeats;
+      return answer(ResponseCode::kApproved);
+    }
+    std::string_view original = request.Get(90);
+    auto it = by_original_.find(
+        Key({BaseMti(original.substr(0, 4)), original.substr(4, 6), original.substr(10, 10)}));
+    if (it != by_original_.end() && !it->second->reversed && !it->second->completed &&
+        amount.ok()) {
+      Taken& taken = *it->second;
+      if (Card* card = FindCard(taken.pan)) {
+        card->available_minor += taken.minor - amount->minor_units();
+      }
+      taken.minor = amount->minor_units();
+      taken.completed = true;
+      ++stats.advices_applied;
     }
     return answer(ResponseCode::kApproved);
   }
@@ -209,7 +234,7 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
   if (force_decline) return decline(ResponseCode::kDoNotHonour);
   if (debit_minor > card->available_minor) return decline(ResponseCode::kInsufficientFunds);
   card->available_minor -= debit_minor;
-  auto taken = std::make_shared<Taken>(Taken{std::string(pan), debit_minor, false});
+  auto taken = std::make_shared<Taken>(Taken{std::string(pan), debit_minor, false, false});
   by_original_[Key({base, stan, time})] = taken;
   by_terminal_stan_[Key({terminal, stan})] = taken;
   char approval_code[8];

@@ -11,6 +11,7 @@
 //   0120/0121  authorization advice: applied without a funds check -> 0130 00
 //   0420/0421  reversal advice: gives back what the original (DE 90, else DE 41 + DE 11) took
 //              -> 0430 00, always (an unknown original is acknowledged and counted)
+//   0220/0221  completion of an authorization (DE 90): its hold becomes DE 4 (once) -> 0230 00
 // Advices and reversals are idempotent by key (base MTI, DE 41, DE 37 or else DE 11, DE 7): a
 // repeat (0121, 0421, or the same 0120 / 0420 again) is answered like the first and changes
 // nothing. DE 37 wins because a switch's link re-sends a repeat with a STAN of its own.
@@ -77,8 +78,8 @@ struct IssuerSimStats {
   uint64_t echoes = 0;               // 0800 DE 70 301
   uint64_t approvals = 0;            // 0100/0200 answered 00
   uint64_t declines = 0;             // 0100/0200 answered anything else
-  uint64_t advices_applied = 0;      // 0120/0121 applied (first time)
-  uint64_t advice_repeats = 0;       // 0120/0121 seen again: acknowledged, not applied
+  uint64_t advices_applied = 0;      // 0120/0121 and 0220/0221 applied (first time)
+  uint64_t advice_repeats = 0;       // 0120/0121 and 0220/0221 seen again: not applied
   uint64_t reversals_applied = 0;    // 0420/0421 that gave money back (first time)
   uint64_t reversal_repeats = 0;     // 0420/0421 seen again
   uint64_t reversals_unmatched = 0;  // 0420/0421 whose original the simulator never approved
@@ -117,6 +118,7 @@ class IssuerSimLedger {
     std::string pan;
     int64_t minor = 0;  // signed: positive = debit taken, negative = credit given
     bool reversed = false;
+    bool completed = false;  // a 0220 set `minor` to the completed amount
   };
   Card* FindCard(std::string_view pan);
 

@@ -128,6 +128,29 @@ TEST_F(LedgerTest, ReversalAdviceGivesBackOnceByOriginalData) {
   EXPECT_EQ(stats_.reversals_unmatched, 1u);
 }
 
+TEST_F(LedgerTest, CompletionKeepsTheCompletedAmountOnce) {
+  EXPECT_EQ(Code(Request(CardOperation::kAuthorize, kPan, 3'000, 11)), "00");
+  TerminalRequest completion = Request(CardOperation::kFinancialAdvice, kPan, 2'000, 12);
+  completion.original = {"0100", 11, "1127003000"};
+  EXPECT_EQ(Code(completion), "00");
+  EXPECT_EQ(response_.mti(), "0230");
+  EXPECT_EQ(Available(), 8'000);  // the hold of 30.00 became 20.00
+  completion.repeat = true;       // 0221
+  EXPECT_EQ(Code(completion), "00");
+  // A different completion of the same authorization changes nothing either.
+  TerminalRequest again = Request(CardOperation::kFinancialAdvice, kPan, 1'000, 13);
+  again.original = completion.original;
+  EXPECT_EQ(Code(again), "00");
+  EXPECT_EQ(Available(), 8'000);
+  EXPECT_EQ(stats_.advices_applied, 1u);
+  EXPECT_EQ(stats_.advice_repeats, 1u);
+  // A reversal after it gives back the completed amount.
+  TerminalRequest reversal = Request(CardOperation::kReversalAdvice, kPan, 2'000, 14);
+  reversal.original = completion.original;
+  EXPECT_EQ(Code(reversal), "00");
+  EXPECT_EQ(Available(), 10'000);
+}
+
 TEST_F(LedgerTest, NetworkManagementAndResponsesAndUnsupportedMtis) {
   EXPECT_EQ(Code(Request(CardOperation::kSignOn, "", 0, 1)), "00");
   EXPECT_EQ(Code(Request(CardOperation::kEcho, "", 0, 2)), "00");

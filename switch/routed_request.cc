@@ -154,7 +154,7 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
       }
     }
     // The link STAN the issuer saw goes with the route: a later terminal reversal names the
-    // original to the issuer by it (RouteReversal).
+    // original to the issuer by it (RouteFollowUp).
     r.route = RouteText("issuer", issuer, routed->link, reply.latency_us) + std::string(kStanTag) +
               std::to_string(reply.stan);
     Submit(routed);
@@ -184,11 +184,11 @@ void Forward(const std::shared_ptr<Routed>& routed) {
 
 namespace {
 
-// A terminal's reversal while its original is looked up.
+// A terminal's reversal or completion while its original is looked up.
 struct HeldReversal {
   IssuerRouter& router;
   storage::Store& store;
-  Message message;  // the terminal's 0400/0420
+  Message message;  // the terminal's 0400/0420/0220
   storage::Request request;
   RoutedCompletion done;
   // The original's request key, held at the issuer router until this reversal is decided, so a
@@ -212,18 +212,19 @@ void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
   if (!submitted.ok()) FinishHeld(held, Result<storage::Decision>(submitted));
 }
 
-// The 0420 for the issuer: the terminal's reversal reshaped as the original the issuer saw
-// (its MTI, DE 7 and amount), so PackAdvice's DE 90 names it with the link STAN.
-Result<std::string> PackIssuerReversal(const Message& reversal, std::string_view original_mti,
-                                       const Amount& amount, uint32_t link_stan) {
-  Message original = reversal;
-  // DE 90 of the reversal was checked by ScreenRequest (n 42): MTI, STAN, DE 7, acquirer.
-  const std::string_view de90 = reversal.Get(90);
+// The 0420 (or 0220) for the issuer: the terminal's message reshaped as the original the issuer
+// saw (its MTI, DE 7) with `amount`, so PackAdvice's DE 90 names it with the link STAN.
+Result<std::string> PackIssuerAdvice(const Message& follow_up, std::string_view advice_mti,
+                                     std::string_view original_mti, const Amount& amount,
+                                     uint32_t link_stan) {
+  Message original = follow_up;
+  // DE 90 was checked by ScreenRequest (n 42): MTI, STAN, DE 7, acquirer.
+  const std::string_view de90 = follow_up.Get(90);
   KYTKIN_RETURN_IF_ERROR(original.SetMti(BaseMti(original_mti)));
   KYTKIN_RETURN_IF_ERROR(original.Set(7, de90.substr(10, 10)));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(4, static_cast<uint64_t>(amount.minor_units())));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(49, amount.currency()));
-  return PackAdvice(original, "0420", link_stan);
+  return PackAdvice(original, advice_mti, link_stan);
 }
 
 void DecideReversal(const std::shared_ptr<HeldReversal>& held,
@@ -233,50 +234,69 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
       found->record.operation == Operation::kRemoteDecision) {
     remote = ParseIssuerRoute(found->record.route);
   }
-  if (!remote) {
-    SubmitHeld(held);  // the ledger's own reversal (on-us, stand-in hold, or 25)
+  storage::Request& r = held->request;
+  const bool completion = r.operation == Operation::kCapture;
+  // Only an authorization (0100) has a hold to complete.
+  if (!remote || (completion && BaseMti(found->record.mti) != "0100")) {
+    SubmitHeld(held);  // the ledger's own reversal or completion (on-us, stand-in hold, or 25)
     return;
   }
   const storage::Decision& original = found->decision;
-  storage::Request& r = held->request;
   const Message& m = held->message;
+  const std::string_view what = completion ? "completion" : "reversal";
+  auto decline = [&](ResponseCode code, std::string_view why) {
+    // Nothing to tell the issuer: journaled with its reason, answered.
+    r.remote_response = code;
+    r.route = std::string(what) + ": " + std::string(why);
+    SubmitHeld(held);
+  };
   r.operation = Operation::kRemoteDecision;
-  r.amount = original.approved_amount;
   r.card_token = original.card_token;
   r.remote_response = ResponseCode::kApproved;
+  if (completion) {
+    // DE 4 of 0 completes the whole hold; more than the issuer approved is the ledger's 13 too.
+    if (r.amount.minor_units() == 0) r.amount = original.approved_amount;
+    if (r.amount.currency() != original.approved_amount.currency()) {
+      return decline(ResponseCode::kInvalidAmount, "not the original's currency");
+    }
+    if (r.amount.minor_units() < 0 ||
+        r.amount.minor_units() > original.approved_amount.minor_units()) {
+      return decline(ResponseCode::kInvalidAmount, "more than the authorization");
+    }
+  } else {
+    r.amount = original.approved_amount;
+  }
   if (m.Has(2)) {
     Result<Pan> pan = Pan::Parse(m.Get(2));
     if (!pan.ok() || pan->masked() != found->record.masked_pan) {
-      // Not the card the issuer approved: nothing to tell it.
-      r.remote_response = ResponseCode::kUnableToLocateOriginal;
-      r.route = "reversal: not the original's card";
-      SubmitHeld(held);
-      return;
+      return decline(ResponseCode::kUnableToLocateOriginal, "not the original's card");
     }
     r.pan = std::move(pan).value();
   }
+  const std::string_view advice_mti = completion ? "0220" : "0420";
   Result<std::string> advice =
-      PackIssuerReversal(m, found->record.mti, original.approved_amount, remote->link_stan);
+      PackIssuerAdvice(m, advice_mti, found->record.mti, r.amount, remote->link_stan);
   if (!advice.ok()) {
     FinishHeld(held, Result<storage::Decision>(advice.status()));
     return;
   }
   r.saf_issuer = remote->issuer;
-  r.saf_if_approved = {"0420", std::move(advice).value()};
-  r.route = "reversal to issuer " + remote->issuer;
+  r.saf_if_approved = {std::string(advice_mti), std::move(advice).value()};
+  r.route = std::string(what) + " to issuer " + remote->issuer;
   SubmitHeld(held);
 }
 
 }  // namespace
 
-bool RouteReversal(IssuerRouter& router, storage::Store& store, const Message& reversal,
+bool RouteFollowUp(IssuerRouter& router, storage::Store& store, const Message& follow_up,
                    storage::Request& request, RoutedCompletion done) {
-  if (!router.enabled() || request.operation != Operation::kReverse ||
-      request.original_request_key.empty() || !reversal.Has(90)) {
+  if (!router.enabled() ||
+      (request.operation != Operation::kReverse && request.operation != Operation::kCapture) ||
+      request.original_request_key.empty() || !follow_up.Has(90)) {
     return false;
   }
   auto held = std::make_shared<HeldReversal>(
-      HeldReversal{router, store, reversal, std::move(request), std::move(done), ""});
+      HeldReversal{router, store, follow_up, std::move(request), std::move(done), ""});
   auto look_up = [held] {
     Status asked = held->store.SubmitFindDecisionRecord(
         held->request.original_request_key,

@@ -47,19 +47,21 @@ bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedC
                       storage::Request& request, RoutedCompletion done,
                       metrics::Histogram* issuer_latency = nullptr);
 
-// A terminal's reversal (0400/0420: `request` is a kReverse naming its original by request key)
-// while routing is on. The original is looked up (dedupe index and its journal record): one a
-// remote issuer approved ("issuer X via L ... stan N", kRemoteDecision) is reversed journal-only
-// - approved, no ledger change, the original's amount - with a 0420 for that issuer queued in
-// the same write, naming the original as the issuer saw it (DE 90: its MTI, the link STAN, DE 7)
-// and carrying the reversal's DE 2 when present (the issuer finds its original by DE 90). A
-// DE 2 that is not the original's card (masked first6/last4) is declined 25, nothing queued.
-// Any other original (on-us, stand-in, unknown) goes to the ledger as a plain kReverse. An
-// original still at the issuer (IssuerRouter::BeginInFlight) is waited for, and the reversal
-// holds its key until decided, so a retransmission of the original is answered, not forwarded.
-// Returns false, touching nothing, when routing is off or `request` is no such reversal; otherwise
+// A terminal's reversal (0400/0420) or completion (0220 with DE 90): `request` is a kReverse or
+// kCapture naming its original by request key, while routing is on. The original is looked up
+// (dedupe index and its journal record): one a remote issuer approved ("issuer X via L ... stan
+// N", kRemoteDecision; for a completion, a 0100) is decided journal-only - approved, no ledger
+// change; a reversal takes the original's amount, a completion its DE 4 (0 = all; above the
+// approval or in another currency 13) - with a 0420 (0220) for that issuer queued in the same
+// write, naming the original as the issuer saw it (DE 90: its MTI, the link STAN, DE 7) and
+// carrying the terminal's DE 2 when present (the issuer finds its original by DE 90). A DE 2
+// that is not the original's card (masked first6/last4) is declined 25, nothing queued.
+// Any other original (on-us, stand-in, unknown) goes to the ledger as before. An original still
+// at the issuer (IssuerRouter::BeginInFlight) is waited for, and the follow-up holds its key
+// until decided, so a retransmission of the original is answered, not forwarded.
+// Returns false, touching nothing, when routing is off or `request` is neither; otherwise
 // takes `request` and calls `done` exactly once, as RouteCardRequest.
-bool RouteReversal(IssuerRouter& router, storage::Store& store, const iso8583::Message& reversal,
+bool RouteFollowUp(IssuerRouter& router, storage::Store& store, const iso8583::Message& follow_up,
                    storage::Request& request, RoutedCompletion done);
 
 }  // namespace kytkin

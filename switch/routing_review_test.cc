@@ -253,7 +253,7 @@ TEST_F(RoutingReviewStandInTest, AStandInAfterADroppedIssuerApprovalTakesTheMone
 // issuer saw it (link STAN) goes to the issuer, which releases its hold once.
 class RoutingReversalTest : public RoutingReviewTest {
  protected:
-  // Routes `request` (RouteReversal when `reversal` is set) and waits for its decision.
+  // Routes `request` (RouteFollowUp when `reversal` is set) and waits for its decision.
   Result<storage::Decision> Route(const Message& message, storage::Request request, bool reversal) {
     std::optional<Result<storage::Decision>> decision;
     std::mutex mu;
@@ -263,7 +263,7 @@ class RoutingReversalTest : public RoutingReviewTest {
     };
     RoutedCardRequest in;
     in.message = &message;
-    const bool taken = reversal ? RouteReversal(*router_, *store_, message, request, done)
+    const bool taken = reversal ? RouteFollowUp(*router_, *store_, message, request, done)
                                 : RouteCardRequest(*router_, *store_, in, request, done);
     if (!taken) return Status::NotFound("not routed");
     if (!WaitFor([&] {

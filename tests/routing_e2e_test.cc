@@ -245,8 +245,9 @@ class RoutingE2e : public ::testing::Test {
     return std::string(response.Get(39));
   }
 
-  // A terminal's reversal (0400) of the request it sent with `original_stan`; returns DE 39.
-  std::string SendReversal(const std::string& pan, int64_t minor, uint32_t stan,
+  // A terminal's reversal (0400) or completion (0220) of the request it sent with
+  // `original_stan`; returns DE 39.
+  std::string SendFollowUp(CardOperation op, const std::string& pan, int64_t minor, uint32_t stan,
                            std::string_view original_mti, uint32_t original_stan) {
     auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"),
                                          *iso8583::FindDialect("iso87-ascii"),
@@ -254,7 +255,7 @@ class RoutingE2e : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     if (!c.ok()) return "";
     TerminalRequest r;
-    r.operation = CardOperation::kReversal;
+    r.operation = op;
     r.pan = pan;
     r.amount = Amount(minor, kEur);
     r.stan = stan;
@@ -266,8 +267,14 @@ class RoutingE2e : public ::testing::Test {
     Status s = (*c)->Exchange(request, response);
     EXPECT_TRUE(s.ok()) << s.ToString();
     if (!s.ok()) return "";
-    EXPECT_EQ(response.mti(), "0410");
+    std::string mti(request.mti());
+    mti[2] = static_cast<char>(mti[2] + 1);
+    EXPECT_EQ(response.mti(), mti);
     return std::string(response.Get(39));
+  }
+  std::string SendReversal(const std::string& pan, int64_t minor, uint32_t stan,
+                           std::string_view original_mti, uint32_t original_stan) {
+    return SendFollowUp(CardOperation::kReversal, pan, minor, stan, original_mti, original_stan);
   }
 
   std::string Journal() {
@@ -429,7 +436,7 @@ TEST_F(RoutingE2e, NoStandInAnswers91AndTheReversalIsDeliveredAfterARestart) {
       << journal;
 }
 
-TEST_F(RoutingE2e, TerminalReversalOfAnIssuerApprovalReachesTheIssuerOnce) {
+TEST_F(RoutingE2e, TerminalReversalAndCompletionOfAnIssuerApprovalReachTheIssuerOnce) {
   ASSERT_TRUE(sim_a_->Start(0).ok());
   ASSERT_TRUE(sim_b_->Start(0).ok());
   ASSERT_TRUE(StartServe().ok());
@@ -452,6 +459,23 @@ TEST_F(RoutingE2e, TerminalReversalOfAnIssuerApprovalReachesTheIssuerOnce) {
   EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
   EXPECT_EQ(balance, "0002978C000000100000");  // the money is back at the issuer
 
+  // A completion (0220) of an authorization the issuer approved: a 0220 advice for the issuer,
+  // which keeps only the completed amount; more than the authorization is 13, nothing queued.
+  const uint32_t authorization = next_stan_;
+  EXPECT_EQ(Send(CardOperation::kAuthorize, kNordbankPan, 3'000), "00");
+  EXPECT_EQ(SendFollowUp(CardOperation::kFinancialAdvice, kNordbankPan, 3'001, next_stan_++, "0100",
+                         authorization),
+            "13");
+  const uint32_t completion = next_stan_++;
+  for (int i = 0; i < 2; ++i) {  // the second is a retransmission
+    EXPECT_EQ(SendFollowUp(CardOperation::kFinancialAdvice, kNordbankPan, 2'000, completion, "0100",
+                           authorization),
+              "00");
+  }
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000098000");  // 20.00 of the 30.00 held
+
   // An on-us reversal still goes to kytkin's ledger.
   const uint32_t on_us = next_stan_;
   EXPECT_EQ(Send(CardOperation::kPurchase, kOnUsPan, 1'000), "00");
@@ -468,6 +492,10 @@ TEST_F(RoutingE2e, TerminalReversalOfAnIssuerApprovalReachesTheIssuerOnce) {
   EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
   EXPECT_EQ(JsonNumber(a, "reversals_unmatched"), 0) << a;
   EXPECT_EQ(JsonNumber(a, "reversal_repeats"), 0) << a;
+  EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;  // the completion, once
+  EXPECT_EQ(JsonNumber(a, "advice_repeats"), 0) << a;
+  EXPECT_NE(journal.find("\"route\":\"completion to issuer nordbank\""), std::string::npos)
+      << journal;
 }
 
 }  // namespace
