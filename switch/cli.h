@@ -20,14 +20,14 @@ struct Command {
 };
 
 // Subcommands; each is defined in its own cli_*.cc.
-int RunIso(Args args);       // kytkin iso decode|encode
-int RunServe(Args args);     // kytkin serve: the switch
-int RunTerm(Args args);      // kytkin term authorize|purchase|...: the terminal simulator
-int RunAccounts(Args args);  // kytkin accounts import|create|show|block (cli_storage.cc)
-int RunJournal(Args args);   // kytkin journal export|verify (cli_storage.cc)
-int RunLedger(Args args);    // kytkin ledger verify (cli_storage.cc)
-int RunLoad(Args args);      // kytkin load: the load benchmark (cli_load.cc)
-int RunIssuerSim(Args args);  // kytkin issuer-sim: a remote issuer host for tests and demos
+int RunIso(Args args);         // kytkin iso decode|encode
+int RunServe(Args args);       // kytkin serve: the switch
+int RunTerm(Args args);        // kytkin term authorize|purchase|...: the terminal simulator
+int RunAccounts(Args args);    // kytkin accounts import|create|show|block (cli_storage.cc)
+int RunJournal(Args args);     // kytkin journal export|verify (cli_storage.cc)
+int RunLedger(Args args);      // kytkin ledger verify (cli_storage.cc)
+int RunLoad(Args args);        // kytkin load: the load benchmark (cli_load.cc)
+int RunIssuerSim(Args args);   // kytkin issuer-sim: a remote issuer host for tests and demos
 int RunSettle(Args args);      // kytkin settle FILE: acquirer batch file (cli_settle.cc)
 int RunSettlement(Args args);  // kytkin settlement report|cutover|show (cli_settle.cc)
 

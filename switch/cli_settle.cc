@@ -29,6 +29,7 @@
 #include "core/currency.h"
 #include "core/pan.h"
 #include "core/response_code.h"
+#include "core/text.h"
 #include "storage/store.h"
 #include "switch/cli.h"
 #include "switch/cli_flags.h"
@@ -85,43 +86,6 @@ struct SettleFlags {
     return Store::Open(options);
   }
 };
-
-// Splits one CSV line (RFC 4180 quotes, no embedded newlines).
-Result<std::vector<std::string>> SplitCsv(std::string_view line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"' && fields.back().empty()) {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  if (quoted) return Status::InvalidArgument("unterminated quote");
-  return fields;
-}
-
-std::string CsvField(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
 
 std::optional<uint16_t> ParseCurrency(std::string_view text) {
   if (auto c = FindCurrency(text)) return c->numeric;
@@ -398,7 +362,7 @@ int RunSettle(Args args) {
       bad(line_no, "line longer than 4096 bytes");
       continue;
     }
-    auto fields = SplitCsv(line);
+    auto fields = SplitCsvLine(line);
     if (!fields.ok()) {
       bad(line_no, fields.status().message());
       continue;
@@ -547,7 +511,8 @@ int RunSettlement(Args args) {
 
   if (command == "report") {
     auto date = settlement::ParseDate(date_text);
-    if (!date.ok()) return Fail("settlement report", "--date: " + std::string(date.status().message()), 2);
+    if (!date.ok())
+      return Fail("settlement report", "--date: " + std::string(date.status().message()), 2);
     if (format != "csv" && format != "json") {
       return Fail("settlement report", "--format: csv or json, got " + format, 2);
     }
@@ -570,7 +535,8 @@ int RunSettlement(Args args) {
         1;
     if (!to_date.empty()) {
       auto d = settlement::ParseDate(to_date);
-      if (!d.ok()) return Fail("settlement cutover", "--to-date: " + std::string(d.status().message()), 2);
+      if (!d.ok())
+        return Fail("settlement cutover", "--to-date: " + std::string(d.status().message()), 2);
       target = *d;
     }
     auto settled = (*store)->CutOverSettlement(target);

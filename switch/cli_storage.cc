@@ -21,6 +21,7 @@
 #include "core/currency.h"
 #include "core/pan.h"
 #include "core/response_code.h"
+#include "core/text.h"
 #include "storage/store.h"
 #include "switch/cli.h"
 #include "switch/cli_flags.h"
@@ -68,39 +69,6 @@ struct StoreFlags {
     return Store::Open(options);
   }
 };
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string CsvField(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string Major(int64_t minor, uint16_t currency) {
   return Amount(minor, currency).FormatMajor();
@@ -209,33 +177,6 @@ Result<Store::ImportRow> BuildRow(const RowText& t) {
   return row;
 }
 
-// Splits one CSV line (RFC 4180 quotes, no embedded newlines).
-Result<std::vector<std::string>> SplitCsv(std::string_view line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"' && fields.back().empty()) {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  if (quoted) return Status::InvalidArgument("unterminated quote");
-  return fields;
-}
-
 constexpr std::string_view kCsvColumns[] = {
     "account_id", "kind",   "currency",    "opening_balance", "credit_limit", "name",
     "pan",        "expiry", "card_status", "single_limit",    "daily_limit",  "daily_count"};
@@ -287,7 +228,7 @@ int AccountsImport(const StoreFlags& sf, const std::string& path) {
   while (header.empty() && std::getline(in, line)) {
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
-    auto h = SplitCsv(line);
+    auto h = SplitCsvLine(line);
     if (!h.ok())
       return Fail("accounts import", "line " + std::to_string(line_no) +
                                          ": header: " + std::string(h.status().message()));
@@ -344,7 +285,7 @@ int AccountsImport(const StoreFlags& sf, const std::string& path) {
       bad(line_no, "line longer than 4096 bytes");
       continue;
     }
-    auto fields = SplitCsv(line);
+    auto fields = SplitCsvLine(line);
     if (!fields.ok()) {
       bad(line_no, fields.status().message());
       continue;
@@ -379,23 +320,23 @@ int AccountsImport(const StoreFlags& sf, const std::string& path) {
 }
 
 void PrintAccount(const Account& a) {
-  std::cout << "{\"account_id\":" << a.id << ",\"kind\":" << JsonString(AccountKindName(a.kind))
+  std::cout << "{\"account_id\":" << a.id << ",\"kind\":" << JsonQuoted(AccountKindName(a.kind))
             << ",\"currency\":" << a.currency
-            << ",\"status\":" << JsonString(AccountStatusName(a.status))
-            << ",\"name\":" << JsonString(a.name)
-            << ",\"balance\":" << JsonString(Major(a.balance(), a.currency))
-            << ",\"available\":" << JsonString(Major(a.available(), a.currency))
-            << ",\"debits_pending\":" << JsonString(Major(a.debits_pending, a.currency))
-            << ",\"credit_limit\":" << JsonString(Major(a.credit_limit_minor, a.currency)) << "}\n";
+            << ",\"status\":" << JsonQuoted(AccountStatusName(a.status))
+            << ",\"name\":" << JsonQuoted(a.name)
+            << ",\"balance\":" << JsonQuoted(Major(a.balance(), a.currency))
+            << ",\"available\":" << JsonQuoted(Major(a.available(), a.currency))
+            << ",\"debits_pending\":" << JsonQuoted(Major(a.debits_pending, a.currency))
+            << ",\"credit_limit\":" << JsonQuoted(Major(a.credit_limit_minor, a.currency)) << "}\n";
 }
 
 void PrintCard(const Card& c) {
   char expiry[8];
   std::snprintf(expiry, sizeof expiry, "%02d%02d", c.expiry_year % 100, c.expiry_month);
-  std::cout << "{\"card_token\":" << JsonString(c.token)
-            << ",\"masked_pan\":" << JsonString(c.masked_pan) << ",\"account_id\":" << c.account_id
+  std::cout << "{\"card_token\":" << JsonQuoted(c.token)
+            << ",\"masked_pan\":" << JsonQuoted(c.masked_pan) << ",\"account_id\":" << c.account_id
             << ",\"expiry\":\"" << expiry
-            << "\",\"status\":" << JsonString(CardStatusName(c.status))
+            << "\",\"status\":" << JsonQuoted(CardStatusName(c.status))
             << ",\"single_limit_minor\":" << c.single_amount_max_minor
             << ",\"daily_limit_minor\":" << c.daily_amount_max_minor
             << ",\"daily_count\":" << c.daily_count_max << "}\n";
@@ -554,18 +495,18 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
     return;
   }
   out << "{\"sequence\":" << j.sequence << ",\"time_unix_us\":" << j.time_unix_us
-      << ",\"channel\":" << JsonString(ChannelName(j.channel))
-      << ",\"operation\":" << JsonString(OperationName(j.operation))
-      << ",\"mti\":" << JsonString(j.mti) << ",\"terminal_id\":" << JsonString(j.terminal_id)
-      << ",\"merchant_id\":" << JsonString(j.merchant_id)
-      << ",\"acquirer_id\":" << JsonString(j.acquirer_id) << ",\"stan\":" << JsonString(j.stan)
-      << ",\"rrn\":" << JsonString(j.rrn) << ",\"masked_pan\":" << JsonString(j.masked_pan)
-      << ",\"card_token\":" << JsonString(j.card_token)
+      << ",\"channel\":" << JsonQuoted(ChannelName(j.channel))
+      << ",\"operation\":" << JsonQuoted(OperationName(j.operation))
+      << ",\"mti\":" << JsonQuoted(j.mti) << ",\"terminal_id\":" << JsonQuoted(j.terminal_id)
+      << ",\"merchant_id\":" << JsonQuoted(j.merchant_id)
+      << ",\"acquirer_id\":" << JsonQuoted(j.acquirer_id) << ",\"stan\":" << JsonQuoted(j.stan)
+      << ",\"rrn\":" << JsonQuoted(j.rrn) << ",\"masked_pan\":" << JsonQuoted(j.masked_pan)
+      << ",\"card_token\":" << JsonQuoted(j.card_token)
       << ",\"amount_minor\":" << j.amount.minor_units() << ",\"currency\":" << j.amount.currency()
-      << ",\"route\":" << JsonString(j.route) << ",\"response_code\":\"" << rc << "\""
-      << ",\"reason\":" << JsonString(ReasonName(j.reason))
-      << ",\"auth_code\":" << JsonString(j.auth_code) << ",\"transfer_id\":" << j.transfer_id
-      << ",\"latency_us\":" << j.latency_us << ",\"request_key\":" << JsonString(j.request_key)
+      << ",\"route\":" << JsonQuoted(j.route) << ",\"response_code\":\"" << rc << "\""
+      << ",\"reason\":" << JsonQuoted(ReasonName(j.reason))
+      << ",\"auth_code\":" << JsonQuoted(j.auth_code) << ",\"transfer_id\":" << j.transfer_id
+      << ",\"latency_us\":" << j.latency_us << ",\"request_key\":" << JsonQuoted(j.request_key)
       << ",\"hash\":\"" << hash << "\"}\n";
 }
 

@@ -2,13 +2,13 @@
 
 #include <toml++/toml.h>
 
-#include "switch/settlement_config_toml.h"
 #include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
+#include "switch/settlement_config_toml.h"
 
 namespace kytkin {
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/text.h"
 #include "iso8583/dialect.h"
 #include "routing/table_file.h"
 #include "switch/iso_operations.h"
@@ -24,23 +25,6 @@ int64_t SteadyMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string Digits(uint64_t value, int width) {
@@ -464,8 +448,8 @@ std::string IssuerRouter::SafJson() {
   for (size_t i = 0; i < all->size(); ++i) {
     const storage::SafMessage& m = (*all)[i];
     (m.parked ? parked : queued) += 1;
-    out << (i ? "," : "") << "{\"id\":" << m.id << ",\"issuer\":" << JsonString(m.issuer)
-        << ",\"mti\":" << JsonString(m.mti) << ",\"masked_pan\":" << JsonString(m.masked_pan)
+    out << (i ? "," : "") << "{\"id\":" << m.id << ",\"issuer\":" << JsonQuoted(m.issuer)
+        << ",\"mti\":" << JsonQuoted(m.mti) << ",\"masked_pan\":" << JsonQuoted(m.masked_pan)
         << ",\"response_code\":\"" << ResponseCodeDigits(m.response_code)
         << "\",\"journal_sequence\":" << m.journal_sequence
         << ",\"created_unix_us\":" << m.created_unix_us << ",\"attempts\":" << m.attempts

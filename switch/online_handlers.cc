@@ -11,6 +11,7 @@
 
 #include "core/currency.h"
 #include "core/pan.h"
+#include "core/text.h"
 #include "iso8583/dialect.h"
 #include "switch/routed_request.h"
 #include "switch/terminal_client.h"
@@ -98,23 +99,6 @@ void FillDecision(const storage::Decision& d, v1::Decision* out) {
   if (d.available.currency() != 0) SetMoney(d.available, out->mutable_available_balance());
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string TransactionJson(const storage::JournalRecord& j) {
   std::ostringstream o;
   o << "{\"rrn\":\"" << RrnOfSequence(j.sequence) << "\",\"sequence\":" << j.sequence
@@ -181,9 +165,9 @@ Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::C
     KYTKIN_RETURN_IF_ERROR(m.Set(18, merchant->merchant_category_code()));
   }
   KYTKIN_RETURN_IF_ERROR(m.Set(22, "812"));
-  KYTKIN_RETURN_IF_ERROR(m.Set(
-      41, merchant != nullptr && !merchant->terminal_id().empty() ? merchant->terminal_id()
-                                                                  : "ONLINE"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(41, merchant != nullptr && !merchant->terminal_id().empty()
+                                       ? merchant->terminal_id()
+                                       : "ONLINE"));
   if (merchant != nullptr && !merchant->merchant_id().empty()) {
     KYTKIN_RETURN_IF_ERROR(m.Set(42, merchant->merchant_id()));
   }
@@ -284,8 +268,7 @@ void OnlineAuthorizer::SubmitForCard(storage::Request request, const v1::CardRef
       request.received_monotonic_us = clock_.NowMonotonicMicros();
       auto cell = std::make_shared<RpcCompletion>(std::move(done));
       const bool routed = RouteCardRequest(
-          *router_, store_, in, request,
-          [cell, decision](Result<storage::Decision> result) {
+          *router_, store_, in, request, [cell, decision](Result<storage::Decision> result) {
             if (!result.ok()) {
               cell->Finish(Status::Unavailable("the ledger failed: " +
                                                std::string(result.status().message())));
@@ -350,7 +333,8 @@ void OnlineAuthorizer::BalanceInquiry(const v1::BalanceInquiryRequest& request,
                                       v1::BalanceInquiryResponse* response, RpcCompletion done) {
   storage::Request r = NewRequest(Operation::kBalanceInquiry, "0200", request.idempotency_key());
   if (request.has_merchant()) FillMerchant(request.merchant(), r);
-  SubmitForCard(std::move(r), request.card(), request.has_merchant() ? &request.merchant() : nullptr,
+  SubmitForCard(std::move(r), request.card(),
+                request.has_merchant() ? &request.merchant() : nullptr,
                 response->mutable_decision(), std::move(done));
 }
 

@@ -6,6 +6,8 @@
 #include <map>
 #include <tuple>
 
+#include "core/text.h"
+
 namespace kytkin::settlement {
 namespace {
 
@@ -332,37 +334,7 @@ Result<std::vector<ReportRow>> BuildReport(storage::Store& store, int32_t busine
   return out;
 }
 
-namespace {
-
-// Quotes a CSV field when it needs it (ids come from acquirers).
-std::string CsvField(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string ReportCsv(const std::vector<ReportRow>& rows) {
   std::string out =
@@ -380,12 +352,12 @@ std::string ReportCsv(const std::vector<ReportRow>& rows) {
 }
 
 std::string ReportJson(const std::vector<ReportRow>& rows, int32_t business_date) {
-  std::string out = "{\"business_date\":" + JsonString(FormatDate(business_date)) + ",\"rows\":[";
+  std::string out = "{\"business_date\":" + JsonQuoted(FormatDate(business_date)) + ",\"rows\":[";
   for (size_t i = 0; i < rows.size(); ++i) {
     const ReportRow& r = rows[i];
     if (i > 0) out += ",";
-    out += "{\"acquirer_id\":" + JsonString(r.acquirer_id) +
-           ",\"merchant_id\":" + JsonString(r.merchant_id) +
+    out += "{\"acquirer_id\":" + JsonQuoted(r.acquirer_id) +
+           ",\"merchant_id\":" + JsonQuoted(r.merchant_id) +
            ",\"currency\":" + std::to_string(r.currency) +
            ",\"batches\":" + std::to_string(r.batches) +
            ",\"batches_settled\":" + std::to_string(r.batches_settled) +
