@@ -354,7 +354,7 @@ void Authorizer::Handle(const IsoRequest& request, IsoCompletion done) {
 }
 
 void Authorizer::OnDurable(Pending& pending, const Result<storage::Decision>& decision) {
-  // This runs on the store's commit thread, which is serial and shared by every connection:
+  // This runs on the store's completion thread, which is serial and shared by every connection:
   // keep only what the answer needs and build and pack it on the connection's own thread.
   in_flight_.Decrement();
   const int64_t decided_us = clock_.NowMonotonicMicros();

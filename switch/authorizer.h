@@ -96,7 +96,7 @@ class Authorizer final : public IsoHandler {
     const iso8583::Dialect* dialect;
   };
   void OnDurable(Pending& pending, const Result<storage::Decision>& decision);
-  // What OnDurable (commit thread) hands to Respond (the connection's thread).
+  // What OnDurable (the store's completion thread) hands to Respond (the connection's thread).
   struct Durable {
     bool ok = false;             // false: the write failed, answer 96
     storage::Decision decision;  // the fields the answer needs (see OnDurable)

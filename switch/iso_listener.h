@@ -87,7 +87,7 @@ class IsoCompletion {
   // Hands the answer to the connection's own thread: `respond` runs there, once, with this
   // request's completion (valid again; finish it there or later, or dropping it finishes it
   // with kNoReply). For a pipeline whose slow step completes on a foreign thread (the ledger's
-  // serial commit thread): building and packing the answer then costs the connection's thread,
+  // serial completion thread): building and packing the answer then costs the connection's thread,
   // not that one. When the connection closed meanwhile, `respond` is not called.
   // REQUIRES: valid(). Afterwards valid() is false.
   void Defer(std::function<void(IsoCompletion)> respond);

@@ -40,7 +40,7 @@ bool IsRoutableOperation(CardOperation op);
 
 // Returns false, touching nothing, when the request stays on-us (or routing is off, or the
 // request names no PAN): the caller goes on to the ledger. Otherwise takes `request` and calls
-// `done` exactly once - on a link thread, the store's committer thread, or (when the store
+// `done` exactly once - on a link thread, the store's completion thread, or (when the store
 // refuses the write) before returning - with the durable decision or the store's error.
 // `issuer_latency` (optional) observes each issuer round trip.
 bool RouteCardRequest(IssuerRouter& router, storage::Store& store, const RoutedCardRequest& in,
