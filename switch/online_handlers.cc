@@ -87,6 +87,9 @@ Status FillOriginal(storage::Store& store, const v1::TransactionReference& ref,
   auto record = FindTransactionByRrn(store, ref.rrn());
   if (!record.ok()) return record.status();
   r.original_transfer_id = record->transfer_id;
+  // A decision without a ledger transfer (a remote issuer's) is found by its request key, so
+  // routing can tell its issuer (RouteFollowUp); the ledger finds on-us ones either way.
+  if (record->transfer_id == 0) r.original_request_key = record->request_key;
   return Status::Ok();
 }
 
@@ -172,6 +175,20 @@ Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::C
     KYTKIN_RETURN_IF_ERROR(m.Set(42, merchant->merchant_id()));
   }
   KYTKIN_RETURN_IF_ERROR(m.SetUint(49, r.amount.currency() == 0 ? 978 : r.amount.currency()));
+  return m;
+}
+
+// The ISO 8583 follow-up routing reshapes into the issuer's 0420 / 0220 for a gRPC Reverse or
+// Capture: no DE 2 or DE 90 (RouteFollowUp names the original by what it journaled), DE 41
+// "ONLINE", DE 11 from the idempotency key, as OnlineIsoRequest.
+Result<iso8583::Message> OnlineFollowUp(const storage::Request& r) {
+  iso8583::Message m(*iso8583::FindDialect(kAdviceDialect));
+  KYTKIN_RETURN_IF_ERROR(m.SetMti(r.operation == Operation::kCapture ? "0220" : "0400"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(3, "000000"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(7, TransmissionTimeNow()));
+  KYTKIN_RETURN_IF_ERROR(m.SetUint(11, std::hash<std::string>{}(r.request_key) % 1'000'000));
+  KYTKIN_RETURN_IF_ERROR(m.Set(22, "812"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(41, "ONLINE"));
   return m;
 }
 
@@ -291,6 +308,27 @@ void OnlineAuthorizer::SubmitForOriginal(storage::Request request,
     SetResponseCode(ResponseCode::kUnableToLocateOriginal, decision);
     done.Finish(Status::Ok());
     return;
+  }
+  if (router_ != nullptr && router_->enabled()) {
+    // One code path with ISO 8583: an original a remote issuer approved is reversed or completed
+    // there (0420 / 0220 queued), not on kytkin's ledger, which holds nothing for it.
+    Result<iso8583::Message> iso = OnlineFollowUp(request);
+    if (iso.ok()) {
+      request.received_monotonic_us = clock_.NowMonotonicMicros();
+      auto cell = std::make_shared<RpcCompletion>(std::move(done));
+      const bool routed = RouteFollowUp(
+          *router_, store_, *iso, request, [cell, decision](Result<storage::Decision> result) {
+            if (!result.ok()) {
+              cell->Finish(Status::Unavailable("the ledger failed: " +
+                                               std::string(result.status().message())));
+              return;
+            }
+            FillDecision(*result, decision);
+            cell->Finish(Status::Ok());
+          });
+      if (routed) return;
+      done = std::move(*cell);
+    }
   }
   Submit(std::move(request), decision, std::move(done));
 }

@@ -35,13 +35,25 @@ std::string RouteText(std::string_view what, const routing::Issuer* issuer, std:
 constexpr std::string_view kStanTag = " stan ";
 constexpr std::string_view kIssuerTag = "issuer ";
 constexpr std::string_view kViaTag = " via ";
-// DE 11 is n 6.
+// After the STAN, the DE 7 the issuer saw, for a request kytkin built (gRPC): a follow-up has no
+// terminal DE 90 to name it by. "issuer X via L 812us stan 17 at 1127050712".
+constexpr std::string_view kTimeTag = " at ";
+// DE 11 is n 6; DE 7 is n 10 (MMDDhhmmss).
 constexpr size_t kStanDigitsMax = 6;
+constexpr size_t kTransmissionTimeDigits = 10;
+
+bool AllDigits(std::string_view s) {
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return !s.empty();
+}
 
 // The issuer and link STAN of an answer's route (OnIssuerReply), if it is one.
 struct IssuerRoute {
   std::string issuer;
   uint32_t link_stan = 0;
+  std::string transmission_time;  // DE 7 as sent; empty unless kytkin built the request
 };
 std::optional<IssuerRoute> ParseIssuerRoute(std::string_view route) {
   if (!route.starts_with(kIssuerTag)) return std::nullopt;
@@ -50,14 +62,18 @@ std::optional<IssuerRoute> ParseIssuerRoute(std::string_view route) {
   if (via == std::string_view::npos || stan == std::string_view::npos || stan < via) {
     return std::nullopt;
   }
-  const std::string_view digits = route.substr(stan + kStanTag.size());
-  if (digits.empty() || digits.size() > kStanDigitsMax) return std::nullopt;
-  uint32_t value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
+  std::string_view digits = route.substr(stan + kStanTag.size());
+  std::string_view time;
+  if (const size_t at = digits.find(kTimeTag); at != std::string_view::npos) {
+    time = digits.substr(at + kTimeTag.size());
+    digits = digits.substr(0, at);
+    if (time.size() != kTransmissionTimeDigits || !AllDigits(time)) return std::nullopt;
   }
-  return IssuerRoute{std::string(route.substr(kIssuerTag.size(), via - kIssuerTag.size())), value};
+  if (digits.size() > kStanDigitsMax || !AllDigits(digits)) return std::nullopt;
+  uint32_t value = 0;
+  for (char c : digits) value = value * 10 + static_cast<uint32_t>(c - '0');
+  return IssuerRoute{std::string(route.substr(kIssuerTag.size(), via - kIssuerTag.size())), value,
+                     std::string(time)};
 }
 
 // What a routed request carries while it waits for the issuer and the store.
@@ -157,6 +173,9 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
     // original to the issuer by it (RouteFollowUp).
     r.route = RouteText("issuer", issuer, routed->link, reply.latency_us) + std::string(kStanTag) +
               std::to_string(reply.stan);
+    if (r.channel == storage::Channel::kGrpc && routed->message.Has(7)) {
+      r.route += std::string(kTimeTag) + std::string(routed->message.Get(7));
+    }
     Submit(routed);
     return;
   }
@@ -212,16 +231,14 @@ void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
   if (!submitted.ok()) FinishHeld(held, Result<storage::Decision>(submitted));
 }
 
-// The 0420 (or 0220) for the issuer: the terminal's message reshaped as the original the issuer
-// saw (its MTI, DE 7) with `amount`, so PackAdvice's DE 90 names it with the link STAN.
+// The 0420 (or 0220) for the issuer: the follow-up reshaped as the original the issuer saw (its
+// MTI, `original_time` as DE 7) with `amount`, so PackAdvice's DE 90 names it with the link STAN.
 Result<std::string> PackIssuerAdvice(const Message& follow_up, std::string_view advice_mti,
-                                     std::string_view original_mti, const Amount& amount,
-                                     uint32_t link_stan) {
+                                     std::string_view original_mti, std::string_view original_time,
+                                     const Amount& amount, uint32_t link_stan) {
   Message original = follow_up;
-  // DE 90 was checked by ScreenRequest (n 42): MTI, STAN, DE 7, acquirer.
-  const std::string_view de90 = follow_up.Get(90);
   KYTKIN_RETURN_IF_ERROR(original.SetMti(BaseMti(original_mti)));
-  KYTKIN_RETURN_IF_ERROR(original.Set(7, de90.substr(10, 10)));
+  KYTKIN_RETURN_IF_ERROR(original.Set(7, original_time));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(4, static_cast<uint64_t>(amount.minor_units())));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(49, amount.currency()));
   return PackAdvice(original, advice_mti, link_stan);
@@ -274,8 +291,15 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
     r.pan = std::move(pan).value();
   }
   const std::string_view advice_mti = completion ? "0220" : "0420";
-  Result<std::string> advice =
-      PackIssuerAdvice(m, advice_mti, found->record.mti, r.amount, remote->link_stan);
+  // A terminal names its original's DE 7 in DE 90 (n 42: MTI, STAN, DE 7, acquirer; checked by
+  // ScreenRequest); a gRPC call has none, and kytkin kept the DE 7 it sent in the route.
+  const std::string_view original_time = m.Has(90) ? m.Get(90).substr(10, kTransmissionTimeDigits)
+                                                   : std::string_view(remote->transmission_time);
+  if (original_time.empty()) {
+    return decline(ResponseCode::kUnableToLocateOriginal, "the original's DE 7 is unknown");
+  }
+  Result<std::string> advice = PackIssuerAdvice(m, advice_mti, found->record.mti, original_time,
+                                                r.amount, remote->link_stan);
   if (!advice.ok()) {
     FinishHeld(held, Result<storage::Decision>(advice.status()));
     return;
@@ -292,7 +316,8 @@ bool RouteFollowUp(IssuerRouter& router, storage::Store& store, const Message& f
                    storage::Request& request, RoutedCompletion done) {
   if (!router.enabled() ||
       (request.operation != Operation::kReverse && request.operation != Operation::kCapture) ||
-      request.original_request_key.empty() || !follow_up.Has(90)) {
+      request.original_request_key.empty() ||
+      (!follow_up.Has(90) && request.channel != storage::Channel::kGrpc)) {
     return false;
   }
   auto held = std::make_shared<HeldReversal>(

@@ -7,6 +7,7 @@
 // can check what the server printed.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -56,6 +57,10 @@ class KytkinProcess {
   // SIGKILL and reap: a crash, nothing flushed.
   void Kill();
   bool running() const { return pid_ > 0; }
+  // Sends `signal` to a running server (SIGHUP: reload the routing table).
+  void Signal(int signal) const {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
 
   // Runs `kytkin args...` to completion (at most `timeout`, then SIGKILL).
   CommandResult Run(const std::vector<std::string>& args,

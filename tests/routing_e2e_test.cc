@@ -498,5 +498,119 @@ TEST_F(RoutingE2e, TerminalReversalAndCompletionOfAnIssuerApprovalReachTheIssuer
       << journal;
 }
 
+TEST_F(RoutingE2e, GrpcCaptureAndReverseOfAnIssuerApprovalReachTheIssuer) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe().ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a") && LinkUp("nb-b"); }));
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(process_->ports().grpc),
+                                     grpc::InsecureChannelCredentials());
+  auto authorization = v1::Authorization::NewStub(channel);
+  auto authorize = [&](const std::string& key, int64_t minor) {
+    v1::AuthorizeRequest request;
+    request.set_idempotency_key(key);
+    request.mutable_card()->set_pan(kNordbankPan);
+    request.mutable_card()->set_expiry_yymm("3106");
+    request.mutable_amount()->set_currency_code("EUR");
+    request.mutable_amount()->set_minor_units(minor);
+    request.mutable_merchant()->set_merchant_id("KYTKINMERCH0002");
+    v1::AuthorizeResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Status s = authorization->Authorize(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.decision();
+  };
+  std::string balance;
+
+  // Capture 20.00 of a 30.00 authorization (named by its idempotency key): a 0220 advice for
+  // nordbank, which keeps only the completed amount.
+  ASSERT_EQ(authorize("web-auth-1", 3'000).response_code_digits(), "00");
+  {
+    v1::CaptureRequest capture;
+    capture.set_idempotency_key("web-capture-1");
+    capture.mutable_authorization()->set_idempotency_key("web-auth-1");
+    capture.mutable_amount()->set_currency_code("EUR");
+    capture.mutable_amount()->set_minor_units(2'000);
+    v1::CaptureResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Status s = authorization->Capture(&context, capture, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.decision().response_code_digits(), "00");
+  }
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000098000");
+
+  // Reverse a 15.00 authorization named by its RRN: a 0420 for nordbank, the money is back.
+  const v1::Decision second = authorize("web-auth-2", 1'500);
+  ASSERT_EQ(second.response_code_digits(), "00");
+  {
+    v1::ReverseRequest reverse;
+    reverse.set_idempotency_key("web-reverse-2");
+    reverse.mutable_original()->set_rrn(second.rrn());
+    v1::ReverseResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Status s = authorization->Reverse(&context, reverse, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.decision().response_code_digits(), "00");
+  }
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000098000");
+
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"route\":\"completion to issuer nordbank\""), std::string::npos)
+      << journal;
+  EXPECT_NE(journal.find("\"route\":\"reversal to issuer nordbank\""), std::string::npos)
+      << journal;
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "reversals_unmatched"), 0) << a;
+  EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
+}
+
+TEST_F(RoutingE2e, SighupReloadsTheTableAndABrokenFileKeepsTheOldOne) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe().ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a"); }));
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 1'000), "00");  // over nb-a
+
+  // nordbank's BIN leaves the table: after SIGHUP its cards are an unknown BIN (15).
+  std::string without_nordbank = kTable;
+  const std::string bin_line = "bin 476173 nordbank\n";
+  without_nordbank.erase(without_nordbank.find(bin_line), bin_line.size());
+  std::ofstream(dir_ / "routes.txt") << without_nordbank;
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("kytkin_routing_reloads_total{result=\"ok\"} 1") != std::string::npos;
+  })) << Metrics();
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 1'000), "15");
+
+  // A broken file is refused: the failure is counted and the table in use stays.
+  std::ofstream(dir_ / "routes.txt") << kTable << "bin 12 nordbank\n";
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("kytkin_routing_reloads_total{result=\"failed\"} 1") != std::string::npos;
+  })) << Metrics();
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 1'000), "15");
+  EXPECT_NE(Metrics().find("kytkin_routing_reloads_total{result=\"ok\"} 1"), std::string::npos);
+
+  // The good table again: nordbank is routed once more.
+  std::ofstream(dir_ / "routes.txt") << kTable;
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] {
+    return Metrics().find("kytkin_routing_reloads_total{result=\"ok\"} 2") != std::string::npos;
+  })) << Metrics();
+  EXPECT_EQ(Send(CardOperation::kPurchase, kNordbankPan, 1'000), "00");
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "approvals"), 2) << a;
+}
+
 }  // namespace
 }  // namespace kytkin::e2e
