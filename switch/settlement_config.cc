@@ -106,6 +106,16 @@ Status ReadSettlementToml(const toml::table& table, std::string_view source,
     } else if (key == "window_items_max") {
       KYTKIN_RETURN_IF_ERROR(ReadInt(source, key, node, 1, kWindowItemsMax, v));
       out.window_items_max = static_cast<uint32_t>(v);
+    } else if (key == "de97_sign") {
+      const auto* text = node.as_string();
+      if (text != nullptr && text->get() == "debits_minus_credits") {
+        out.de97_sign = NetAmountSign::kDebitsMinusCredits;
+      } else if (text != nullptr && text->get() == "credits_minus_debits") {
+        out.de97_sign = NetAmountSign::kCreditsMinusDebits;
+      } else {
+        return KeyError(source, key, node,
+                        "must be \"debits_minus_credits\" or \"credits_minus_debits\"");
+      }
     } else if (key == "merchants") {
       const toml::table* merchants = node.as_table();
       if (merchants == nullptr) {
@@ -126,7 +136,7 @@ Status ReadSettlementToml(const toml::table& table, std::string_view source,
       return KeyError(source, key, node,
                       "unknown key (known: cutover_utc, capture_tolerance_bps, "
                       "capture_tolerance_minor_max, acquirer_account, fees_account, fee_bps, "
-                      "fee_fixed_minor, window_items_max, merchants)");
+                      "fee_fixed_minor, window_items_max, de97_sign, merchants)");
     }
   }
   return ValidateSettlementConfig(out);

@@ -23,6 +23,16 @@ struct MerchantSettlement {
   int64_t fee_fixed_minor = -1;  // -1: the default
 };
 
+// How DE 97 (the 0500/0510 net amount, "C"/"D" + 16 digits) is signed. Hosts differ.
+enum class NetAmountSign : uint8_t {
+  // "debits_minus_credits": captures (DE 88) minus debit reversals (DE 89) minus refunds
+  // (DE 86); 'C' when that is >= 0, so a sales batch is 'C' (kytkin's original behaviour).
+  kDebitsMinusCredits,
+  // "credits_minus_debits": the negation; a sales batch is 'D', a refunds-only batch 'C'. A net
+  // of 0 is 'C' either way.
+  kCreditsMinusDebits,
+};
+
 struct SettlementConfig {
   // Daily cut-over, "HH:MM" UTC: closes (pays out) every batch of the ending business date and
   // moves the business date on. A batch opened before it belongs to the business date that ends
@@ -46,6 +56,9 @@ struct SettlementConfig {
   // Items of one batch submitted to the ledger and not yet decided; the submitter waits at this
   // many (bounds memory whatever the batch size). Range 1..65536, default 8192.
   uint32_t window_items_max = 8192;
+  // The DE 97 sign convention of 0500 requests and 0510 answers, key de97_sign:
+  // "debits_minus_credits" (the default) or "credits_minus_debits" (see NetAmountSign).
+  NetAmountSign de97_sign = NetAmountSign::kDebitsMinusCredits;
 };
 
 Status ValidateSettlementConfig(const SettlementConfig& config);

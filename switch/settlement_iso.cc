@@ -46,7 +46,12 @@ Result<int64_t> Digits(const Message& m, int field) {
   return static_cast<int64_t>(*v);
 }
 
-Status SetTotals(Message& response, const BatchTotals& t) {
+// DE 97 as `sign` reads it: kytkin's net (debits minus credits) or its negation.
+int64_t SignedNet(int64_t debits_minus_credits, NetAmountSign sign) {
+  return sign == NetAmountSign::kCreditsMinusDebits ? -debits_minus_credits : debits_minus_credits;
+}
+
+Status SetTotals(Message& response, const BatchTotals& t, NetAmountSign sign) {
   auto amount = [](int64_t v) {
     return static_cast<uint64_t>(std::clamp<int64_t>(v, 0, kAmount16Max));
   };
@@ -58,7 +63,7 @@ Status SetTotals(Message& response, const BatchTotals& t) {
   KYTKIN_RETURN_IF_ERROR(response.SetUint(87, 0));
   KYTKIN_RETURN_IF_ERROR(response.SetUint(88, amount(t.captures_minor)));
   KYTKIN_RETURN_IF_ERROR(response.SetUint(89, amount(t.reversals_minor)));
-  const int64_t net = t.net_minor();
+  const int64_t net = SignedNet(t.net_minor(), sign);
   std::array<char, 24> de97{};
   std::snprintf(de97.data(), de97.size(), "%c%016" PRId64, net < 0 ? 'D' : 'C',
                 std::min<int64_t>(net < 0 ? -net : net, kAmount16Max));
@@ -276,9 +281,12 @@ Status SettlementIsoHandler::AnswerReconciliation(const Message& m, Message& res
   bool balanced_extra = *credit_reversals == 0 && *credit_reversal_amount == 0;
   if (m.Has(97)) {
     std::string_view de97 = m.Get(97);
+    if (de97.size() < 2 || (de97[0] != 'C' && de97[0] != 'D')) {
+      return BuildResponse(m, ResponseCode::kFormatError, nullptr, response);
+    }
     const int64_t magnitude = std::strtoll(std::string(de97.substr(1)).c_str(), nullptr, 10);
     const int64_t net = de97[0] == 'D' ? -magnitude : magnitude;
-    if (net != declared.net_minor()) balanced_extra = false;
+    if (net != SignedNet(declared.net_minor(), config_.de97_sign)) balanced_extra = false;
   }
   const std::string batch_id = BatchId(m);
   if (!m.Has(49)) {
@@ -297,12 +305,12 @@ Status SettlementIsoHandler::AnswerReconciliation(const Message& m, Message& res
     auto batch = store_.GetSettlementBatch(batch_id);
     if (!batch.ok()) return BuildResponse(m, ResponseCode::kSystemMalfunction, nullptr, response);
     KYTKIN_RETURN_IF_ERROR(BuildResponse(m, ResponseCode::kReconciliationError, nullptr, response));
-    return SetTotals(response, batch->held);
+    return SetTotals(response, batch->held, config_.de97_sign);
   }
   auto rec = settlement::Reconcile(store_, batch_id, declared);
   if (!rec.ok()) return BuildResponse(m, ResponseCode::kSystemMalfunction, nullptr, response);
   KYTKIN_RETURN_IF_ERROR(BuildResponse(m, rec->code, nullptr, response));
-  return SetTotals(response, rec->batch.held);
+  return SetTotals(response, rec->batch.held, config_.de97_sign);
 }
 
 }  // namespace kytkin

@@ -14,8 +14,9 @@
 //
 // 0500 fields: DE 41, 42, 32, 60 name the batch; DE 74/86 credits (refunds), 76/88 debits
 // (captures), 77/89 debit reversals, 75/87 credit reversals (kytkin has none: nonzero does not
-// balance), DE 97 the net (C/D + 16 digits). The 0510 carries kytkin's own totals in the same
-// fields; on 95 the batch stays open for a re-upload.
+// balance), DE 97 the net (C/D + 16 digits, signed as [settlement] de97_sign says: by default
+// 'C' when captures exceed reversals plus refunds; a DE 97 not starting C or D is 30). The 0510
+// carries kytkin's own totals in the same fields; on 95 the batch stays open for a re-upload.
 //
 // The batch id is acquirer|terminal|business date|DE 60, so each business date starts new
 // batches.

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <thread>
 
+#include "iso8583/dialect.h"
 #include "switch/config.h"
+#include "switch/settlement_iso.h"
 #include "switch/settlement_server.h"
 
 namespace kytkin::settlement {
@@ -227,6 +229,72 @@ TEST_F(SettlementTest, BadHeadersNameTheField) {
   EXPECT_TRUE(Reconcile(*store_, "nope", BatchTotals{}).status().IsNotFound());
 }
 
+// The 0320/0500 answers need no pipeline; a message reaching it is a test failure.
+class NoPipeline final : public IsoHandler {
+ public:
+  void Handle(const IsoRequest&, IsoCompletion done) override {
+    ADD_FAILURE() << "settlement message handed to the pipeline";
+    done.Finish(IsoReply::kNoReply);
+  }
+};
+
+// DE 97 signed both ways: a sales batch (3000 captured, 1000 refunded) is C2000 debits minus
+// credits and D2000 credits minus debits; a 0500 in the configured convention balances, the
+// other sign does not, and the 0510 carries kytkin's net in the configured convention.
+TEST_F(SettlementTest, De97FollowsTheConfiguredSignConvention) {
+  const iso8583::Dialect* dialect = iso8583::FindDialect("iso87-ascii");
+  ASSERT_NE(dialect, nullptr);
+  NoPipeline pipeline;
+  struct Case {
+    NetAmountSign sign;
+    const char* batch_number;
+    std::string net, opposite;
+  };
+  for (const Case& c :
+       {Case{NetAmountSign::kDebitsMinusCredits, "1", "C0000000000002000", "D0000000000002000"},
+        Case{NetAmountSign::kCreditsMinusDebits, "2", "D0000000000002000", "C0000000000002000"}}) {
+    SCOPED_TRACE(c.batch_number);
+    config_.de97_sign = c.sign;
+    SettlementIsoHandler handler(*store_, config_, pipeline, clock_);
+    auto message = [&](const char* mti) {
+      iso8583::Message m(*dialect);
+      EXPECT_TRUE(m.SetMti(mti).ok());
+      EXPECT_TRUE(m.Set(32, "100001").ok());
+      EXPECT_TRUE(m.Set(41, "TERM0001").ok());
+      EXPECT_TRUE(m.Set(42, "KYTKINMERCH0001").ok());
+      EXPECT_TRUE(m.Set(49, "978").ok());
+      EXPECT_TRUE(m.Set(60, c.batch_number).ok());
+      return m;
+    };
+    auto upload = [&](const char* processing, uint64_t stan, uint64_t minor) {
+      iso8583::Message m = message("0320");
+      EXPECT_TRUE(m.Set(2, "4111111111111111").ok());
+      EXPECT_TRUE(m.Set(3, processing).ok());
+      EXPECT_TRUE(m.SetUint(4, minor).ok());
+      EXPECT_TRUE(m.SetUint(11, stan).ok());
+      iso8583::Message response(*dialect);
+      ASSERT_TRUE(handler.Answer(m, response).ok());
+      EXPECT_EQ(response.Get(39), "00");
+    };
+    upload("000000", 1, 3'000);  // an offline sale, force-posted
+    upload("200000", 2, 1'000);  // a refund
+    auto reconcile = [&](const std::string& de97) {
+      iso8583::Message m = message("0500");
+      EXPECT_TRUE(m.SetUint(11, 3).ok());
+      EXPECT_TRUE(m.SetUint(74, 1).ok());
+      EXPECT_TRUE(m.SetUint(76, 1).ok());
+      EXPECT_TRUE(m.SetUint(86, 1'000).ok());
+      EXPECT_TRUE(m.SetUint(88, 3'000).ok());
+      EXPECT_TRUE(m.Set(97, de97).ok());
+      iso8583::Message response(*dialect);
+      EXPECT_TRUE(handler.Answer(m, response).ok());
+      return std::pair{std::string(response.Get(39)), std::string(response.Get(97))};
+    };
+    EXPECT_EQ(reconcile(c.opposite), std::pair(std::string("95"), c.net));
+    EXPECT_EQ(reconcile(c.net), std::pair(std::string("00"), c.net));
+  }
+}
+
 TEST(SettlementConfigToml, ReadsAndRejects) {
   auto o = ParseServeToml(R"(
 [settlement]
@@ -242,6 +310,14 @@ fee_bps = 90
   EXPECT_EQ(o->settlement.cutover_minute_utc, 22u * 60 + 30);
   EXPECT_EQ(o->settlement.capture_tolerance_bps, 1500u);
   EXPECT_EQ(o->settlement.merchants.at("KYTKINMERCH0001").fee_bps, 90);
+  EXPECT_EQ(o->settlement.de97_sign, NetAmountSign::kDebitsMinusCredits);  // the default
+  auto sign = ParseServeToml("[settlement]\nde97_sign = \"credits_minus_debits\"\n", "t.toml",
+                             ServeOptions{});
+  ASSERT_TRUE(sign.ok()) << sign.status().ToString();
+  EXPECT_EQ(sign->settlement.de97_sign, NetAmountSign::kCreditsMinusDebits);
+  sign = ParseServeToml("[settlement]\nde97_sign = \"C\"\n", "t.toml", ServeOptions{});
+  ASSERT_FALSE(sign.ok());
+  EXPECT_NE(sign.status().message().find("settlement.de97_sign"), std::string::npos);
   auto bad = ParseServeToml("[settlement]\ncutover_utc = \"25:00\"\n", "t.toml", ServeOptions{});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("settlement.cutover_utc"), std::string::npos);
