@@ -169,6 +169,7 @@ void EncodeTransfer(const Transfer& t, std::string* out) {
   w.I64(t.created_unix_us);
   w.I64(t.expires_unix_us);
   w.Str(t.card_token);
+  w.I64(t.refunded_minor);
 }
 
 Result<Transfer> DecodeTransfer(std::string_view in) {
@@ -181,7 +182,9 @@ Result<Transfer> DecodeTransfer(std::string_view in) {
       !r.U16(&currency) || !r.U64(&t.pending_id) || !r.U64(&t.resolved_by) ||
       !r.I64(&t.posted_amount_minor) || !r.I64(&t.created_unix_us) || !r.I64(&t.expires_unix_us) ||
       // Records written before transfers carried the card end here.
-      (!r.done() && !r.Str(&t.card_token)) || !r.done()) {
+      (!r.done() && !r.Str(&t.card_token)) ||
+      // ... and before settlement refunds were counted against their original, here.
+      (!r.done() && !r.I64(&t.refunded_minor)) || !r.done()) {
     return Bad("transfer");
   }
   t.amount = Amount(minor, currency);

@@ -289,14 +289,10 @@ TEST_F(MoneyReviewTest, AFixedFeeThatCouldOverflowThePayoutIsRefusedAtOpen) {
 }
 
 // By RRN an item is checked against the authorization's terminal (12 original_mismatch); by
-// request key (a gRPC idempotency key) it is not, so another terminal's batch - another
-// merchant - can capture the authorization and be paid for it, and the real merchant's capture
-// is then refused as a conflict.
-// DISABLED: fails on b3259bc (the capture is approved). Not fixed here: the key path has no
-// terminal to compare without reading the journal record (the RRN path's cost, 3x slower per
-// item in settlement_bench), and gRPC authorizations may carry no terminal at all, so the rule
-// needs a decision (compare when both sides name one?).
-TEST_F(MoneyReviewTest, DISABLED_ACaptureByRequestKeyFromAnotherTerminalIsRefused) {
+// request key (a gRPC idempotency key) it must be too, or another terminal's batch - another
+// merchant - could capture the authorization and be paid for it, and the real merchant's capture
+// would then be refused as a conflict. An authorization naming no terminal is not tied to one.
+TEST_F(MoneyReviewTest, ACaptureByRequestKeyFromAnotherTerminalIsRefused) {
   SettlementBatch other = Header("B1", kOtherMerchant);
   other.terminal_id = "TERM0002";
   OpenBatch(other);
@@ -307,6 +303,20 @@ TEST_F(MoneyReviewTest, DISABLED_ACaptureByRequestKeyFromAnotherTerminalIsRefuse
   Decision d = Do(capture);
   EXPECT_EQ(d.response_code, ResponseCode::kInvalidTransaction);
   EXPECT_EQ(d.reason, Reason::kOriginalMismatch);
+  // The merchant whose terminal made it still captures it by the same key.
+  OpenBatch(Header("B2"));
+  Request own = Item(Operation::kSettleCapture, "B2", 1, 4'000);
+  own.original_request_key = "grpc-key-1";
+  EXPECT_TRUE(Do(own).approved());
+  // An authorization naming no terminal is captured from any terminal's batch.
+  Request anywhere = TestRequest(Operation::kAuthorize, pan_, 1'000, "grpc-key-2");
+  anywhere.terminal_id.clear();
+  auto a = store_->Execute(anywhere);
+  ASSERT_TRUE(a.ok() && a->approved());
+  Request other_capture = Item(Operation::kSettleCapture, "B1", 2, 1'000);
+  other_capture.terminal_id = "TERM0002";
+  other_capture.original_request_key = "grpc-key-2";
+  EXPECT_TRUE(Do(other_capture).approved());
   ExpectLedgerOk();
 }
 

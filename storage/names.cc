@@ -92,7 +92,7 @@ constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{
     {Channel::kInternal, "internal"},
 }};
 
-constexpr std::array<std::pair<Reason, std::string_view>, 27> kReasons = {{
+constexpr std::array<std::pair<Reason, std::string_view>, 28> kReasons = {{
     {Reason::kNone, "none"},
     {Reason::kUnknownCard, "unknown_card"},
     {Reason::kCardLost, "card_lost"},
@@ -120,6 +120,7 @@ constexpr std::array<std::pair<Reason, std::string_view>, 27> kReasons = {{
     {Reason::kCaptureConflict, "capture_conflict"},
     {Reason::kBatchNotOpen, "batch_not_open"},
     {Reason::kOriginalMismatch, "original_mismatch"},
+    {Reason::kRefundExceedsCaptured, "refund_exceeds_captured"},
 }};
 
 }  // namespace

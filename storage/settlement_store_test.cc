@@ -339,6 +339,46 @@ TEST_P(SettlementStoreTest, ResubmittedItemWithOtherContentIsAConflict) {
   ExpectLedgerOk();
 }
 
+// Refunds naming an authorization give back at most what was captured of it, summed over the
+// refunds naming it, across a restart; a captured-and-partly-refunded authorization is not
+// reversed whole; an uncaptured one has nothing to refund. A refund naming only the card is
+// not bounded.
+TEST_P(SettlementStoreTest, RefundsNamingAnAuthorizationAreBoundedByItsCapture) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Decision a1 = Authorize(5'000, "a1");
+  ASSERT_TRUE(Do(Capture(1, 4'000, a1)).approved());  // partial: 40.00 captured
+  auto refund = [&](int item, int64_t minor, const Decision& auth) {
+    Request r = Item(Operation::kSettleRefund, item, minor);
+    r.rrn = std::to_string(auth.journal_sequence);
+    return Do(r);
+  };
+  EXPECT_TRUE(refund(2, 3'000, a1).approved());
+  Decision over = refund(3, 1'001, a1);
+  EXPECT_EQ(over.response_code, ResponseCode::kInvalidAmount);
+  EXPECT_EQ(over.reason, Reason::kRefundExceedsCaptured);
+  if (GetParam() == Backend::kRocksDb) Reopen();  // the memory backend keeps nothing across one
+  EXPECT_EQ(refund(4, 1'001, a1).reason, Reason::kRefundExceedsCaptured);
+  EXPECT_TRUE(refund(5, 1'000, a1).approved());  // exactly the rest
+  EXPECT_EQ(refund(6, 1, a1).reason, Reason::kRefundExceedsCaptured);
+  EXPECT_EQ(store_->GetTransfer(a1.transfer_id)->refunded_minor, 4'000);
+  Request undo = Item(Operation::kSettleReversal, 7, 4'000);
+  undo.rrn = std::to_string(a1.journal_sequence);
+  EXPECT_EQ(Do(undo).reason, Reason::kAlreadyResolved);
+
+  Decision a2 = Authorize(2'000, "a2");  // never captured
+  EXPECT_EQ(refund(8, 1, a2).reason, Reason::kRefundExceedsCaptured);
+  Request card_only = Item(Operation::kSettleRefund, 9, 50'000);
+  card_only.pan = pan_;
+  EXPECT_TRUE(Do(card_only).approved());
+
+  EXPECT_EQ(Balance(kCardholder), 100'000 - 4'000 + 4'000 + 50'000);
+  auto batch = store_->GetSettlementBatch("B1");
+  EXPECT_EQ(batch->held.refunds_count, 3u);
+  EXPECT_EQ(batch->held.refunds_minor, 54'000);
+  EXPECT_EQ(batch->rejected_count, 5u);
+  ExpectLedgerOk();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SettlementStoreTest,
                          ::testing::Values(Backend::kMemory, Backend::kRocksDb),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {

@@ -1241,6 +1241,24 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
     if (!r.original_auth_code.empty() && it->second.second.auth_code != r.original_auth_code) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
     }
+    if (!r.original_request_key.empty() && !r.terminal_id.empty()) {
+      // Named by request key, the original must have been made at the item's (the batch's)
+      // terminal too, as by RRN above: otherwise another merchant's batch could capture it and be
+      // paid. An authorization that names no terminal (gRPC may send none) is not tied to one.
+      // Costs one journal read per item named by key.
+      auto value = backend_->NewReadView()->Get(Cf::kJournal,
+                                                codec::U64Key(it->second.second.journal_sequence));
+      if (!value.ok()) {
+        return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+      }
+      auto record = codec::DecodeJournalRecord(*value);
+      if (!record.ok()) {
+        return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+      }
+      if (!record->terminal_id.empty() && record->terminal_id != r.terminal_id) {
+        return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+      }
+    }
     id = it->second.second.transfer_id;
   }
   auto t = transfers_.find(id);
@@ -1314,9 +1332,22 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
     Account* issuer = EnsureSettlement(batch.currency);
     const Amount moved(amount, batch.currency);
     if (r.operation == Operation::kSettleRefund) {
+      if (orig != nullptr) {
+        // A refund naming its authorization gives back at most what was captured of it, over
+        // all the refunds naming it; one naming nothing (a card only) is not bounded.
+        const int64_t captured =
+            orig->state == TransferState::kPosted ? orig->posted_amount_minor : 0;
+        if (amount > captured - orig->refunded_minor) {
+          return Decline(ResponseCode::kInvalidAmount, Reason::kRefundExceedsCaptured);
+        }
+      }
       Transfer& t =
           NewTransfer(TransferKind::kPosted, TransferState::kPosted, issuer->id, account.id, moved);
       MovePosted(*issuer, account, amount);
+      if (orig != nullptr) {
+        orig->refunded_minor += amount;
+        PutTransfer(*orig);
+      }
       PutTransfer(t);
       d->transfer_id = t.id;
       ++batch.held.refunds_count;
@@ -1410,6 +1441,11 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
   } else if (orig->state == TransferState::kPosted) {
     const int64_t back = orig->posted_amount_minor;
     if (amount != back) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+    if (orig->refunded_minor > 0) {
+      // Part of it went back already by refund: reversing the whole capture would pay the
+      // cardholder twice. The acquirer refunds the rest instead.
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
     if (!CanDebit(credit, back)) {
       return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
     }

@@ -164,6 +164,9 @@ struct Transfer {
   uint64_t pending_id = 0;   // for kPostPending/kVoidPending/kExpirePending/kReversal: original
   uint64_t resolved_by = 0;  // for kPending/kPosted: the transfer that resolved it, 0 if none
   int64_t posted_amount_minor = 0;  // for a posted pending: the amount actually posted
+  // For a posted pending: the settlement refund items naming it, summed; never above
+  // posted_amount_minor (a refund past it is declined 13 refund_exceeds_captured).
+  int64_t refunded_minor = 0;
   int64_t created_unix_us = 0;
   int64_t expires_unix_us = 0;  // kPending only
   // The card of the request that made it; resolutions inherit the original's. Empty for
@@ -233,11 +236,12 @@ enum class Reason : uint8_t {
   // the dedupe index under the original's request key) so the late original cannot take money.
   kReversedBeforeOriginal,
   // Settlement items (issue 6), numbered apart so other additions do not collide.
-  kForcePosted = 40,           // 00, flagged: an offline sale without authorization, posted
-  kCaptureOverTolerance = 41,  // 13: capture above the hold by more than the tolerance
-  kCaptureConflict = 42,       // 94: the authorization was already captured (another item)
-  kBatchNotOpen = 43,          // 12: unknown batch, or balanced / settled (no new items)
-  kOriginalMismatch = 44,      // 12: the authorization's terminal or auth code differs
+  kForcePosted = 40,            // 00, flagged: an offline sale without authorization, posted
+  kCaptureOverTolerance = 41,   // 13: capture above the hold by more than the tolerance
+  kCaptureConflict = 42,        // 94: the authorization was already captured (another item)
+  kBatchNotOpen = 43,           // 12: unknown batch, or balanced / settled (no new items)
+  kOriginalMismatch = 44,       // 12: the authorization's terminal or auth code differs
+  kRefundExceedsCaptured = 45,  // 13: refunds naming an authorization above what it captured
 };
 std::string_view ReasonName(Reason reason);
 
@@ -427,7 +431,9 @@ struct BatchTotals {
   int64_t refunds_minor = 0;
   uint64_t reversals_count = 0;
   int64_t reversals_minor = 0;
-  // DE 97: what the merchant is owed before fees.
+  // DE 97 as kytkin signs it by default: debits minus credits as the acquirer counts them. Not
+  // the payout: a reversal that voids an uncaptured hold lowers it though nothing was captured;
+  // the merchant is paid SettlementBatch::gross_minor() - refunds - fee (PayOut).
   int64_t net_minor() const { return captures_minor - reversals_minor - refunds_minor; }
   bool operator==(const BatchTotals&) const = default;
 };
