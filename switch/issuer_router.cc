@@ -254,6 +254,22 @@ void IssuerRouter::EndInFlight(const std::string& key) {
   for (auto& waiter : waiters) waiter();
 }
 
+void IssuerRouter::NoteReversed(const std::string& original_key, const std::string& reversal_key) {
+  std::lock_guard lock(reversed_mu_);
+  if (!reversed_.try_emplace(original_key, reversal_key).second) return;
+  reversed_order_.push_back(original_key);
+  if (reversed_order_.size() > kReversedOriginalsMax) {
+    reversed_.erase(reversed_order_.front());
+    reversed_order_.pop_front();
+  }
+}
+
+std::string IssuerRouter::ReversedBy(const std::string& original_key) const {
+  std::lock_guard lock(reversed_mu_);
+  auto it = reversed_.find(original_key);
+  return it == reversed_.end() ? std::string() : it->second;
+}
+
 void IssuerRouter::WakeSafSender() {
   {
     std::lock_guard lock(saf_mu_);

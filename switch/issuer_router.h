@@ -104,6 +104,15 @@ class IssuerRouter {
   bool BeginInFlight(const std::string& key, std::function<void()> waiter);
   void EndInFlight(const std::string& key);
 
+  // Remote originals a terminal's reversal was approved for, with that reversal's request key,
+  // so a second, different reversal is answered 12 instead of queuing another 0420. In memory
+  // only: after a restart the extra 0420 goes out and the issuer takes it as a repeat. The newest
+  // kReversedOriginalsMax are kept.
+  static constexpr size_t kReversedOriginalsMax = 65'536;
+  void NoteReversed(const std::string& original_key, const std::string& reversal_key);
+  // The request key of the reversal approved for `original_key`; "" when none is known.
+  std::string ReversedBy(const std::string& original_key) const;
+
   // Reads the table file again: InvalidArgument "file: line N: reason" (or an unknown link id)
   // leaves the current table. Counted in kytkin_routing_reloads_total.
   Status Reload();
@@ -142,6 +151,12 @@ class IssuerRouter {
   std::mutex in_flight_mu_;
   // Request keys at the issuer and the retransmissions waiting for them; guarded by in_flight_mu_.
   std::unordered_map<std::string, std::vector<std::function<void()>>> in_flight_;
+
+  mutable std::mutex reversed_mu_;
+  // Original request key -> its reversal's key, and the originals oldest first (for eviction);
+  // guarded by reversed_mu_.
+  std::unordered_map<std::string, std::string> reversed_;
+  std::deque<std::string> reversed_order_;
 
   std::mutex saf_mu_;
   std::condition_variable saf_cv_;

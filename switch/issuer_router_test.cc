@@ -199,6 +199,22 @@ TEST_F(IssuerRouterTest, RoutesByBinAndAFailedReloadKeepsTheTable) {
   EXPECT_NE(text.find("kytkin_routing_reloads_total{result=\"ok\"} 1"), std::string::npos);
 }
 
+TEST_F(IssuerRouterTest, ReversedOriginalsKeepTheFirstReversalAndTheNewestOnly) {
+  StartRouter(kTable);
+  EXPECT_EQ(router_->ReversedBy("orig-0"), "");
+  router_->NoteReversed("orig-0", "rev-a");
+  router_->NoteReversed("orig-0", "rev-b");  // a later note does not replace the first
+  EXPECT_EQ(router_->ReversedBy("orig-0"), "rev-a");
+  for (size_t i = 1; i <= IssuerRouter::kReversedOriginalsMax; ++i) {
+    router_->NoteReversed("orig-" + std::to_string(i), "rev");
+  }
+  EXPECT_EQ(router_->ReversedBy("orig-0"), "");  // the oldest went first
+  EXPECT_EQ(router_->ReversedBy("orig-1"), "rev");
+  EXPECT_EQ(router_->ReversedBy(std::string("orig-") +
+                                std::to_string(IssuerRouter::kReversedOriginalsMax)),
+            "rev");
+}
+
 TEST_F(IssuerRouterTest, AdvicesAreDeliveredInOrderAndAcknowledgedOnce) {
   StartRouter(kTable);
   QueueAdvice("nordbank", "0120", "000001");

@@ -213,6 +213,9 @@ struct HeldReversal {
   // The original's request key, held at the issuer router until this reversal is decided, so a
   // retransmission of the original waits instead of going to the issuer after its reversal.
   std::string in_flight_key;
+  // Set when this is a reversal to an issuer: the original's key, noted once it is approved
+  // (IssuerRouter::NoteReversed) while the original's key is still held.
+  std::string reverses = {};
 };
 
 void FinishHeld(const std::shared_ptr<HeldReversal>& held, Result<storage::Decision> decision) {
@@ -222,9 +225,13 @@ void FinishHeld(const std::shared_ptr<HeldReversal>& held, Result<storage::Decis
 
 void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
   const bool has_advice = !held->request.saf_issuer.empty();
+  const std::string request_key = held->request.request_key;
   storage::Request request = std::move(held->request);
-  Status submitted =
-      held->store.Submit(std::move(request), [held, has_advice](Result<storage::Decision> d) {
+  Status submitted = held->store.Submit(
+      std::move(request), [held, has_advice, request_key](Result<storage::Decision> d) {
+        if (!held->reverses.empty() && d.ok() && d->approved() && !d->duplicate) {
+          held->router.NoteReversed(held->reverses, request_key);
+        }
         FinishHeld(held, std::move(d));
         if (has_advice) held->router.WakeSafSender();
       });
@@ -290,6 +297,14 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
     }
     r.pan = std::move(pan).value();
   }
+  if (!completion) {
+    // Reversed once already by another request: answered as the ledger would (12), nothing
+    // queued. The same reversal again goes on, for the store's dedupe to answer.
+    const std::string reversed_by = held->router.ReversedBy(r.original_request_key);
+    if (!reversed_by.empty() && reversed_by != r.request_key) {
+      return decline(ResponseCode::kInvalidTransaction, "the original is reversed already");
+    }
+  }
   const std::string_view advice_mti = completion ? "0220" : "0420";
   // A terminal names its original's DE 7 in DE 90 (n 42: MTI, STAN, DE 7, acquirer; checked by
   // ScreenRequest); a gRPC call has none, and kytkin kept the DE 7 it sent in the route.
@@ -307,6 +322,7 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
   r.saf_issuer = remote->issuer;
   r.saf_if_approved = {std::string(advice_mti), std::move(advice).value()};
   r.route = std::string(what) + " to issuer " + remote->issuer;
+  if (!completion) held->reverses = r.original_request_key;
   SubmitHeld(held);
 }
 

@@ -324,21 +324,22 @@ TEST_F(RoutingReversalTest, AReversalOfAnIssuerApprovalGoesToTheIssuerOnce) {
   ASSERT_TRUE(repeat.ok());
   EXPECT_TRUE(repeat->duplicate);
   EXPECT_EQ(repeat->journal_sequence, first->journal_sequence);
-  // Another reversal of the same original, without DE 2: the issuer finds it by DE 90 and has
-  // released it already (a repeat for it, not a second refund).
+  // Another reversal of the same original, without DE 2: reversed already, answered 12 as the
+  // ledger would, and no second 0420 is queued.
   Result<storage::Decision> other =
       Route(Reversal("000044", false), ReversalRequest("000044"), true);
   ASSERT_TRUE(other.ok());
-  EXPECT_EQ(other->response_code, ResponseCode::kApproved);
+  EXPECT_EQ(other->response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(other->transfer_id, 0u);
 
   router_->WakeSafSender();
   ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
   EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000);
-  // Two 0420s reached the issuer, one per distinct reversal (the repeat queued none).
+  // One 0420 reached the issuer: the retransmission and the second reversal queued none.
   const IssuerSimStats stats = sim_->stats();
   EXPECT_EQ(stats.reversals_applied, 1u);
   EXPECT_EQ(stats.reversals_unmatched, 0u);
-  EXPECT_EQ(stats.reversal_repeats, 1u);
+  EXPECT_EQ(stats.reversal_repeats, 0u);
 }
 
 // A terminal that times out reverses while its original is still at the issuer: the reversal

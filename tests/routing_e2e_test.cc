@@ -455,6 +455,8 @@ TEST_F(RoutingE2e, TerminalReversalAndCompletionOfAnIssuerApprovalReachTheIssuer
   EXPECT_EQ(SendReversal(kNordbankPan, 2'500, reversal, "0200", purchase), "00");
   // A reversal that names another card is not the issuer's approval: 25, nothing queued.
   EXPECT_EQ(SendReversal(kSouthbankPan, 2'500, next_stan_++, "0200", purchase), "25");
+  // Another reversal of the same purchase (a new STAN) finds it reversed: 12, nothing queued.
+  EXPECT_EQ(SendReversal(kNordbankPan, 2'500, next_stan_++, "0200", purchase), "12");
   ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
   EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
   EXPECT_EQ(balance, "0002978C000000100000");  // the money is back at the issuer
@@ -543,19 +545,25 @@ TEST_F(RoutingE2e, GrpcCaptureAndReverseOfAnIssuerApprovalReachTheIssuer) {
   EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
   EXPECT_EQ(balance, "0002978C000000098000");
 
-  // Reverse a 15.00 authorization named by its RRN: a 0420 for nordbank, the money is back.
+  // Reverse a 15.00 authorization named by its RRN: a 0420 for nordbank, the money is back. A
+  // second reversal (another key, naming it by key) finds it reversed: 12, nothing queued.
   const v1::Decision second = authorize("web-auth-2", 1'500);
   ASSERT_EQ(second.response_code_digits(), "00");
-  {
+  for (const char* key : {"web-reverse-2", "web-reverse-3"}) {
     v1::ReverseRequest reverse;
-    reverse.set_idempotency_key("web-reverse-2");
-    reverse.mutable_original()->set_rrn(second.rrn());
+    reverse.set_idempotency_key(key);
+    if (std::string_view(key) == "web-reverse-2") {
+      reverse.mutable_original()->set_rrn(second.rrn());
+    } else {
+      reverse.mutable_original()->set_idempotency_key("web-auth-2");
+    }
     v1::ReverseResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 10s);
     grpc::Status s = authorization->Reverse(&context, reverse, &response);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(response.decision().response_code_digits(), "00");
+    EXPECT_EQ(response.decision().response_code_digits(),
+              std::string_view(key) == "web-reverse-2" ? "00" : "12");
   }
   ASSERT_TRUE(WaitFor([&] { return SafEmpty(); })) << Saf();
   EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kNordbankPan, 0, &balance), "00");
@@ -570,6 +578,7 @@ TEST_F(RoutingE2e, GrpcCaptureAndReverseOfAnIssuerApprovalReachTheIssuer) {
   const std::string a = sim_a_->Stop();
   EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
   EXPECT_EQ(JsonNumber(a, "reversals_unmatched"), 0) << a;
+  EXPECT_EQ(JsonNumber(a, "reversal_repeats"), 0) << a;
   EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
 }
 
