@@ -364,6 +364,14 @@ TEST_P(SettlementStoreTest, RefundsNamingAnAuthorizationAreBoundedByItsCapture) 
   Request undo = Item(Operation::kSettleReversal, 7, 4'000);
   undo.rrn = std::to_string(a1.journal_sequence);
   EXPECT_EQ(Do(undo).reason, Reason::kAlreadyResolved);
+  // Nor may a terminal's online reversal of the authorization undo the refunded capture.
+  Request online;
+  online.operation = Operation::kReverse;
+  online.request_key = "a1-reversal";
+  online.original_request_key = "a1";
+  Decision online_reversal = Do(online);
+  EXPECT_EQ(online_reversal.response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(online_reversal.reason, Reason::kAlreadyResolved);
 
   Decision a2 = Authorize(2'000, "a2");  // never captured
   EXPECT_EQ(refund(8, 1, a2).reason, Reason::kRefundExceedsCaptured);

@@ -1103,6 +1103,11 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         }
         return Decline(ResponseCode::kInvalidTransaction, Reason::kNotReversible);
       }
+      if (orig.refunded_minor > 0) {
+        // Settlement refunded part of it already: reversing the whole posting would pay the
+        // cardholder twice (as for a settlement reversal item).
+        return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+      }
       const int64_t back = posted_hold ? orig.posted_amount_minor : orig.amount.minor_units();
       // The reversal debits the side the original credited; it must not overdraw it.
       if (!CanDebit(credit, back)) {
