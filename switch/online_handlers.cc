@@ -243,22 +243,32 @@ void AddTransactionRoutes(storage::Store& store, HttpRouter& router) {
 
 // --- Authorization ---------------------------------------------------------------------------
 
+namespace {
+
+// The store's (or the router's) callback for a gRPC call: fills the decision and finishes the
+// call, or fails it UNAVAILABLE when the decision is not durable. std::function needs a copyable
+// callable and the completion is move-only, so it lives in a shared cell that the callback or a
+// refusal path takes it from.
+std::function<void(Result<storage::Decision>)> AnswerWhenDecided(
+    std::shared_ptr<RpcCompletion> cell, v1::Decision* decision) {
+  return [cell = std::move(cell), decision](Result<storage::Decision> result) {
+    if (!result.ok()) {
+      cell->Finish(
+          Status::Unavailable("the ledger failed: " + std::string(result.status().message())));
+      return;
+    }
+    FillDecision(*result, decision);
+    cell->Finish(Status::Ok());
+  };
+}
+
+}  // namespace
+
 void OnlineAuthorizer::Submit(storage::Request request, v1::Decision* decision,
                               RpcCompletion done) {
   request.received_monotonic_us = clock_.NowMonotonicMicros();
-  // std::function needs a copyable callable; the completion is move-only, so it lives in a
-  // shared cell that the callback or the refusal path takes it from.
   auto cell = std::make_shared<RpcCompletion>(std::move(done));
-  Status submitted =
-      store_.Submit(std::move(request), [cell, decision](Result<storage::Decision> result) {
-        if (!result.ok()) {
-          cell->Finish(
-              Status::Unavailable("the ledger failed: " + std::string(result.status().message())));
-          return;
-        }
-        FillDecision(*result, decision);
-        cell->Finish(Status::Ok());
-      });
+  Status submitted = store_.Submit(std::move(request), AnswerWhenDecided(cell, decision));
   if (!submitted.ok()) cell->Finish(Status::Unavailable(submitted.message()));
 }
 
@@ -284,16 +294,8 @@ void OnlineAuthorizer::SubmitForCard(storage::Request request, const v1::CardRef
       in.message = &*iso;
       request.received_monotonic_us = clock_.NowMonotonicMicros();
       auto cell = std::make_shared<RpcCompletion>(std::move(done));
-      const bool routed = RouteCardRequest(
-          *router_, store_, in, request, [cell, decision](Result<storage::Decision> result) {
-            if (!result.ok()) {
-              cell->Finish(Status::Unavailable("the ledger failed: " +
-                                               std::string(result.status().message())));
-              return;
-            }
-            FillDecision(*result, decision);
-            cell->Finish(Status::Ok());
-          });
+      const bool routed =
+          RouteCardRequest(*router_, store_, in, request, AnswerWhenDecided(cell, decision));
       if (routed) return;
       done = std::move(*cell);
     }
@@ -316,16 +318,8 @@ void OnlineAuthorizer::SubmitForOriginal(storage::Request request,
     if (iso.ok()) {
       request.received_monotonic_us = clock_.NowMonotonicMicros();
       auto cell = std::make_shared<RpcCompletion>(std::move(done));
-      const bool routed = RouteFollowUp(
-          *router_, store_, *iso, request, [cell, decision](Result<storage::Decision> result) {
-            if (!result.ok()) {
-              cell->Finish(Status::Unavailable("the ledger failed: " +
-                                               std::string(result.status().message())));
-              return;
-            }
-            FillDecision(*result, decision);
-            cell->Finish(Status::Ok());
-          });
+      const bool routed =
+          RouteFollowUp(*router_, store_, *iso, request, AnswerWhenDecided(cell, decision));
       if (routed) return;
       done = std::move(*cell);
     }
