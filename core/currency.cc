@@ -36,4 +36,15 @@ std::optional<Currency> FindCurrency(std::string_view alpha) {
   return std::nullopt;
 }
 
+std::optional<Currency> FindCurrencyCode(std::string_view code) {
+  if (auto c = FindCurrency(code)) return c;
+  if (code.empty() || code.size() > 3) return std::nullopt;
+  uint16_t numeric = 0;
+  for (char ch : code) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    numeric = static_cast<uint16_t>(numeric * 10 + (ch - '0'));
+  }
+  return FindCurrency(numeric);
+}
+
 }  // namespace kytkin

@@ -87,18 +87,6 @@ struct SettleFlags {
   }
 };
 
-std::optional<uint16_t> ParseCurrency(std::string_view text) {
-  if (auto c = FindCurrency(text)) return c->numeric;
-  uint32_t numeric = 0;
-  if (text.empty() || text.size() > 3) return std::nullopt;
-  for (char ch : text) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    numeric = numeric * 10 + static_cast<uint32_t>(ch - '0');
-  }
-  if (auto c = FindCurrency(static_cast<uint16_t>(numeric))) return c->numeric;
-  return std::nullopt;
-}
-
 Result<uint64_t> ParseCount(std::string_view field, std::string_view text) {
   if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != text.npos) {
     return Status::InvalidArgument(std::string(field) + ": want a non-negative integer, got '" +
@@ -139,9 +127,9 @@ Result<settlement::BatchHeader> ParseHeader(const std::vector<std::string>& f) {
   h.acquirer_id = f[2];
   h.terminal_id = f[3];
   h.merchant_id = f[4];
-  auto currency = ParseCurrency(f[5]);
+  auto currency = FindCurrencyCode(f[5]);
   if (!currency) return Status::InvalidArgument("currency: unknown '" + f[5] + "'");
-  h.currency = *currency;
+  h.currency = currency->numeric;
   return h;
 }
 

@@ -74,18 +74,6 @@ std::string Major(int64_t minor, uint16_t currency) {
   return Amount(minor, currency).FormatMajor();
 }
 
-std::optional<uint16_t> ParseCurrency(std::string_view text) {
-  if (auto c = FindCurrency(text)) return c->numeric;
-  uint32_t numeric = 0;
-  if (text.empty() || text.size() > 3) return std::nullopt;
-  for (char ch : text) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    numeric = numeric * 10 + static_cast<uint32_t>(ch - '0');
-  }
-  if (auto c = FindCurrency(static_cast<uint16_t>(numeric))) return c->numeric;
-  return std::nullopt;
-}
-
 Result<uint64_t> ParseU64(std::string_view field, std::string_view text) {
   if (text.empty() || text.size() > 19) {
     return Status::InvalidArgument(std::string(field) + ": want a positive integer");
@@ -123,8 +111,9 @@ Result<Store::ImportRow> BuildRow(const RowText& t) {
   if (!id.ok()) return id.status();
   std::optional<uint16_t> currency;
   if (!t.currency.empty()) {
-    currency = ParseCurrency(t.currency);
-    if (!currency) return Status::InvalidArgument("currency: unknown ISO 4217 code");
+    auto found = FindCurrencyCode(t.currency);
+    if (!found) return Status::InvalidArgument("currency: unknown ISO 4217 code");
+    currency = found->numeric;
   }
   if (!t.kind.empty()) {
     auto kind = storage::ParseAccountKind(t.kind);
