@@ -1,5 +1,7 @@
 #include "storage/settlement_book.h"
 
+#include <algorithm>
+
 #include "storage/codec.h"
 
 namespace kytkin::storage {
@@ -8,6 +10,22 @@ namespace {
 constexpr std::string_view kBatchPrefix = "settlement/batch/";
 constexpr std::string_view kBusinessDateKey = "settlement/business_date";
 constexpr uint8_t kBatchVersion = 1;
+constexpr std::string_view kRemotePrefix = "settlement/remote/";
+constexpr std::string_view kIssuerAccountPrefix = "settlement/issuer_account/";
+
+// [prefix, the key just past every key with the prefix)
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  end.back() = static_cast<char>(end.back() + 1);
+  return end;
+}
+
+Result<uint64_t> DecodeU64Value(std::string_view v) {
+  codec::Reader r(v);
+  uint64_t out = 0;
+  if (!r.U64(&out) || !r.done()) return Status::Corruption("settlement index value");
+  return out;
+}
 
 void EncodeTotals(const BatchTotals& t, codec::Writer& w) {
   w.U64(t.captures_count);
@@ -104,6 +122,32 @@ Status SettlementBook::Load(ReadView& view) {
         return true;
       }));
   KYTKIN_RETURN_IF_ERROR(bad);
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kMeta, kRemotePrefix, PrefixEnd(kRemotePrefix),
+                [&](std::string_view k, std::string_view v) {
+                  auto value = DecodeU64Value(v);
+                  auto sequence = codec::ParseU64Key(k.substr(kRemotePrefix.size()));
+                  if (!value.ok() || !sequence.ok()) {
+                    bad = Status::Corruption("settlement remote authorization record");
+                    return false;
+                  }
+                  remote_[*sequence] = *value;
+                  return true;
+                }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kMeta, kIssuerAccountPrefix, PrefixEnd(kIssuerAccountPrefix),
+                [&](std::string_view k, std::string_view v) {
+                  auto id = DecodeU64Value(v);
+                  if (!id.ok() || *id < kRemoteIssuerAccountBase) {
+                    bad = Status::Corruption("settlement issuer account record");
+                    return false;
+                  }
+                  issuer_accounts_[std::string(k.substr(kIssuerAccountPrefix.size()))] = *id;
+                  next_issuer_account_ = std::max(next_issuer_account_, *id + 1);
+                  return true;
+                }));
+  KYTKIN_RETURN_IF_ERROR(bad);
   auto date = view.Get(Cf::kMeta, kBusinessDateKey);
   if (date.ok()) {
     codec::Reader r(*date);
@@ -121,6 +165,35 @@ SettlementBatch* SettlementBook::Find(std::string_view batch_id) {
   return it == batches_.end() ? nullptr : &it->second;
 }
 
+uint64_t SettlementBook::RemoteAuthorization(uint64_t sequence) const {
+  auto it = remote_.find(sequence);
+  return it == remote_.end() ? 0 : it->second;
+}
+
+void SettlementBook::SetRemoteAuthorization(uint64_t sequence, uint64_t value) {
+  remote_[sequence] = value;
+  remote_dirty_.insert(sequence);
+}
+
+std::string SettlementBook::IssuerKey(std::string_view issuer, uint16_t currency) {
+  std::string key(issuer);
+  key.append("|").append(std::to_string(currency));
+  return key;
+}
+
+uint64_t SettlementBook::IssuerAccount(std::string_view issuer, uint16_t currency) const {
+  auto it = issuer_accounts_.find(IssuerKey(issuer, currency));
+  return it == issuer_accounts_.end() ? 0 : it->second;
+}
+
+uint64_t SettlementBook::AddIssuerAccount(std::string_view issuer, uint16_t currency) {
+  std::string key = IssuerKey(issuer, currency);
+  const uint64_t id = next_issuer_account_++;
+  issuer_accounts_[key] = id;
+  issuer_accounts_dirty_.insert(std::move(key));
+  return id;
+}
+
 SettlementBatch& SettlementBook::Put(const SettlementBatch& batch) {
   dirty_.insert(batch.batch_id);
   return batches_[batch.batch_id] = batch;
@@ -133,6 +206,20 @@ void SettlementBook::Flush(Batch& batch) {
     batch.Put(Cf::kMeta, std::string(kBatchPrefix) + id, scratch_);
   }
   dirty_.clear();
+  for (uint64_t sequence : remote_dirty_) {
+    scratch_.clear();
+    codec::Writer w(&scratch_);
+    w.U64(remote_.at(sequence));
+    batch.Put(Cf::kMeta, std::string(kRemotePrefix) + codec::U64Key(sequence), scratch_);
+  }
+  remote_dirty_.clear();
+  for (const std::string& key : issuer_accounts_dirty_) {
+    scratch_.clear();
+    codec::Writer w(&scratch_);
+    w.U64(issuer_accounts_.at(key));
+    batch.Put(Cf::kMeta, std::string(kIssuerAccountPrefix) + key, scratch_);
+  }
+  issuer_accounts_dirty_.clear();
   if (business_date_dirty_) {
     scratch_.clear();
     codec::Writer w(&scratch_);

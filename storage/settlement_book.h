@@ -43,6 +43,20 @@ class SettlementBook {
 
   const std::map<std::string, SettlementBatch, std::less<>>& batches() const { return batches_; }
 
+  // Off-us authorizations (approved by a remote issuer: no hold in this ledger) that settlement
+  // or an online reversal touched, by the authorization's journal sequence: the transfer of its
+  // capture item, or kRemoteReversed when a reversal reached its issuer before any capture. 0:
+  // untouched. Keys "settlement/remote/" + big-endian sequence; one entry per off-us capture
+  // (16 bytes of map payload), all in memory like the batches.
+  static constexpr uint64_t kRemoteReversed = ~uint64_t{0};
+  uint64_t RemoteAuthorization(uint64_t sequence) const;
+  void SetRemoteAuthorization(uint64_t sequence, uint64_t value);
+
+  // The receivable account of a remote issuer in a currency (kRemoteIssuerAccountBase + n, n in
+  // order of first use); 0 when it has none yet. AddIssuerAccount assigns the next id.
+  uint64_t IssuerAccount(std::string_view issuer, uint16_t currency) const;
+  uint64_t AddIssuerAccount(std::string_view issuer, uint16_t currency);
+
   // Writes the changed records to `batch`.
   void Flush(Batch& batch);
 
@@ -50,8 +64,15 @@ class SettlementBook {
   static Result<SettlementBatch> Decode(std::string_view in);
 
  private:
+  static std::string IssuerKey(std::string_view issuer, uint16_t currency);
+
   std::map<std::string, SettlementBatch, std::less<>> batches_;
   std::set<std::string> dirty_;
+  std::map<uint64_t, uint64_t> remote_;  // authorization sequence -> capture transfer / mark
+  std::set<uint64_t> remote_dirty_;
+  std::map<std::string, uint64_t, std::less<>> issuer_accounts_;  // "issuer|currency" -> id
+  std::set<std::string> issuer_accounts_dirty_;
+  uint64_t next_issuer_account_ = kRemoteIssuerAccountBase;
   int32_t business_date_ = 0;
   bool business_date_dirty_ = false;
   std::string scratch_;

@@ -387,6 +387,131 @@ TEST_P(SettlementStoreTest, RefundsNamingAnAuthorizationAreBoundedByItsCapture) 
   ExpectLedgerOk();
 }
 
+// An authorization a remote issuer approved (or kytkin stood in for, without a hold here)
+// settles against that issuer's receivable account: captured once (by RRN or request key, with
+// the tolerance), refunded at most what was captured, its capture reversed; never once its
+// reversal went to the issuer online; the state survives a restart; the batch totals and the
+// payout count it like an on-us item.
+TEST_P(SettlementStoreTest, OffUsAuthorizationsSettleAgainstTheIssuersReceivable) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  const Pan remote_pan = TestPan(777);  // not a card of this ledger
+  auto remote = [&](std::string key, int64_t minor, ResponseCode answer,
+                    Operation op = Operation::kRemoteDecision) {
+    Request r = TestRequest(op, remote_pan, minor, std::move(key));
+    r.remote_response = answer;
+    r.remote_auth_code = "A1B2C3";
+    r.route = op == Operation::kStandIn ? "stand-in timeout nordbank via nb-a"
+                                        : "issuer nordbank via nb-a 412us stan 17";
+    auto d = store_->Execute(r);
+    EXPECT_TRUE(d.ok());
+    EXPECT_EQ(d->transfer_id, 0u);
+    return d.ok() ? *d : Decision{};
+  };
+  Decision r1 = remote("r1", 3'000, ResponseCode::kApproved);
+  Decision r2 = remote("r2", 5'000, ResponseCode::kApproved, Operation::kStandIn);
+  ASSERT_TRUE(r2.approved());
+  Decision r3 = remote("r3", 1'000, ResponseCode::kApproved);
+  Decision r4 = remote("r4", 1'000, ResponseCode::kDoNotHonour);
+  Decision r5 = remote("r5", 700, ResponseCode::kApproved);
+  {
+    // r3's reversal reached the issuer online (an 0400 journaled as the issuer's answer).
+    Request reversal = TestRequest(Operation::kRemoteDecision, remote_pan, 1'000, "r3-rev");
+    reversal.mti = "0400";
+    reversal.original_request_key = "r3";
+    reversal.remote_response = ResponseCode::kApproved;
+    reversal.route = "reversal to issuer nordbank";
+    ASSERT_TRUE(Do(reversal).approved());
+  }
+  auto by_rrn = [&](Operation op, int item, int64_t minor, const Decision& auth) {
+    Request r = Item(op, item, minor);
+    r.rrn = std::to_string(auth.journal_sequence);
+    return Do(r);
+  };
+  auto by_key = [&](Operation op, int item, int64_t minor, std::string key) {
+    Request r = Item(op, item, minor);
+    r.original_request_key = std::move(key);
+    return Do(r);
+  };
+  Request first = Item(Operation::kSettleCapture, 1, 3'000);
+  first.rrn = std::to_string(r1.journal_sequence);
+  first.original_auth_code = "A1B2C3";
+  Decision c1 = Do(first);
+  EXPECT_EQ(c1.response_code, ResponseCode::kApproved);
+  EXPECT_NE(c1.transfer_id, 0u);
+  auto receivable = store_->GetIssuerReceivable("nordbank", kEur);
+  ASSERT_TRUE(receivable.ok()) << receivable.status().ToString();
+  EXPECT_GE(receivable->id, kRemoteIssuerAccountBase);
+  EXPECT_EQ(receivable->kind, AccountKind::kIssuerSettlement);
+  EXPECT_EQ(receivable->balance(), -3'000);
+  EXPECT_EQ(Balance(kAcquirer), 3'000);
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 2, 3'000, r1).reason, Reason::kCaptureConflict);
+  EXPECT_TRUE(by_key(Operation::kSettleCapture, 3, 5'500, "r2").approved());  // 10 % tip
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 4, 1'000, r3).reason, Reason::kAlreadyResolved);
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 5, 1'000, r4).reason, Reason::kUnknownOriginal);
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 6, 900, r5).reason, Reason::kCaptureOverTolerance);
+  EXPECT_EQ(by_rrn(Operation::kSettleReversal, 7, 700, r5).reason, Reason::kNotReversible);
+  EXPECT_TRUE(by_rrn(Operation::kSettleRefund, 8, 1'000, r1).approved());
+  EXPECT_EQ(by_rrn(Operation::kSettleRefund, 9, 2'001, r1).reason, Reason::kRefundExceedsCaptured);
+  EXPECT_TRUE(by_key(Operation::kSettleReversal, 10, 5'500, "r2").approved());
+  EXPECT_EQ(by_key(Operation::kSettleCapture, 11, 5'000, "r2").reason, Reason::kAlreadyResolved);
+  if (GetParam() == Backend::kRocksDb) Reopen();
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 12, 3'000, r1).reason, Reason::kCaptureConflict);
+  EXPECT_EQ(by_rrn(Operation::kSettleCapture, 13, 1'000, r3).reason, Reason::kAlreadyResolved);
+  EXPECT_EQ(store_->GetIssuerReceivable("nordbank", kEur)->balance(), -3'000 + 1'000);
+  EXPECT_EQ(store_->GetIssuerReceivable("otherbank", kEur).status().code(),
+            Status::Code::kNotFound);
+
+  auto batch = store_->GetSettlementBatch("B1");
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->held.captures_count, 2u);
+  EXPECT_EQ(batch->held.captures_minor, 8'500);
+  EXPECT_EQ(batch->held.refunds_minor, 1'000);
+  EXPECT_EQ(batch->held.reversals_minor, 5'500);
+  EXPECT_EQ(batch->gross_minor(), 3'000);
+  ASSERT_TRUE(store_->CutOverSettlement(kDay + 1).ok());
+  // The merchant: 30.00 gross - 10.00 refunded - fee (1.5 % = 0.45, + 0.10 x 2 captures).
+  EXPECT_EQ(Balance(kMerchant), 3'000 - 1'000 - 45 - 20);
+  EXPECT_EQ(Balance(kAcquirer), 0);  // passed on what the issuer owes
+  ExpectLedgerOk();
+}
+
+// Whose authorization an item may settle: by transfer id alone none (it names no terminal);
+// one made without a terminal (gRPC may send none) only by a batch of the merchant it names.
+TEST_P(SettlementStoreTest, ItemsSettleOnlyTheirOwnTerminalsOrMerchantsAuthorizations) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  Decision held = Authorize(1'000, "a1");
+  Request by_id = Item(Operation::kSettleCapture, 1, 1'000);
+  by_id.original_transfer_id = held.transfer_id;
+  Decision refused = Do(by_id);
+  EXPECT_EQ(refused.response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(refused.reason, Reason::kOriginalMismatch);
+
+  auto online = [&](std::string key, std::string merchant) {
+    Request r = TestRequest(Operation::kAuthorize, pan_, 1'000, std::move(key));
+    r.terminal_id.clear();
+    r.merchant_id = std::move(merchant);
+    auto d = store_->Execute(r);
+    EXPECT_TRUE(d.ok() && d->approved());
+    return d.ok() ? *d : Decision{};
+  };
+  Decision other_shop = online("o1", "OTHERSHOP");
+  Decision this_shop = online("o2", "KYTKINMERCH0001");
+  Request capture = Item(Operation::kSettleCapture, 2, 1'000);
+  capture.rrn = std::to_string(other_shop.journal_sequence);
+  EXPECT_EQ(Do(capture).reason, Reason::kOriginalMismatch);
+  capture = Item(Operation::kSettleCapture, 3, 1'000);
+  capture.original_request_key = "o1";
+  EXPECT_EQ(Do(capture).reason, Reason::kOriginalMismatch);
+  capture = Item(Operation::kSettleCapture, 4, 1'000);
+  capture.rrn = std::to_string(this_shop.journal_sequence);
+  EXPECT_TRUE(Do(capture).approved());
+  // Still capturable by its own terminal's batch, by RRN.
+  capture = Item(Operation::kSettleCapture, 5, 1'000);
+  capture.rrn = std::to_string(held.journal_sequence);
+  EXPECT_TRUE(Do(capture).approved());
+  ExpectLedgerOk();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SettlementStoreTest,
                          ::testing::Values(Backend::kMemory, Backend::kRocksDb),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {

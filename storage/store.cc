@@ -327,7 +327,18 @@ class Store::Impl {
   Outcome EvaluateSettlement(const Request& r, const std::string& token, Decision* d);
   Outcome EvaluateSettlementItem(const Request& r, const std::string& token, SettlementBatch& batch,
                                  Decision* d);
-  Outcome FindSettlementOriginal(const Request& r, Transfer** out);
+  // The authorization an item names: an on-us hold, or an off-us decision's journal record.
+  struct SettlementOriginal {
+    Transfer* hold = nullptr;
+    std::optional<JournalRecord> remote;
+  };
+  Outcome FindSettlementOriginal(const Request& r, SettlementOriginal* out);
+  Outcome EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
+                                       SettlementBatch& batch, Decision* d);
+  Account* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
+  // An approved reversal (0400/0420) that went to the issuer of an off-us authorization: that
+  // authorization can no longer be captured by settlement.
+  void NoteRemoteReversal(const Request& r);
   void PayOut(SettlementBatch& batch);
 
   const StoreOptions options_;
@@ -1155,6 +1166,7 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
     // Nothing moves in kytkin's ledger: the issuer holds the money.
     d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
     d->available = r.remote_available;
+    if (IsApproval(r.remote_response)) NoteRemoteReversal(r);
     return Decline(r.remote_response, Reason::kNone);
   }
   const int64_t amount = r.amount.minor_units();
@@ -1209,9 +1221,55 @@ int64_t BasisPointsOf(int64_t amount, uint32_t bps) {
   return static_cast<int64_t>((scaled + kBasisPointsPerUnit / 2) / kBasisPointsPerUnit);
 }
 
+// The route text of an off-us decision names its issuer: "issuer X via L 412us stan 17" for an
+// issuer's answer, "stand-in WHY X via L" for a stand-in (switch/routed_request.cc). Empty when
+// it names none.
+std::string_view RemoteIssuerOfRoute(std::string_view route) {
+  constexpr std::string_view kIssuer = "issuer ";
+  constexpr std::string_view kStandIn = "stand-in ";
+  constexpr std::string_view kVia = " via ";
+  if (route.starts_with(kIssuer)) {
+    route.remove_prefix(kIssuer.size());
+    return route.substr(0, route.find(' '));
+  }
+  if (!route.starts_with(kStandIn)) return {};
+  route = route.substr(0, route.find(kVia));
+  const size_t space = route.rfind(' ');
+  return space == std::string_view::npos || space < kStandIn.size() - 1 ? std::string_view{}
+                                                                        : route.substr(space + 1);
+}
+
+// An authorization belongs to the terminal that made it; one made without a terminal (gRPC may
+// send none) to the merchant it names. An item from another terminal or merchant must not
+// capture it: that batch's merchant would be paid for another's sale.
+Outcome CheckOriginalBelongsToItem(const JournalRecord& auth, const Request& item) {
+  if (!auth.terminal_id.empty()) {
+    if (!item.terminal_id.empty() && auth.terminal_id != item.terminal_id) {
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+    }
+  } else if (!auth.merchant_id.empty() && !item.merchant_id.empty() &&
+             auth.merchant_id != item.merchant_id) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+  }
+  return {};
+}
+
 }  // namespace
 
-Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
+Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal* out) {
+  // The authorization's journal record, read (once) from the backend: its terminal, and for an
+  // off-us decision everything settlement knows of it. A point read per item.
+  std::optional<JournalRecord> record;
+  auto read_record = [&](uint64_t sequence) {
+    if (record && record->sequence == sequence) return true;
+    record.reset();
+    auto value = backend_->NewReadView()->Get(Cf::kJournal, codec::U64Key(sequence));
+    if (!value.ok()) return false;
+    auto decoded = codec::DecodeJournalRecord(*value);
+    if (!decoded.ok()) return false;
+    record = std::move(decoded).value();
+    return true;
+  };
   std::string key = r.original_request_key;
   if (key.empty() && !r.rrn.empty()) {
     // kytkin's RRN is the journal sequence of the approval; its record names the request key.
@@ -1221,21 +1279,10 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
     if (ec != std::errc() || ptr != end || sequence == 0) {
       return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
     }
-    if (sequence > journal_sequence_) {
+    if (sequence > journal_sequence_ || !read_record(sequence) || record->request_key.empty()) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
-    auto value = backend_->NewReadView()->Get(Cf::kJournal, codec::U64Key(sequence));
-    if (!value.ok()) {
-      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
-    }
-    auto record = codec::DecodeJournalRecord(*value);
-    if (!record.ok() || record->request_key.empty()) {
-      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
-    }
-    if (!r.terminal_id.empty() && record->terminal_id != r.terminal_id) {
-      return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
-    }
-    key = std::move(record->request_key);
+    key = record->request_key;
   }
   uint64_t id = r.original_transfer_id;
   if (!key.empty()) {
@@ -1243,28 +1290,31 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
     if (it == dedupe_.end() || it->second.first == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
-    if (!r.original_auth_code.empty() && it->second.second.auth_code != r.original_auth_code) {
+    const Decision& auth = it->second.second;
+    if (!r.original_auth_code.empty() && auth.auth_code != r.original_auth_code) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
     }
-    if (!r.original_request_key.empty() && !r.terminal_id.empty()) {
-      // Named by request key, the original must have been made at the item's (the batch's)
-      // terminal too, as by RRN above: otherwise another merchant's batch could capture it and be
-      // paid. An authorization that names no terminal (gRPC may send none) is not tied to one.
-      // Costs one journal read per item named by key.
-      auto value = backend_->NewReadView()->Get(Cf::kJournal,
-                                                codec::U64Key(it->second.second.journal_sequence));
-      if (!value.ok()) {
+    if (!r.terminal_id.empty() || auth.transfer_id == 0) {
+      if (!read_record(auth.journal_sequence)) {
         return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
       }
-      auto record = codec::DecodeJournalRecord(*value);
-      if (!record.ok()) {
-        return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
-      }
-      if (!record->terminal_id.empty() && record->terminal_id != r.terminal_id) {
-        return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
-      }
+      Outcome belongs = CheckOriginalBelongsToItem(*record, r);
+      if (belongs.code != ResponseCode::kApproved) return belongs;
     }
-    id = it->second.second.transfer_id;
+    if (auth.transfer_id == 0) {
+      // No transfer here: an off-us approval (the issuer holds the money), or a decline.
+      if (auth.approved() && (record->operation == Operation::kRemoteDecision ||
+                              record->operation == Operation::kStandIn)) {
+        out->remote = std::move(record);
+        return {};
+      }
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    id = auth.transfer_id;
+  } else if (!r.terminal_id.empty()) {
+    // By transfer id alone nothing says which terminal made the authorization (the channels
+    // never send one): an item of a batch with a terminal names it by RRN or request key.
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
   }
   auto t = transfers_.find(id);
   if (id == 0 || t == transfers_.end()) {
@@ -1273,7 +1323,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
   if (t->second.kind != TransferKind::kPending) {
     return Decline(ResponseCode::kInvalidTransaction, Reason::kNotReversible);
   }
-  *out = &t->second;
+  out->hold = &t->second;
   return {};
 }
 
@@ -1307,8 +1357,15 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
       !r.rrn.empty() || !r.original_request_key.empty() || r.original_transfer_id != 0;
   Transfer* orig = nullptr;
   if (has_original) {
-    Outcome found = FindSettlementOriginal(r, &orig);
+    SettlementOriginal found_original;
+    Outcome found = FindSettlementOriginal(r, &found_original);
     if (found.code != ResponseCode::kApproved) return found;
+    if (found_original.remote) {
+      deciding_token_ = found_original.remote->card_token;
+      d->card_token = found_original.remote->card_token;
+      return EvaluateRemoteSettlementItem(r, *found_original.remote, batch, d);
+    }
+    orig = found_original.hold;
     deciding_token_ = orig->card_token;
     d->card_token = orig->card_token;
   } else if (r.operation == Operation::kSettleReversal) {
@@ -1473,6 +1530,142 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
   batch.held.reversals_minor += amount;
   d->approved_amount = Amount(amount, batch.currency);
   set_available(debit);
+  return {};
+}
+
+Account* Store::Impl::EnsureIssuerReceivable(std::string_view issuer, uint16_t currency) {
+  uint64_t id = settlement_.IssuerAccount(issuer, currency);
+  if (id != 0) return &accounts_.at(id);
+  id = settlement_.AddIssuerAccount(issuer, currency);
+  Account a;
+  a.id = id;
+  a.kind = AccountKind::kIssuerSettlement;
+  a.currency = currency;
+  a.name = Truncated("issuer receivable " + std::string(issuer) + " " + std::to_string(currency),
+                     Account::kNameBytesMax);
+  Account& stored = accounts_[id] = a;
+  open_.dirty_accounts.insert(id);
+  return &stored;
+}
+
+void Store::Impl::NoteRemoteReversal(const Request& r) {
+  const bool reversal = r.mti.size() == 4 && r.mti[1] == '4';
+  if (!reversal || r.original_request_key.empty()) return;
+  auto it = dedupe_.find(r.original_request_key);
+  if (it == dedupe_.end() || it->second.first == kReversedBeforeOriginalMark) return;
+  const Decision& original = it->second.second;
+  if (original.transfer_id != 0 || !original.approved()) return;
+  // A capture already settled stays; the issuer answers that reversal on its own books.
+  if (settlement_.RemoteAuthorization(original.journal_sequence) != 0) return;
+  settlement_.SetRemoteAuthorization(original.journal_sequence, SettlementBook::kRemoteReversed);
+}
+
+Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
+                                                  SettlementBatch& batch, Decision* d) {
+  const int64_t amount = r.amount.minor_units();
+  // Only an authorization (a hold at the issuer) is captured later, as on-us.
+  if (auth.mti.size() != 4 || auth.mti.compare(0, 3, "010") != 0) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kNotReversible);
+  }
+  if (auth.amount.currency() != batch.currency) {
+    return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
+  }
+  const std::string_view issuer = RemoteIssuerOfRoute(auth.route);
+  if (issuer.empty()) {
+    return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  }
+  const uint64_t state = settlement_.RemoteAuthorization(auth.sequence);
+  Transfer* capture = nullptr;
+  if (state != 0 && state != SettlementBook::kRemoteReversed) {
+    auto t = transfers_.find(state);
+    if (t == transfers_.end()) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    capture = &t->second;
+  }
+  Account& acquirer = accounts_.at(batch.acquirer_account);
+  const Amount moved(amount, batch.currency);
+
+  if (r.operation == Operation::kSettleCapture) {
+    if (state == SettlementBook::kRemoteReversed) {
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
+    if (capture != nullptr) {
+      return capture->state == TransferState::kPosted
+                 ? Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict)
+                 : Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
+    // The issuer's hold lives as long as kytkin's own would (hold_ttl_seconds).
+    if (clock_->NowUnixMicros() >=
+        auth.time_unix_us + options_.hold_ttl_seconds * kMicrosPerSecond) {
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
+    }
+    const int64_t authorized = auth.amount.minor_units();
+    const int64_t over = amount - authorized;
+    if (over > 0 && over > std::min(BasisPointsOf(authorized, r.capture_tolerance_bps),
+                                    r.capture_tolerance_minor_max)) {
+      return Decline(ResponseCode::kInvalidAmount, Reason::kCaptureOverTolerance);
+    }
+    Account* receivable = EnsureIssuerReceivable(issuer, batch.currency);
+    Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, receivable->id,
+                              acquirer.id, moved);
+    t.posted_amount_minor = amount;
+    MovePosted(*receivable, acquirer, amount);
+    PutTransfer(t);
+    settlement_.SetRemoteAuthorization(auth.sequence, t.id);
+    d->transfer_id = t.id;
+    d->approved_amount = moved;
+    ++batch.held.captures_count;
+    batch.held.captures_minor += amount;
+    return {};
+  }
+
+  const bool captured = capture != nullptr && capture->state == TransferState::kPosted;
+  if (r.operation == Operation::kSettleRefund) {
+    // At most what was captured of it, over all the refunds naming it (as on-us).
+    if (amount > (captured ? capture->posted_amount_minor - capture->refunded_minor : 0)) {
+      return Decline(ResponseCode::kInvalidAmount, Reason::kRefundExceedsCaptured);
+    }
+    Account& receivable = accounts_.at(capture->debit_account);
+    Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, acquirer.id,
+                              receivable.id, moved);
+    MovePosted(acquirer, receivable, amount);
+    capture->refunded_minor += amount;
+    PutTransfer(*capture);
+    PutTransfer(t);
+    d->transfer_id = t.id;
+    d->approved_amount = moved;
+    ++batch.held.refunds_count;
+    batch.held.refunds_minor += amount;
+    return {};
+  }
+
+  // kSettleReversal: reverses the capture. An uncaptured authorization is the issuer's hold,
+  // released by the terminal's online reversal (which reaches the issuer), not by an item.
+  if (!captured) {
+    return Decline(ResponseCode::kInvalidTransaction, capture == nullptr && state == 0
+                                                          ? Reason::kNotReversible
+                                                          : Reason::kAlreadyResolved);
+  }
+  const int64_t back = capture->posted_amount_minor;
+  if (amount != back) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
+  if (capture->refunded_minor > 0) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+  }
+  Account& receivable = accounts_.at(capture->debit_account);
+  Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, acquirer.id,
+                            receivable.id, moved);
+  t.pending_id = capture->id;
+  MovePosted(acquirer, receivable, back);
+  capture->state = TransferState::kReversed;
+  capture->resolved_by = t.id;
+  PutTransfer(t);
+  PutTransfer(*capture);
+  d->transfer_id = t.id;
+  d->approved_amount = moved;
+  batch.reversed_captures_minor += back;
+  ++batch.held.reversals_count;
+  batch.held.reversals_minor += amount;
   return {};
 }
 
@@ -2028,6 +2221,19 @@ Result<SettlementBatch> Store::GetSettlementBatch(std::string_view batch_id) {
   }));
   if (!out) return Status::NotFound("no settlement batch " + std::string(batch_id));
   return std::move(*out);
+}
+
+Result<Account> Store::GetIssuerReceivable(std::string_view issuer, uint16_t currency) {
+  uint64_t id = 0;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    id = impl_->settlement().IssuerAccount(issuer, currency);
+    return Status::Ok();
+  }));
+  if (id == 0) {
+    return Status::NotFound("no receivable account for issuer " + std::string(issuer) + " in " +
+                            std::to_string(currency));
+  }
+  return GetAccount(id);
 }
 
 Result<std::vector<SettlementBatch>> Store::ListSettlementBatches(int32_t business_date) {

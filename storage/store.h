@@ -81,6 +81,9 @@ inline constexpr uint64_t kSettlementAccountBase = 0xFFFF'0000'0000'0000ull;
 constexpr uint64_t SettlementAccountId(uint16_t currency) {
   return kSettlementAccountBase + currency;
 }
+// Ids from here on are the receivable accounts of remote issuers, one per issuer and currency,
+// made by settlement on its first off-us capture for them (Store::GetIssuerReceivable).
+inline constexpr uint64_t kRemoteIssuerAccountBase = kSettlementAccountBase + 0x1'0000;
 
 struct Account {
   uint64_t id = 0;  // > 0 and < kSettlementAccountBase for accounts made by callers
@@ -236,11 +239,13 @@ enum class Reason : uint8_t {
   // the dedupe index under the original's request key) so the late original cannot take money.
   kReversedBeforeOriginal,
   // Settlement items (issue 6), numbered apart so other additions do not collide.
-  kForcePosted = 40,            // 00, flagged: an offline sale without authorization, posted
-  kCaptureOverTolerance = 41,   // 13: capture above the hold by more than the tolerance
-  kCaptureConflict = 42,        // 94: the authorization was already captured (another item)
-  kBatchNotOpen = 43,           // 12: unknown batch, or balanced / settled (no new items)
-  kOriginalMismatch = 44,       // 12: the authorization's terminal or auth code differs
+  kForcePosted = 40,           // 00, flagged: an offline sale without authorization, posted
+  kCaptureOverTolerance = 41,  // 13: capture above the hold by more than the tolerance
+  kCaptureConflict = 42,       // 94: the authorization was already captured (another item)
+  kBatchNotOpen = 43,          // 12: unknown batch, or balanced / settled (no new items)
+  // 12: the authorization's terminal (or, made without one, its merchant) or auth code differs
+  // from the item's, or the item names it by transfer id only (which ties it to no terminal).
+  kOriginalMismatch = 44,
   kRefundExceedsCaptured = 45,  // 13: refunds naming an authorization above what it captured
 };
 std::string_view ReasonName(Reason reason);
@@ -400,6 +405,14 @@ struct JournalReport {
 //   force-post item cardholder -> issuer settlement, posted without a hold (flagged kForcePosted)
 //   refund item     issuer settlement -> cardholder
 //   reversal item   voids the hold, or reverses its capture (counterparty -> cardholder)
+//   off-us items    an authorization a remote issuer approved (journal kRemoteDecision, or a
+//                   kStandIn approval without a hold here) has no hold in this ledger: its
+//                   capture posts the issuer's receivable account (GetIssuerReceivable) ->
+//                   the batch's acquirer settlement account, which the payout passes on to the
+//                   merchant; a refund naming it runs back (acquirer -> receivable, at most what
+//                   was captured), a reversal reverses the capture. Captured at most once, like
+//                   a hold; not once its reversal went to the issuer online; an uncaptured one
+//                   is not reversed by an item (12: the issuer releases its own hold).
 //   payout          at cut-over, per batch: acquirer settlement -> merchant (gross captures less
 //                   reversed captures), merchant -> acquirer settlement (refunds), merchant ->
 //                   fees (the merchant's fee). The issuer side is credited and the acquirer side
@@ -631,6 +644,9 @@ class Store {
   // The store's business date (0 before the first batch or cut-over).
   Result<int32_t> SettlementBusinessDate();
   Result<SettlementBatch> GetSettlementBatch(std::string_view batch_id);
+  // The receivable account of remote issuer `issuer` in `currency` (kind kIssuerSettlement, id
+  // from kRemoteIssuerAccountBase). NotFound before its first off-us capture.
+  Result<Account> GetIssuerReceivable(std::string_view issuer, uint16_t currency);
   // Batches of one business date (0: all), in batch id order.
   Result<std::vector<SettlementBatch>> ListSettlementBatches(int32_t business_date);
 

@@ -294,10 +294,10 @@ int RunSettle(Args args) {
     IsApproval(r.code) ? ++accepted : ++rejected;
     report << CsvField(header ? header->batch_id : "") << "," << r.number << ","
            << settlement::ItemKindName(r.kind) << ","
-           << (r.amount_minor > 0 ? Major(r.amount_minor, header->currency) : "") << ","
-           << r.outcome() << "," << ResponseCodeDigits(r.code) << ","
-           << storage::ReasonName(r.reason) << "," << (r.duplicate ? "true" : "false") << ","
-           << r.transfer_id << "," << r.masked_pan << "," << at << "\n";
+           << Major(r.item_amount_minor, header->currency) << "," << r.outcome() << ","
+           << ResponseCodeDigits(r.code) << "," << storage::ReasonName(r.reason) << ","
+           << (r.duplicate ? "true" : "false") << "," << r.transfer_id << "," << r.masked_pan << ","
+           << at << "\n";
   };
   // Waits for the batch's items; with totals, reconciles and prints the answer.
   auto close_batch = [&](const BatchTotals* declared) -> bool {

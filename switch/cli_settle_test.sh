@@ -109,10 +109,10 @@ cp "$TMP/report1.csv" "$TMP/report"
 contains report "B20260615-1,1,capture,12.34,captured,00," item-full
 contains report "B20260615-1,2,capture,30.00,captured,00," item-partial
 contains report "B20260615-1,3,capture,23.00,captured,00," item-tip
-contains report ",4,capture,,rejected,13,capture_over_tolerance," item-over-tolerance
-contains report ",5,capture,,rejected,12,already_resolved," item-reversed
-contains report ",7,capture,,conflict,94,capture_conflict," item-conflict
-contains report ",8,capture,,rejected,25,unknown_original," item-missing
+contains report ",4,capture,15.00,rejected,13,capture_over_tolerance," item-over-tolerance
+contains report ",5,capture,8.00,rejected,12,already_resolved," item-reversed
+contains report ",7,capture,5.00,conflict,94,capture_conflict," item-conflict
+contains report ",8,capture,9.00,rejected,25,unknown_original," item-missing
 contains report ",9,capture,3.00,force_posted,00,force_posted,false,[0-9]*,555555\*\*\*\*\*\*4444," item-forced
 contains report ",10,refund,4.00,refunded,00," item-refund
 contains report ",12,reversal,6.00,reversed,00," item-reversal

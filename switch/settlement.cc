@@ -247,6 +247,7 @@ Status BatchWriter::Add(const Item& item, const std::function<void(const ItemRes
   auto slot = std::make_shared<Slot>();
   slot->result.number = item.number;
   slot->result.kind = item.kind;
+  slot->result.item_amount_minor = item.amount_minor;
   if (item.pan) slot->result.masked_pan = item.pan->masked();
   {
     std::lock_guard lock(mu_);

@@ -88,8 +88,9 @@ struct ItemResult {
   ItemKind kind = ItemKind::kCapture;
   ResponseCode code = ResponseCode::kSystemMalfunction;
   storage::Reason reason = storage::Reason::kNone;
-  bool duplicate = false;  // a resubmission answered with its first result
-  int64_t amount_minor = 0;
+  bool duplicate = false;         // a resubmission answered with its first result
+  int64_t amount_minor = 0;       // what moved; 0 when rejected
+  int64_t item_amount_minor = 0;  // what the item asked for, rejected or not (the report's)
   uint64_t transfer_id = 0;
   std::string masked_pan;  // when the channel gave a PAN
   // "captured", "force_posted", "refunded", "reversed", "conflict", "rejected".

@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "iso8583/dialect.h"
 #include "switch/authorizer.h"
@@ -23,7 +24,9 @@ constexpr std::string_view kItemCapture = "00";
 constexpr std::string_view kItemRefund = "20";
 constexpr std::string_view kItemVoid = "02";
 constexpr std::string_view kDefaultBatchNumber = "1";
-constexpr int64_t kAmount16Max = 9'999'999'999'999'999;  // DE 86-89 and 97: 16 digits
+constexpr int64_t kAmount16Max = 9'999'999'999'999'999;   // DE 86-89 and 97: 16 digits
+constexpr uint64_t kStanModulus = 1'000'000;              // DE 11: n 6
+constexpr uint64_t kTransmissionTimeMax = 9'999'999'999;  // DE 7: n 10, MMDDhhmmss
 
 // The second MTI digit of an ISO 8583 message without parsing it: '3' for 03xx, '5' for 05xx.
 char MtiClass(std::span<const uint8_t> bytes, const iso8583::Dialect& dialect) {
@@ -165,20 +168,50 @@ void SettlementIsoHandler::WorkerLoop() {
 }
 
 Status SettlementIsoHandler::Answer(const Message& request, Message& response) {
-  const std::string_view mti = BaseMti(request.mti());
-  if (mti == "0320") return AnswerUpload(request, response);
-  if (mti == "0500") return AnswerReconciliation(request, response);
+  // A repeat (0321, 0501) is answered like its first send: the item's key makes it idempotent.
+  const std::string_view mti = request.mti();
+  if (mti == "0320" || mti == "0321") return AnswerUpload(request, response);
+  if (mti == "0500" || mti == "0501") return AnswerReconciliation(request, response);
   return BuildResponse(request, ResponseCode::kInvalidTransaction, nullptr, response);
 }
 
 std::string SettlementIsoHandler::BatchId(const Message& m) const {
+  return BatchId(m, settlement::BusinessDateAt(clock_.NowUnixMicros(), config_.cutover_minute_utc));
+}
+
+std::string SettlementIsoHandler::BatchId(const Message& m, int32_t date) const {
   std::string_view acquirer = m.Get(32);
   while (acquirer.size() > 1 && acquirer.front() == '0') acquirer.remove_prefix(1);
-  const int32_t date =
-      settlement::BusinessDateAt(clock_.NowUnixMicros(), config_.cutover_minute_utc);
   std::string id(acquirer);
   id.append("|").append(m.Get(41)).append("|").append(settlement::FormatDate(date)).append("|");
   id.append(m.Has(60) ? m.Get(60) : kDefaultBatchNumber);
+  return id;
+}
+
+Result<std::string> SettlementIsoHandler::ReconciliationBatchId(const Message& m) const {
+  const int32_t today =
+      settlement::BusinessDateAt(clock_.NowUnixMicros(), config_.cutover_minute_utc);
+  if (m.Has(15)) {
+    // DE 15, the settlement date (MMDD): the business date of that month and day nearest today
+    // (a batch of 12-31 reconciled on 01-01 is last year's).
+    const std::string_view mmdd = m.Get(15);
+    if (mmdd.size() != 4) return Status::InvalidArgument("DE 15");
+    const int year = std::stoi(settlement::FormatDate(today).substr(0, 4));
+    std::optional<int32_t> best;
+    for (int y : {year - 1, year, year + 1}) {
+      auto date = settlement::ParseDate(std::to_string(y) + "-" + std::string(mmdd.substr(0, 2)) +
+                                        "-" + std::string(mmdd.substr(2, 2)));
+      if (date.ok() && (!best || std::abs(*date - today) < std::abs(*best - today))) best = *date;
+    }
+    if (!best) return Status::InvalidArgument("DE 15");
+    return BatchId(m, *best);
+  }
+  // Without DE 15: the batch the terminal uploaded into - today's, or, when it has none today,
+  // the previous business date's (the 0500 came just after the cut-over closed it).
+  std::string id = BatchId(m, today);
+  if (store_.GetSettlementBatch(id).ok()) return id;
+  std::string previous = BatchId(m, today - 1);
+  if (store_.GetSettlementBatch(previous).ok()) return previous;
   return id;
 }
 
@@ -220,7 +253,17 @@ Status SettlementIsoHandler::AnswerUpload(const Message& m, Message& response) {
   if (!stan.ok() || *stan == 0 || !amount.ok() || *amount == 0) {
     return answer(ResponseCode::kFormatError, nullptr);
   }
+  // The STAN wraps (999999 -> 1) within a long batch, so alone it is not unique: with DE 7
+  // (MMDDhhmmss, the same on a 0321 repeat) the item number is DE 7 * 10^6 + STAN, which fits
+  // in 16 digits. Without DE 7 the STAN alone numbers the item.
   item.number = *stan;
+  if (m.Has(7)) {
+    auto sent = m.GetUint(7);
+    if (!sent.ok() || *sent > kTransmissionTimeMax) {
+      return answer(ResponseCode::kFormatError, nullptr);
+    }
+    item.number += *sent * kStanModulus;
+  }
   item.amount_minor = static_cast<int64_t>(*amount);
   item.stan = std::string(m.Get(11));
   if (m.Has(37)) item.auth_rrn = std::string(m.Get(37));
@@ -288,7 +331,9 @@ Status SettlementIsoHandler::AnswerReconciliation(const Message& m, Message& res
     const int64_t net = de97[0] == 'D' ? -magnitude : magnitude;
     if (net != SignedNet(declared.net_minor(), config_.de97_sign)) balanced_extra = false;
   }
-  const std::string batch_id = BatchId(m);
+  auto resolved = ReconciliationBatchId(m);
+  if (!resolved.ok()) return BuildResponse(m, ResponseCode::kFormatError, nullptr, response);
+  const std::string& batch_id = *resolved;
   if (!m.Has(49)) {
     // The batch exists from its uploads; without uploads a reconciliation of nothing needs the
     // currency to open an empty batch.

@@ -5,7 +5,9 @@
 //   anything else                     handed to `next` (the Authorizer) untouched
 //
 // 0320 fields: DE 3 type 00 capture, 20 refund, 02 reversal (void); DE 4 + DE 49 the amount;
-// DE 11 the item's STAN (its exactly-once number within the batch); DE 41, 42, 32 the terminal,
+// DE 11 the item's STAN and DE 7 its transmission time (together its exactly-once number
+// within the batch: DE 7 * 10^6 + STAN, so a STAN that wraps within a batch stays distinct; the
+// STAN alone without DE 7); DE 41, 42, 32 the terminal,
 // merchant and acquirer; DE 37 + DE 38 the authorization's RRN and auth code as kytkin answered
 // them, or DE 90 its original data (MTI, STAN, DE 7); DE 2 the card when there is no
 // authorization (an offline sale is force-posted, a refund credits the card); DE 60 the batch
@@ -19,7 +21,11 @@
 // carries kytkin's own totals in the same fields; on 95 the batch stays open for a re-upload.
 //
 // The batch id is acquirer|terminal|business date|DE 60, so each business date starts new
-// batches.
+// batches. A 0320 goes into the batch of the current business date. A 0500 reconciles the batch
+// of DE 15 (settlement date, MMDD) when it carries one; else today's batch when the terminal
+// uploaded into it, else the previous business date's when that exists (a 0500 that arrives just
+// after the cut-over closed its batch gets that batch's totals: 00 when they match, though it is
+// paid out already), else today's (an empty batch).
 //
 // Threading: Handle() runs on the connection's io_context and never blocks: it peeks at the MTI
 // and queues settlement messages for one worker thread (bounded: kQueueMessagesMax; beyond it
@@ -66,7 +72,12 @@ class SettlementIsoHandler final : public IsoHandler {
   void WorkerLoop();
   Status AnswerUpload(const iso8583::Message& request, iso8583::Message& response);
   Status AnswerReconciliation(const iso8583::Message& request, iso8583::Message& response);
+  // acquirer|terminal|business date|DE 60, of today's business date or of `date`.
   std::string BatchId(const iso8583::Message& request) const;
+  std::string BatchId(const iso8583::Message& request, int32_t date) const;
+  // The batch a 0500 reconciles (DE 15, or the batch the terminal uploaded into); blocking.
+  // InvalidArgument on a bad DE 15.
+  Result<std::string> ReconciliationBatchId(const iso8583::Message& request) const;
   // Opens the batch once per process run (the store answers repeats the same way).
   Status EnsureBatch(const iso8583::Message& request, const std::string& batch_id);
 

@@ -295,6 +295,101 @@ TEST_F(SettlementTest, De97FollowsTheConfiguredSignConvention) {
   }
 }
 
+// Builds and answers 0320 / 0500 messages of terminal TERM0001 through a SettlementIsoHandler.
+class IsoSettlementTest : public SettlementTest {
+ protected:
+  void SetUp() override {
+    SettlementTest::SetUp();
+    dialect_ = iso8583::FindDialect("iso87-ascii");
+    ASSERT_NE(dialect_, nullptr);
+    handler_ = std::make_unique<SettlementIsoHandler>(*store_, config_, pipeline_, clock_);
+  }
+  iso8583::Message Message(const char* mti, const char* batch_number) {
+    iso8583::Message m(*dialect_);
+    EXPECT_TRUE(m.SetMti(mti).ok());
+    EXPECT_TRUE(m.Set(32, "100001").ok());
+    EXPECT_TRUE(m.Set(41, "TERM0001").ok());
+    EXPECT_TRUE(m.Set(42, "KYTKINMERCH0001").ok());
+    EXPECT_TRUE(m.Set(49, "978").ok());
+    EXPECT_TRUE(m.Set(60, batch_number).ok());
+    return m;
+  }
+  std::string Answer(const iso8583::Message& m, iso8583::Message* out = nullptr) {
+    iso8583::Message response(*dialect_);
+    EXPECT_TRUE(handler_->Answer(m, response).ok());
+    if (out != nullptr) *out = response;
+    return std::string(response.Get(39));
+  }
+  // An offline sale (force-posted) of the card, with DE 11 and DE 7 as given.
+  std::string Upload(const char* batch_number, uint64_t stan, const char* de7, uint64_t minor,
+                     const char* mti = "0320") {
+    iso8583::Message m = Message(mti, batch_number);
+    EXPECT_TRUE(m.Set(2, "4111111111111111").ok());
+    EXPECT_TRUE(m.Set(3, "000000").ok());
+    EXPECT_TRUE(m.SetUint(4, minor).ok());
+    EXPECT_TRUE(m.SetUint(11, stan).ok());
+    if (de7 != nullptr) {
+      EXPECT_TRUE(m.Set(7, de7).ok());
+    }
+    return Answer(m);
+  }
+  // A 0500 declaring `count` captures of `minor` in all; DE 15 when `de15` is set.
+  std::string Reconcile(const char* batch_number, uint64_t count, uint64_t minor,
+                        const char* de15 = nullptr, iso8583::Message* response = nullptr) {
+    iso8583::Message m = Message("0500", batch_number);
+    EXPECT_TRUE(m.SetUint(11, 999).ok());
+    EXPECT_TRUE(m.SetUint(76, count).ok());
+    EXPECT_TRUE(m.SetUint(88, minor).ok());
+    if (de15 != nullptr) {
+      EXPECT_TRUE(m.Set(15, de15).ok());
+    }
+    return Answer(m, response);
+  }
+
+  NoPipeline pipeline_;
+  const iso8583::Dialect* dialect_ = nullptr;
+  std::unique_ptr<SettlementIsoHandler> handler_;
+};
+
+// The STAN wraps (999999 -> 1) within a long batch: with DE 7 the two items numbered 1 stay
+// distinct; a 0321 repeat (same STAN and DE 7) is still the same item.
+TEST_F(IsoSettlementTest, StanWrapWithinABatchKeepsItemsDistinct) {
+  EXPECT_EQ(Upload("1", 999'999, "0615115958", 1'000), "00");
+  EXPECT_EQ(Upload("1", 1, "0615115959", 2'000), "00");
+  EXPECT_EQ(Upload("1", 1, "0615120003", 3'000), "00");          // after the wrap
+  EXPECT_EQ(Upload("1", 1, "0615120003", 3'000, "0321"), "00");  // its repeat
+  iso8583::Message response(*dialect_);
+  EXPECT_EQ(Reconcile("1", 3, 6'000, nullptr, &response), "00");
+  EXPECT_EQ(response.Get(76), "0000000003");
+}
+
+// A 0500 that arrives just after the cut-over reconciles the batch its 0320s went into (now
+// closed), not the new business date's empty one; DE 15 names a batch's date outright.
+TEST_F(IsoSettlementTest, ReconciliationAfterTheCutOverFindsTheTerminalsBatch) {
+  clock_.Set(kNowUs + 12 * kHourUs - 30'000'000);  // 23:59:30 on the 15th (cut-over 00:00)
+  EXPECT_EQ(Upload("5", 1, "0615235930", 1'000), "00");
+  EXPECT_EQ(Upload("5", 2, "0615235931", 2'500), "00");
+  clock_.Advance(60'000'000);  // 00:00:30 on the 16th: the scheduler pays the 15th out
+  auto settled = CutOverIfDue(*store_, config_, clock_.NowUnixMicros());
+  ASSERT_TRUE(settled.ok());
+  ASSERT_EQ(settled->size(), 1u);
+  iso8583::Message response(*dialect_);
+  EXPECT_EQ(Reconcile("5", 2, 3'500, nullptr, &response), "00");
+  EXPECT_EQ(response.Get(88), "0000000000003500");
+  EXPECT_EQ(Reconcile("5", 2, 3'600), "95");
+
+  // Once the terminal uploads into the 16th's batch, a 0500 without DE 15 is that one's; DE 15
+  // 0615 still names the 15th's.
+  EXPECT_EQ(Upload("5", 3, "0616000100", 700), "00");
+  EXPECT_EQ(Reconcile("5", 1, 700), "00");
+  EXPECT_EQ(Reconcile("5", 2, 3'500, "0615"), "00");
+  EXPECT_EQ(Reconcile("5", 2, 3'500, "1315"), "30");  // no 13th month
+  auto today = store_->ListSettlementBatches(kDay + 1);
+  ASSERT_TRUE(today.ok());
+  ASSERT_EQ(today->size(), 1u);
+  EXPECT_EQ(today->front().state, storage::BatchState::kBalanced);
+}
+
 TEST(SettlementConfigToml, ReadsAndRejects) {
   auto o = ParseServeToml(R"(
 [settlement]
