@@ -125,6 +125,7 @@ verify after-first-upload
 expect 0 settle-in-balance -- "$KYTKIN" settle "$TMP/batch.csv" --data-dir "$D" \
   --config "$TMP/kytkin.toml" --report "$TMP/report2.csv"
 contains out "00 in balance, state balanced" in-balance
+cp "$TMP/out" "$TMP/settled.out"
 cp "$TMP/report2.csv" "$TMP/report"
 contains report ",1,capture,12.34,captured,00,none,true," item-duplicate
 [ "$(balance 2001)" = "$after_first" ] || fail "re-upload moved money: $(balance 2001) != $after_first"
@@ -134,7 +135,9 @@ expected=$(awk "BEGIN { printf \"%.2f\", $before - 12.34 - 30.00 - 23.00 - 5.00 
 verify after-reupload
 
 # --- report, cut-over, payout -------------------------------------------------------------
-today=$(date -u +%Y-%m-%d)
+# The business date kytkin gave the batch (not `date -u`: a run across midnight would differ).
+today=$(sed -n 's/^batch B20260615-1 .*business date \([0-9-]*\)).*/\1/p' "$TMP/settled.out")
+[ -n "$today" ] || fail "no business date in the settle output: $(cat "$TMP/settled.out")"
 expect 0 report-before -- "$KYTKIN" settlement report --date "$today" --data-dir "$D" \
   --config "$TMP/kytkin.toml"
 contains out "100001,KYTKINMERCH0001,978,1,0,6,1,1,7334,400,103,6831" report-projected
@@ -158,6 +161,66 @@ expect 0 cutover-again -- "$KYTKIN" settlement cutover --data-dir "$D"
 contains out "0 batch(es) paid out" cutover-idempotent
 [ "$(balance 1001)" = "68.31" ] || fail "second cut-over paid again: $(balance 1001)"
 verify after-resubmit
+
+# --- through a running server: settle --grpc, report / show --http; the data dir is locked ---
+"$KYTKIN" serve --demo --config "$TMP/kytkin.toml" --data-dir "$D" --iso-listen 127.0.0.1:0 \
+  --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$TMP/serve2.log" 2>&1 &
+SERVER=$!
+rm -f "$D/ports.json"
+i=0
+while [ ! -s "$D/ports.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+PORT=$(sed -n 's/.*"pos":\([0-9]*\).*/\1/p' "$D/ports.json")
+GRPC=$(sed -n 's/.*"grpc":\([0-9]*\).*/\1/p' "$D/ports.json")
+HTTP=$(sed -n 's/.*"http":\([0-9]*\).*/\1/p' "$D/ports.json")
+[ -n "$GRPC" ] && [ -n "$HTTP" ] || { echo "FAIL: serve did not restart: $(cat "$TMP/serve2.log")"; exit 1; }
+authorize b1 7.00
+authorize b2 3.00
+cat >"$TMP/live.csv" <<CSV
+H,LIVE-1,100001,TERM0001,KYTKINMERCH0001,EUR
+I,1,capture,7.00,$RRN_b1,$CODE_b1,,000001
+I,2,capture,9.00,$RRN_b2,$CODE_b2,,000002
+I,3,capture,2.50,,,5555555555554444,000003
+T,2,9.50,0,0.00,0,0.00
+CSV
+expect 0 settle-grpc -- "$KYTKIN" settle "$TMP/live.csv" --grpc "127.0.0.1:$GRPC" \
+  --report "$TMP/report5.csv"
+# The cut-overs above moved the business date past today: the server says which it is.
+contains out "batch LIVE-1 (acquirer 100001, terminal TERM0001, merchant KYTKINMERCH0001, business date [0-9-]*): 00 in balance, state balanced" grpc-answer
+live_date=$(sed -n 's/^batch LIVE-1 .*business date \([0-9-]*\)).*/\1/p' "$TMP/out")
+contains out "items rejected: 1, force-posted: 1" grpc-counts
+cp "$TMP/report5.csv" "$TMP/report"
+contains report "LIVE-1,1,capture,7.00,captured,00,none,false,[1-9][0-9]*,," grpc-item-captured
+contains report "LIVE-1,2,capture,9.00,rejected,13,capture_over_tolerance,false,0,," grpc-item-rejected
+contains report "LIVE-1,3,capture,2.50,force_posted,00,force_posted,false,[1-9][0-9]*,555555\*\*\*\*\*\*4444," grpc-item-forced
+expect 0 settle-grpc-again -- "$KYTKIN" settle "$TMP/live.csv" --grpc "127.0.0.1:$GRPC" \
+  --report "$TMP/report6.csv"
+cp "$TMP/report6.csv" "$TMP/report"
+contains report "LIVE-1,1,capture,7.00,captured,00,none,true," grpc-duplicate
+expect 1 settle-locked -- "$KYTKIN" settle "$TMP/live.csv" --data-dir "$D"
+contains err "locked by a running .kytkin serve.; settle through it with --grpc HOST:PORT" locked-settle
+expect 1 show-locked -- "$KYTKIN" settlement show --batch LIVE-1 --data-dir "$D"
+contains err "with --http HOST:PORT" locked-show
+expect 0 show-http -- "$KYTKIN" settlement show --batch LIVE-1 --http "127.0.0.1:$HTTP"
+contains out '"state":"balanced"' show-http-state
+contains out '"captures_minor":950' show-http-held
+expect 1 show-http-unknown -- "$KYTKIN" settlement show --batch 'NO|SUCH' --http "127.0.0.1:$HTTP"
+contains err "404" show-http-404
+contains err "no settlement batch NO|SUCH" show-http-404-id
+expect 0 report-http -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP"  # its date
+contains out "100001,KYTKINMERCH0001,978,1,0,2,0,0,950,0,20,930" report-http
+expect 0 report-http-json -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP" \
+  --date "$live_date" --format json
+contains out "\"business_date\":\"$live_date\"" report-http-date
+contains out "\"net_minor\":930" report-http-json-net
+expect 2 report-http-bad-date -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP" --date 2026-02-30
+expect 2 cutover-http -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+SERVER=""
+expect 1 settle-grpc-down -- "$KYTKIN" settle "$TMP/live.csv" --grpc "127.0.0.1:$GRPC" \
+  --report "$TMP/report7.csv"
+expect 1 report-http-down -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP"
+verify after-live
 
 # --- bad rows name their line; bad usage ---------------------------------------------------
 cat >"$TMP/bad.csv" <<'CSV'

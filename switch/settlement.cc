@@ -335,7 +335,37 @@ Result<std::vector<ReportRow>> BuildReport(storage::Store& store, int32_t busine
   return out;
 }
 
-namespace {}  // namespace
+namespace {
+
+std::string TotalsJson(const storage::BatchTotals& t) {
+  return "{\"captures\":" + std::to_string(t.captures_count) +
+         ",\"captures_minor\":" + std::to_string(t.captures_minor) +
+         ",\"refunds\":" + std::to_string(t.refunds_count) +
+         ",\"refunds_minor\":" + std::to_string(t.refunds_minor) +
+         ",\"reversals\":" + std::to_string(t.reversals_count) +
+         ",\"reversals_minor\":" + std::to_string(t.reversals_minor) +
+         ",\"net_minor\":" + std::to_string(t.net_minor()) + "}";
+}
+
+}  // namespace
+
+std::string BatchJson(const storage::SettlementBatch& b) {
+  return "{\"batch_id\":" + JsonQuoted(b.batch_id) +
+         ",\"state\":" + JsonQuoted(storage::BatchStateName(b.state)) +
+         ",\"business_date\":" + JsonQuoted(FormatDate(b.business_date)) +
+         ",\"acquirer_id\":" + JsonQuoted(b.acquirer_id) +
+         ",\"terminal_id\":" + JsonQuoted(b.terminal_id) +
+         ",\"merchant_id\":" + JsonQuoted(b.merchant_id) +
+         ",\"currency\":" + std::to_string(b.currency) + ",\"held\":" + TotalsJson(b.held) +
+         ",\"declared\":" + TotalsJson(b.declared) +
+         ",\"reconcile_attempts\":" + std::to_string(b.reconcile_attempts) +
+         ",\"reconciled\":" + (b.reconciled ? "true" : "false") +
+         ",\"forced\":" + std::to_string(b.forced_count) +
+         ",\"rejected\":" + std::to_string(b.rejected_count) +
+         ",\"gross_minor\":" + std::to_string(b.gross_minor()) +
+         ",\"fee_minor\":" + std::to_string(BatchFee(b)) +
+         ",\"payout_minor\":" + std::to_string(b.payout_minor) + "}";
+}
 
 std::string ReportCsv(const std::vector<ReportRow>& rows) {
   std::string out =

@@ -180,6 +180,9 @@ struct ReportRow {
 Result<std::vector<ReportRow>> BuildReport(storage::Store& store, int32_t business_date);
 std::string ReportCsv(const std::vector<ReportRow>& rows);
 std::string ReportJson(const std::vector<ReportRow>& rows, int32_t business_date);
+// One batch as JSON (`kytkin settlement show`, GET /api/v1/settlement/batch): state, business
+// date, held and declared totals, counts, fee and payout.
+std::string BatchJson(const storage::SettlementBatch& batch);
 
 // The merchant's fee on a batch (the store computes the same at payout).
 int64_t BatchFee(const storage::SettlementBatch& batch);

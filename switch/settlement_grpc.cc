@@ -185,6 +185,7 @@ class SettlementService::Call final : public grpc::ServerReadReactor<v1::Settlem
     out->set_reason(std::string(storage::ReasonName(r.reason)));
     out->set_duplicate(r.duplicate);
     out->set_amount_minor_units(r.amount_minor);
+    out->set_transfer_id(r.transfer_id);
   }
 
   Status Totals(const v1::SettlementTotals& t) {
@@ -208,6 +209,8 @@ class SettlementService::Call final : public grpc::ServerReadReactor<v1::Settlem
     response_->set_batch_state(std::string(storage::BatchStateName(rec->batch.state)));
     response_->set_business_date(settlement::FormatDate(rec->batch.business_date));
     FillTotals(rec->batch.held, response_->mutable_held());
+    response_->set_rejected(rec->batch.rejected_count);
+    response_->set_force_posted(rec->batch.forced_count);
     totals_seen_ = true;
     return Status::Ok();
   }

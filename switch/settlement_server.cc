@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "switch/settlement.h"
@@ -25,6 +26,42 @@ std::string_view QueryValue(std::string_view query, std::string_view name) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+// %XX-decoded `text` ('+' stays '+'); nullopt on a bad escape. Batch ids carry '|' (ISO 8583
+// batches: acquirer|terminal|date|number), which clients send as %7C.
+std::optional<std::string> PercentDecoded(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size() || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+// The date= parameter, or the store's business date when it is absent (the date of the newest
+// batch or cut-over: what a client that does not know the server's clock asks for).
+Result<int32_t> DateParameter(storage::Store& store, std::string_view query) {
+  const std::string_view text = QueryValue(query, "date");
+  if (!text.empty()) return settlement::ParseDate(text);
+  auto current = store.SettlementBusinessDate();
+  if (!current.ok()) return current.status();
+  if (*current == 0) return Status::InvalidArgument("no business date yet (no batch): name one");
+  return *current;
 }
 
 }  // namespace
@@ -65,26 +102,45 @@ void CutOverScheduler::Loop() {
 }
 
 void AddSettlementRoutes(storage::Store& store, HttpRouter& router) {
-  router.Add(boost::beast::http::verb::get, "/api/v1/settlement/report",
-             [&store](const HttpRequest& request) {
-               auto date = settlement::ParseDate(QueryValue(request.query, "date"));
-               if (!date.ok())
-                 return HttpResponse::Error(400, "date: " + std::string(date.status().message()));
-               std::string_view format = QueryValue(request.query, "format");
-               if (format.empty()) format = "json";
-               if (format != "json" && format != "csv") {
-                 return HttpResponse::Error(400, "format: json or csv");
-               }
-               auto rows = settlement::BuildReport(store, *date);
-               if (!rows.ok()) return HttpResponse::Error(503, rows.status().message());
-               if (format == "json") {
-                 return HttpResponse::Json(200, settlement::ReportJson(*rows, *date));
-               }
-               HttpResponse response;
-               response.content_type = "text/csv";
-               response.body = settlement::ReportCsv(*rows);
-               return response;
-             });
+  using boost::beast::http::verb;
+  router.Add(verb::get, "/api/v1/settlement/report", [&store](const HttpRequest& request) {
+    auto date = DateParameter(store, request.query);
+    if (!date.ok())
+      return HttpResponse::Error(400, "date: " + std::string(date.status().message()));
+    std::string_view format = QueryValue(request.query, "format");
+    if (format.empty()) format = "json";
+    if (format != "json" && format != "csv") {
+      return HttpResponse::Error(400, "format: json or csv");
+    }
+    auto rows = settlement::BuildReport(store, *date);
+    if (!rows.ok()) return HttpResponse::Error(503, rows.status().message());
+    if (format == "json") return HttpResponse::Json(200, settlement::ReportJson(*rows, *date));
+    HttpResponse response;
+    response.content_type = "text/csv";
+    response.body = settlement::ReportCsv(*rows);
+    return response;
+  });
+  router.Add(verb::get, "/api/v1/settlement/batch", [&store](const HttpRequest& request) {
+    auto id = PercentDecoded(QueryValue(request.query, "id"));
+    if (!id || id->empty()) return HttpResponse::Error(400, "id: the batch id (percent-encoded)");
+    auto batch = store.GetSettlementBatch(*id);
+    if (batch.status().IsNotFound()) return HttpResponse::Error(404, batch.status().message());
+    if (!batch.ok()) return HttpResponse::Error(503, batch.status().message());
+    return HttpResponse::Json(200, settlement::BatchJson(*batch) + "\n");
+  });
+  router.Add(verb::get, "/api/v1/settlement/batches", [&store](const HttpRequest& request) {
+    auto date = DateParameter(store, request.query);
+    if (!date.ok())
+      return HttpResponse::Error(400, "date: " + std::string(date.status().message()));
+    auto batches = store.ListSettlementBatches(*date);
+    if (!batches.ok()) return HttpResponse::Error(503, batches.status().message());
+    std::string body = "{\"business_date\":\"" + settlement::FormatDate(*date) + "\",\"batches\":[";
+    for (size_t i = 0; i < batches->size(); ++i) {
+      if (i > 0) body += ",";
+      body += settlement::BatchJson((*batches)[i]);
+    }
+    return HttpResponse::Json(200, body + "]}\n");
+  });
 }
 
 }  // namespace kytkin

@@ -36,8 +36,12 @@ class CutOverScheduler {
   std::thread thread_;
 };
 
-// GET /api/v1/settlement/report?date=YYYY-MM-DD[&format=json|csv]: the report of
-// settlement::BuildReport (400 naming the parameter on a bad date or format).
+// The settlement read API (`kytkin settlement report|show --http` use it while serve runs):
+//   GET /api/v1/settlement/report[?date=YYYY-MM-DD][&format=json|csv]  settlement::BuildReport
+//   GET /api/v1/settlement/batches[?date=YYYY-MM-DD]  {"business_date":..,"batches":[BatchJson..]}
+//   GET /api/v1/settlement/batch?id=ID                settlement::BatchJson (id percent-encoded)
+// Without date: the store's business date (of the newest batch or cut-over), which the JSON
+// carries. 400 naming the parameter on a bad one, 404 for an unknown batch.
 void AddSettlementRoutes(storage::Store& store, HttpRouter& router);
 
 }  // namespace kytkin

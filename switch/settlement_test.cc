@@ -390,6 +390,48 @@ TEST_F(IsoSettlementTest, ReconciliationAfterTheCutOverFindsTheTerminalsBatch) {
   EXPECT_EQ(today->front().state, storage::BatchState::kBalanced);
 }
 
+// The HTTP read API: the report and the batch list default to the store's business date, a
+// batch id arrives percent-encoded ('|' as %7C), bad parameters are 400 naming them.
+TEST_F(SettlementTest, HttpRoutesReadReportsAndBatches) {
+  HttpRouter router;
+  AddSettlementRoutes(*store_, router);
+  auto get = [&](std::string_view path, std::string_view query) {
+    HttpRequest request;
+    request.path = path;
+    request.query = query;
+    return router.Route(request);
+  };
+  EXPECT_EQ(get("/api/v1/settlement/report", "").status, 400u);  // no batch, no date yet
+  auto writer =
+      BatchWriter::Open(*store_, config_, Header("100001|TERM0001|2026-06-15|1"), clock_, {});
+  ASSERT_TRUE(writer.ok());
+  Item sale;
+  sale.number = 1;
+  sale.amount_minor = 1'000;
+  sale.pan = pan_;
+  ASSERT_TRUE((*writer)->Add(sale, nullptr).ok());
+  ASSERT_TRUE((*writer)->Finish(nullptr).ok());
+
+  HttpResponse report = get("/api/v1/settlement/report", "");
+  EXPECT_EQ(report.status, 200u);
+  EXPECT_NE(report.body.find("\"business_date\":\"2026-06-15\""), std::string::npos);
+  EXPECT_NE(report.body.find("\"gross_minor\":1000"), std::string::npos) << report.body;
+  EXPECT_EQ(get("/api/v1/settlement/report", "date=2026-06-14").body.find("gross_minor"),
+            std::string::npos);
+  EXPECT_EQ(get("/api/v1/settlement/report", "date=2026-02-30").status, 400u);
+  EXPECT_EQ(get("/api/v1/settlement/report", "format=xml").status, 400u);
+  HttpResponse batches = get("/api/v1/settlement/batches", "");
+  EXPECT_EQ(batches.status, 200u);
+  EXPECT_NE(batches.body.find("\"batch_id\":\"100001|TERM0001|2026-06-15|1\""), std::string::npos)
+      << batches.body;
+  HttpResponse batch = get("/api/v1/settlement/batch", "id=100001%7CTERM0001%7C2026-06-15%7c1");
+  EXPECT_EQ(batch.status, 200u) << batch.body;
+  EXPECT_NE(batch.body.find("\"state\":\"open\""), std::string::npos);
+  EXPECT_EQ(get("/api/v1/settlement/batch", "id=NOPE").status, 404u);
+  EXPECT_EQ(get("/api/v1/settlement/batch", "id=100001%7").status, 400u);
+  EXPECT_EQ(get("/api/v1/settlement/batch", "").status, 400u);
+}
+
 TEST(SettlementConfigToml, ReadsAndRejects) {
   auto o = ParseServeToml(R"(
 [settlement]

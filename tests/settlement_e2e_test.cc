@@ -64,13 +64,20 @@ struct Reply {
   std::string code() const { return Get(39); }
 };
 
-std::string Today() {
-  std::time_t now = std::time(nullptr);
+// The configuration with the daily cut-over twelve hours from now: no business date ends while
+// the test runs (a run across the cut-over would pay out its batch half-way), and the test asks
+// the server for the date rather than computing today's.
+std::string ConfigWithDistantCutOver() {
+  const std::time_t now = std::time(nullptr);
+  const std::time_t then = now + 12 * 3600;
   std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &utc);
-  return buf;
+  gmtime_r(&then, &utc);
+  char cutover[64];
+  std::snprintf(cutover, sizeof cutover, "cutover_utc = \"%02d:%02d\"\n", utc.tm_hour, utc.tm_min);
+  std::string config = kConfig;
+  const std::string table = "[settlement]\n";
+  config.insert(config.find(table) + table.size(), cutover);
+  return config;
 }
 
 class SettlementE2e : public ::testing::Test {
@@ -81,7 +88,7 @@ class SettlementE2e : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     process_ = std::make_unique<KytkinProcess>(KYTKIN_BINARY, dir_);
-    Status started = process_->Start(kConfig);
+    Status started = process_->Start(ConfigWithDistantCutOver());
     ASSERT_TRUE(started.ok()) << started.ToString();
     dialect_ = iso8583::FindDialect("iso87-ascii");
     ASSERT_NE(dialect_, nullptr);
@@ -257,9 +264,28 @@ TEST_F(SettlementE2e, BatchUploadReconciliationAndPayout) {
   Reply a6 = Authorize(kDebitPan, 100);
   EXPECT_EQ(Upload("00", 100, 10, &a6).code(), "12");  // the batch is closed
 
+  // Without a date: the server's business date, the one it gave the batch.
+  const std::string batches = HttpGet(process_->ports().http, "/api/v1/settlement/batches");
+  EXPECT_NE(batches.find(" 200 "), std::string::npos) << batches;
+  EXPECT_NE(batches.find("\"state\":\"balanced\""), std::string::npos) << batches;
+  const size_t date_at = batches.find("\"business_date\":\"");
+  ASSERT_NE(date_at, std::string::npos) << batches;
+  const std::string date = batches.substr(date_at + 17, 10);
   const std::string report =
-      HttpGet(process_->ports().http, "/api/v1/settlement/report?date=" + Today());
+      HttpGet(process_->ports().http, "/api/v1/settlement/report?date=" + date);
   EXPECT_NE(report.find(" 200 "), std::string::npos) << report;
+  EXPECT_NE(report.find("\"business_date\":\"" + date + "\""), std::string::npos) << report;
+  auto body = [](const std::string& response) {
+    const size_t at = response.find("\r\n\r\n");
+    return at == std::string::npos ? response : response.substr(at + 4);
+  };
+  EXPECT_EQ(body(HttpGet(process_->ports().http, "/api/v1/settlement/report")), body(report));
+  const std::string batch_id = "100001%7CTERM0001%7C" + date + "%7C7";
+  const std::string batch =
+      HttpGet(process_->ports().http, "/api/v1/settlement/batch?id=" + batch_id);
+  EXPECT_NE(batch.find("\"batch_id\":\"100001|TERM0001|" + date + "|7\""), std::string::npos)
+      << batch;
+  EXPECT_NE(batch.find("\"captures_minor\":6534"), std::string::npos) << batch;
   EXPECT_NE(report.find("\"merchant_id\":\"KYTKINMERCH0001\""), std::string::npos) << report;
   EXPECT_NE(report.find("\"gross_minor\":6534"), std::string::npos) << report;
   // 1 % of 65.34 = 0.65, plus 0.05 for each of 4 captures.
