@@ -288,6 +288,92 @@ class RoutingE2e : public ::testing::Test {
   uint32_t next_stan_ = 100;
 };
 
+// Off-us settlement (issue 6): a nordbank authorization its issuer approved over the link is
+// captured by the terminal's 0320 (kytkin's RRN, the issuer's auth code) against nordbank's
+// receivable account, once; one the terminal reversed online (the 0400 went to the issuer) is
+// refused 12; the 0500 balances, and the payout credits the merchant what nordbank owes.
+TEST_F(RoutingE2e, OffUsAuthorizationsSettleAgainstTheIssuersReceivable) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe(2000,
+                         "[settlement]\n[settlement.merchants.KYTKINMERCH0001]\n"
+                         "account = 1001\n")
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a"); }));
+  const iso8583::Dialect& dialect = *iso8583::FindDialect("iso87-ascii");
+  auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"), dialect,
+                                       iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const TerminalIdentity identity;
+  auto exchange = [&](const iso8583::Message& request) {
+    iso8583::Message response(dialect);
+    Status s = (*c)->Exchange(request, response);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return response;
+  };
+  auto authorize = [&](uint32_t stan, int64_t minor) {
+    TerminalRequest r;
+    r.operation = CardOperation::kAuthorize;
+    r.pan = kNordbankPan;
+    r.amount = Amount(minor, kEur);
+    r.stan = stan;
+    r.transmission_time = time_;
+    r.pin_present = true;
+    iso8583::Message m(dialect);
+    EXPECT_TRUE(BuildTerminalRequest(r, identity, m).ok());
+    iso8583::Message response = exchange(m);
+    EXPECT_EQ(response.Get(39), "00");
+    return std::pair{std::string(response.Get(37)), std::string(response.Get(38))};
+  };
+  auto upload = [&](uint32_t stan, int64_t minor, const std::pair<std::string, std::string>& a) {
+    iso8583::Message m(dialect);
+    EXPECT_TRUE(m.SetMti("0320").ok());
+    EXPECT_TRUE(m.Set(3, "000000").ok());
+    EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
+    EXPECT_TRUE(m.Set(7, time_).ok());
+    EXPECT_TRUE(m.SetUint(11, stan).ok());
+    EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
+    EXPECT_TRUE(m.Set(37, a.first).ok());
+    EXPECT_TRUE(m.Set(38, a.second).ok());
+    EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
+    EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
+    EXPECT_TRUE(m.Set(49, "978").ok());
+    return std::string(exchange(m).Get(39));
+  };
+  const auto sale = authorize(201, 2'500);
+  const auto voided = authorize(202, 1'000);
+  EXPECT_EQ(SendReversal(kNordbankPan, 1'000, 203, "0100", 202), "00");
+  EXPECT_EQ(upload(1, 2'500, sale), "00");
+  EXPECT_EQ(upload(2, 2'500, sale), "94");    // a second capture of it
+  EXPECT_EQ(upload(3, 1'000, voided), "12");  // reversed at the issuer already
+  iso8583::Message reconcile(dialect);
+  ASSERT_TRUE(reconcile.SetMti("0500").ok());
+  ASSERT_TRUE(reconcile.Set(7, time_).ok());
+  ASSERT_TRUE(reconcile.SetUint(11, 204).ok());
+  ASSERT_TRUE(reconcile.Set(32, identity.acquirer_id).ok());
+  ASSERT_TRUE(reconcile.Set(41, identity.terminal_id).ok());
+  ASSERT_TRUE(reconcile.Set(42, identity.merchant_id).ok());
+  ASSERT_TRUE(reconcile.SetUint(76, 1).ok());
+  ASSERT_TRUE(reconcile.SetUint(88, 2'500).ok());
+  EXPECT_EQ(exchange(reconcile).Get(39), "00");
+  c->reset();
+
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  const std::string data = process_->data_dir().string();
+  CommandResult cut = process_->Run({"settlement", "cutover", "--data-dir", data});
+  ASSERT_EQ(cut.exit_code, 0) << cut.output;
+  auto balance = [&](uint64_t account) {
+    CommandResult r =
+        process_->Run({"accounts", "show", "--id", std::to_string(account), "--data-dir", data});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.output;
+  };
+  EXPECT_NE(balance(1001).find("\"balance\":\"25.00\""), std::string::npos);  // no fee set
+  const std::string receivable = balance(0xFFFF'0000'0001'0000ull);           // the first issuer's
+  EXPECT_NE(receivable.find("issuer receivable nordbank 978"), std::string::npos) << receivable;
+  EXPECT_NE(receivable.find("\"balance\":\"-25.00\""), std::string::npos) << receivable;
+}
+
 TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
   ASSERT_TRUE(sim_a_->Start(0).ok());
   ASSERT_TRUE(sim_b_->Start(0).ok());
