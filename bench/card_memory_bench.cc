@@ -5,9 +5,14 @@
 //
 // Printed: import rate (rows/s, durable), RSS after the import, RSS after the reopen, and the
 // RSS per card above the empty process. The target: <= 2 GiB with 10,000,000 cards.
+// After the reopen, where the memory is (Store::GetMemoryUsage): the card table, the account
+// table, RocksDB (memtables, block cache, index/filter blocks), and the rest of the RSS above
+// the empty process (transfers, allocator overhead and free lists).
 //
-//   KYTKIN_BENCH_CARDS   cards to import (default 1,000,000; the published number uses 10^7)
-//   KYTKIN_BENCH_DIR     where the database goes (default the system temp dir)
+//   KYTKIN_BENCH_CARDS    cards to import (default 1,000,000; the published number uses 10^7)
+//   KYTKIN_BENCH_DIR      where the database goes (default the system temp dir)
+//   KYTKIN_BENCH_OPENING  opening balance per account, minor units (default 100,000; 0 imports
+//                         no opening-balance transfers, to see what the transfers cost)
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -30,10 +35,16 @@ constexpr size_t kChunkRows = 10'000;  // rows per Import call (one durable writ
 constexpr int64_t kOpeningBalanceMinor = 100'000;
 constexpr uint16_t kEur = 978;
 constexpr uint64_t kDefaultCards = 1'000'000;
+constexpr double kBytesPerMib = 1024.0 * 1024.0;
 
 uint64_t CardsToImport() {
   const char* v = std::getenv("KYTKIN_BENCH_CARDS");
   return v && *v ? std::strtoull(v, nullptr, 10) : kDefaultCards;
+}
+
+int64_t OpeningBalanceMinor() {
+  const char* v = std::getenv("KYTKIN_BENCH_OPENING");
+  return v && *v ? std::strtoll(v, nullptr, 10) : kOpeningBalanceMinor;
 }
 
 std::string BenchDir() {
@@ -76,6 +87,8 @@ void BM_CardCacheMemory(benchmark::State& state) {
   const uint64_t rss_empty_kib = ResidentKib();
   double import_s = 0;
   uint64_t rss_imported_kib = 0, rss_reopened_kib = 0;
+  const int64_t opening_minor = OpeningBalanceMinor();
+  Store::MemoryUsage usage;
   for (auto _ : state) {
     {
       auto opened = Store::Open(options);
@@ -93,7 +106,7 @@ void BM_CardCacheMemory(benchmark::State& state) {
         a.id = n;
         a.currency = kEur;
         row.account = a;
-        row.opening_balance_minor = kOpeningBalanceMinor;
+        row.opening_balance_minor = opening_minor;
         row.pan = CardPan(n);
         row.card.expiry_year = 2099;
         row.card.expiry_month = 12;
@@ -137,6 +150,12 @@ void BM_CardCacheMemory(benchmark::State& state) {
     rss_reopened_kib = ResidentKib();
     auto card = (*reopened)->GetCard((*reopened)->CardToken(CardPan(cards)));
     if (!card.ok() || card->account_id != cards) state.SkipWithError("last card not found");
+    auto measured = (*reopened)->GetMemoryUsage();
+    if (!measured.ok()) {
+      state.SkipWithError(measured.status().ToString().c_str());
+      return;
+    }
+    usage = *measured;
     state.counters["reopen_s"] = reopen_s;
   }
   const double per_card =
@@ -147,13 +166,30 @@ void BM_CardCacheMemory(benchmark::State& state) {
   state.counters["rss_reopened_MiB"] = static_cast<double>(rss_reopened_kib) / 1024.0;
   state.counters["bytes_per_card"] = per_card;
   std::printf(
-      "card cache: %llu cards (each with an account and an opening balance): import %.0f rows/s "
+      "card cache: %llu cards (each with its own account): import %.0f rows/s "
       "durable; RSS after import %llu MiB, after reopen %llu MiB (%.0f bytes per card above the "
       "empty process, %llu MiB)\n",
       static_cast<unsigned long long>(cards), static_cast<double>(cards) / import_s,
       static_cast<unsigned long long>(rss_imported_kib / 1024),
       static_cast<unsigned long long>(rss_reopened_kib / 1024), per_card,
       static_cast<unsigned long long>(rss_empty_kib / 1024));
+  const double rest_bytes =
+      static_cast<double>(rss_reopened_kib - rss_empty_kib) * 1024.0 -
+      static_cast<double>(usage.card_bytes + usage.account_bytes + usage.rocksdb_bytes);
+  const double n = static_cast<double>(cards);
+  std::printf(
+      "after reopen: cards %.0f MiB (%.1f B/card), accounts %.0f MiB (%.1f B/account), RocksDB "
+      "%.0f MiB, rest of the RSS (transfers, allocator) %.0f MiB (%.1f B/card); opening "
+      "balance %lld\n",
+      static_cast<double>(usage.card_bytes) / kBytesPerMib,
+      static_cast<double>(usage.card_bytes) / n,
+      static_cast<double>(usage.account_bytes) / kBytesPerMib,
+      static_cast<double>(usage.account_bytes) / n,
+      static_cast<double>(usage.rocksdb_bytes) / kBytesPerMib, rest_bytes / kBytesPerMib,
+      rest_bytes / n, static_cast<long long>(opening_minor));
+  state.counters["card_table_MiB"] = static_cast<double>(usage.card_bytes) / kBytesPerMib;
+  state.counters["account_table_MiB"] = static_cast<double>(usage.account_bytes) / kBytesPerMib;
+  state.counters["rocksdb_MiB"] = static_cast<double>(usage.rocksdb_bytes) / kBytesPerMib;
   std::fflush(stdout);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -54,6 +54,10 @@ class Backend {
   // Writes `batch` atomically; with sync, returns only once it is on stable storage.
   virtual Status Commit(Batch& batch, bool sync) = 0;
   virtual std::unique_ptr<ReadView> NewReadView() = 0;
+  // Bytes the backend holds in memory for Store::GetMemoryUsage (RocksDB: memtables, block
+  // cache, the table readers' index and filter blocks). Default 0 (the memory backend's maps
+  // are the data, not a cache, and nobody sizes them).
+  virtual uint64_t MemoryBytes() { return 0; }
 };
 
 Result<std::unique_ptr<Backend>> OpenRocksDbBackend(const StoreOptions& options);

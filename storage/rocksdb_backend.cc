@@ -142,7 +142,8 @@ class RocksBackend final : public Backend {
     cf_options.write_buffer_size = options.rocksdb_write_buffer_bytes;
     rocksdb::BlockBasedTableOptions table;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+    block_cache_ = rocksdb::NewLRUCache(kBlockCacheBytes);
+    table.block_cache = block_cache_;
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     // Column families written with random keys but only ever scanned whole (accounts, dedupe,
     // velocity): a vector memtable appends in O(1) on the serial commit thread and sorts once,
@@ -182,8 +183,19 @@ class RocksBackend final : public Backend {
     return std::make_unique<RocksReadView>(db_, &cfs_);
   }
 
+  uint64_t MemoryBytes() override {
+    uint64_t bytes = block_cache_ ? block_cache_->GetUsage() : 0;
+    for (auto* h : handles_) {
+      uint64_t v = 0;
+      if (db_->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) bytes += v;
+      if (db_->GetIntProperty(h, "rocksdb.estimate-table-readers-mem", &v)) bytes += v;
+    }
+    return bytes;
+  }
+
  private:
   rocksdb::DB* db_ = nullptr;
+  std::shared_ptr<rocksdb::Cache> block_cache_;  // shared by the column families
   rocksdb::ColumnFamilyHandle* default_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // all, including default_, for cleanup
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;      // indexed by Cf

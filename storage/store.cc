@@ -10,6 +10,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <future>
 #include <map>
@@ -24,6 +25,7 @@
 
 #include "storage/backend.h"
 #include "storage/codec.h"
+#include "storage/compact_records.h"
 #include "storage/saf_queue.h"
 #include "storage/settlement_book.h"
 
@@ -48,9 +50,9 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
 }
 
 // First microsecond after the card's expiry month.
-int64_t ExpiryEndUnixMicros(const Card& card) {
-  int64_t year = card.expiry_year;
-  unsigned month = static_cast<unsigned>(card.expiry_month) + 1;
+int64_t ExpiryEndUnixMicros(const CardRecord& card) {
+  int64_t year = card.expiry_year();
+  unsigned month = static_cast<unsigned>(card.expiry_month()) + 1;
   if (month > 12) {
     month = 1;
     ++year;
@@ -238,14 +240,28 @@ class Store::Impl {
   Status SetAccountStatusLocked(uint64_t id, AccountStatus status);
   size_t SweepLocked();
   Result<Account> FindAccount(uint64_t id) const {
-    auto it = accounts_.find(id);
-    if (it == accounts_.end()) return Status::NotFound("no account " + std::to_string(id));
-    return it->second;
+    const AccountRecord* a = accounts_.Find(id);
+    if (a == nullptr) return Status::NotFound("no account " + std::to_string(id));
+    return AccountOf(*a);
   }
   Result<Card> FindCard(std::string_view token) const {
-    auto it = cards_.find(std::string(token));
-    if (it == cards_.end()) return Status::NotFound("no card with that token");
-    return it->second;
+    auto key = ParseCardToken(token);
+    if (!key.ok()) return key.status();
+    const CardRecord* c = cards_.Find(*key);
+    if (c == nullptr) return Status::NotFound("no card with that token");
+    return UnpackCard(*c);
+  }
+  void CacheMemoryLocked(Store::MemoryUsage* usage) const {
+    usage->cards = cards_.size();
+    usage->card_bytes = cards_.MemoryBytes();
+    usage->accounts = accounts_.size();
+    // A name: its hash node (key, string, next pointer, cached hash) and any heap it spills to.
+    uint64_t names = account_names_.bucket_count() * sizeof(void*);
+    for (const auto& [id, name] : account_names_) {
+      names += sizeof(id) + sizeof(name) + 2 * sizeof(void*) +
+               (name.size() > 15 ? name.capacity() + 1 : 0);
+    }
+    usage->account_bytes = accounts_.MemoryBytes() + names;
   }
   Result<Decision> FindDecisionByKey(std::string_view key) const {
     auto it = dedupe_.find(std::string(key));
@@ -300,17 +316,52 @@ class Store::Impl {
 
   Decision Decide(const Request& r);
   Outcome Evaluate(const Request& r, const std::string& token, Decision* d);
-  Outcome CheckCard(const Request& r, const std::string& token, Card** card, Account** account,
-                    bool allow_inactive);
-  Outcome CheckDebitLimits(const Card& card, const Account& account, int64_t amount);
-  Result<Account*> Counterparty(const Request& r, uint16_t currency);
-  Account* EnsureSettlement(uint16_t currency);
+  Outcome CheckCard(const Request& r, const std::string& token, CardRecord** card,
+                    AccountRecord** account, bool allow_inactive);
+  Outcome CheckDebitLimits(const CardRecord& card, const std::string& token,
+                           const AccountRecord& account, int64_t amount);
+  Result<AccountRecord*> Counterparty(const Request& r, uint16_t currency);
+  AccountRecord* EnsureSettlement(uint16_t currency);
   Transfer& NewTransfer(TransferKind kind, TransferState state, uint64_t debit, uint64_t credit,
                         Amount amount);
   void PutTransfer(const Transfer& t);
-  void MovePosted(Account& debit, Account& credit, int64_t amount);
-  void MovePending(Account& debit, Account& credit, int64_t amount);  // amount may be negative
-  bool CanDebit(const Account& a, int64_t amount) const;
+  void MovePosted(AccountRecord& debit, AccountRecord& credit, int64_t amount);
+  // amount may be negative.
+  void MovePending(AccountRecord& debit, AccountRecord& credit, int64_t amount);
+  bool CanDebit(const AccountRecord& a, int64_t amount) const;
+  // Cards and accounts in their compact form (compact_records.h), converted at the API edge.
+  // The card a hex token names, or nullptr (also when the token is malformed).
+  CardRecord* FindCardByToken(std::string_view token) {
+    auto key = ParseCardToken(token);
+    return key.ok() ? cards_.Find(*key) : nullptr;
+  }
+  // The masked PAN of the card a token names, or "".
+  std::string MaskedPanOf(std::string_view token) {
+    const CardRecord* c = FindCardByToken(token);
+    return c == nullptr ? std::string() : c->MaskedPan();
+  }
+  // An account that must exist (a transfer or batch names it): a missing one is a programmer
+  // error, so the process stops rather than decide on garbage.
+  AccountRecord& AccountAt(uint64_t id) {
+    AccountRecord* a = accounts_.Find(id);
+    if (a == nullptr) {
+      std::fprintf(stderr, "kytkin storage: FATAL: account %llu missing from the cache\n",
+                   static_cast<unsigned long long>(id));
+      std::abort();
+    }
+    return *a;
+  }
+  Account AccountOf(const AccountRecord& a) const {
+    auto name = account_names_.find(a.id);
+    return ToAccount(a, name == account_names_.end() ? std::string_view() : name->second);
+  }
+  // Writes the card's record (the disk layout keeps the hex token and masked PAN strings).
+  void PutCard(const CardRecord& c) {
+    const Card card = UnpackCard(c);
+    scratch_.clear();
+    codec::EncodeCard(card, &scratch_);
+    open_.batch->Put(Cf::kCards, card.token, scratch_);
+  }
   uint64_t Fingerprint(const Request& r, const std::string& token) const;
   uint64_t WriteJournal(const Request& r, const std::string& token, const std::string& masked,
                         const Decision& d);
@@ -347,8 +398,10 @@ class Store::Impl {
 
   // Ledger thread only.
   codec::CardTokenizer tokenizer_;
-  std::unordered_map<uint64_t, Account> accounts_;
-  std::unordered_map<std::string, Card> cards_;
+  AccountTable accounts_;
+  // Names of the accounts that have one (few: settlement, merchant), out of the hot records.
+  std::unordered_map<uint64_t, std::string> account_names_;
+  CardTable cards_;
   std::unordered_map<uint64_t, Transfer> transfers_;
   std::set<std::pair<int64_t, uint64_t>> pending_by_expiry_;  // (expires_unix_us, transfer id)
   std::unordered_map<std::string, std::pair<uint64_t, Decision>> dedupe_;
@@ -405,13 +458,16 @@ Status Store::Impl::Load() {
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kAccounts, [&](std::string_view, std::string_view v) {
     auto a = codec::DecodeAccount(v);
     if (!a.ok()) return a.status();
-    accounts_[a->id] = std::move(a).value();
+    if (!a->name.empty()) account_names_[a->id] = a->name;
+    accounts_.Insert(ToAccountRecord(*a));
     return Status::Ok();
   }));
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kCards, [&](std::string_view, std::string_view v) {
     auto c = codec::DecodeCard(v);
     if (!c.ok()) return c.status();
-    cards_[c->token] = std::move(c).value();
+    auto packed = PackCard(*c);
+    if (!packed.ok()) return Status::Corruption("card record: " + packed.status().ToString());
+    cards_.Insert(*packed);
     return Status::Ok();
   }));
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kTransfers, [&](std::string_view, std::string_view v) {
@@ -521,7 +577,7 @@ void Store::Impl::Finalize(OpenBatch& b) {
   settlement_.Flush(*b.batch);
   for (uint64_t id : b.dirty_accounts) {
     scratch_.clear();
-    codec::EncodeAccount(accounts_.at(id), &scratch_);
+    codec::EncodeAccount(AccountOf(AccountAt(id)), &scratch_);
     b.batch->Put(Cf::kAccounts, codec::U64Key(id), scratch_);
   }
   for (const std::string& token : b.dirty_velocity) {
@@ -709,8 +765,8 @@ Decision Store::Impl::Decide(const Request& r) {
   std::string masked;
   if (r.pan) {
     masked = r.pan->masked();
-  } else if (auto c = cards_.find(d.card_token); c != cards_.end()) {
-    masked = c->second.masked_pan;
+  } else {
+    masked = MaskedPanOf(d.card_token);
   }
   const uint64_t seq = journal_sequence_ + 1;
   if (r.operation == Operation::kRemoteDecision) {
@@ -763,16 +819,16 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
   return j.sequence;
 }
 
-Outcome Store::Impl::CheckCard(const Request& r, const std::string& token, Card** card,
-                               Account** account, bool allow_inactive) {
+Outcome Store::Impl::CheckCard(const Request& r, const std::string& token, CardRecord** card,
+                               AccountRecord** account, bool allow_inactive) {
   if (token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
-  auto c = cards_.find(token);
-  if (c == cards_.end()) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
-  *card = &c->second;
-  auto a = accounts_.find(c->second.account_id);
-  if (a == accounts_.end()) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
-  *account = &a->second;
-  switch (c->second.status) {
+  CardRecord* c = FindCardByToken(token);
+  if (c == nullptr) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+  *card = c;
+  AccountRecord* a = accounts_.Find(c->account_id);
+  if (a == nullptr) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+  *account = a;
+  switch (c->status()) {
     case CardStatus::kActive:
       break;
     case CardStatus::kInactive:
@@ -787,13 +843,13 @@ Outcome Store::Impl::CheckCard(const Request& r, const std::string& token, Card*
     case CardStatus::kExpired:
       return Decline(ResponseCode::kExpiredCard, Reason::kCardExpired);
   }
-  if (clock_->NowUnixMicros() >= ExpiryEndUnixMicros(c->second)) {
+  if (clock_->NowUnixMicros() >= ExpiryEndUnixMicros(*c)) {
     return Decline(ResponseCode::kExpiredCard, Reason::kCardExpired);
   }
-  if (a->second.status != AccountStatus::kOpen) {
+  if (a->status != AccountStatus::kOpen) {
     return Decline(ResponseCode::kRestrictedCard, Reason::kCardBlocked);
   }
-  if (r.amount.currency() != 0 && r.amount.currency() != a->second.currency) {
+  if (r.amount.currency() != 0 && r.amount.currency() != a->currency) {
     return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
   }
   return {};
@@ -813,11 +869,12 @@ void Store::Impl::CountVelocity(const std::string& token, int64_t amount) {
   open_.dirty_velocity.insert(token);
 }
 
-Outcome Store::Impl::CheckDebitLimits(const Card& card, const Account& account, int64_t amount) {
+Outcome Store::Impl::CheckDebitLimits(const CardRecord& card, const std::string& token,
+                                      const AccountRecord& account, int64_t amount) {
   if (card.single_amount_max_minor > 0 && amount > card.single_amount_max_minor) {
     return Decline(ResponseCode::kExceedsAmountLimit, Reason::kSingleAmountLimit);
   }
-  const codec::Velocity& v = VelocityOf(card.token);
+  const codec::Velocity& v = VelocityOf(token);
   if (card.daily_amount_max_minor > 0 && v.amount_minor + amount > card.daily_amount_max_minor) {
     return Decline(ResponseCode::kExceedsAmountLimit, Reason::kDailyAmountLimit);
   }
@@ -830,32 +887,29 @@ Outcome Store::Impl::CheckDebitLimits(const Card& card, const Account& account, 
   return {};
 }
 
-bool Store::Impl::CanDebit(const Account& a, int64_t amount) const {
+bool Store::Impl::CanDebit(const AccountRecord& a, int64_t amount) const {
   const bool limited = IsCardholderKind(a.kind) || (a.flags & kFlagDebitsMustNotExceedCredits) != 0;
   return !limited || a.available() >= amount;
 }
 
-Account* Store::Impl::EnsureSettlement(uint16_t currency) {
+AccountRecord* Store::Impl::EnsureSettlement(uint16_t currency) {
   const uint64_t id = SettlementAccountId(currency);
-  auto it = accounts_.find(id);
-  if (it != accounts_.end()) return &it->second;
-  Account a;
+  if (AccountRecord* known = accounts_.Find(id)) return known;
+  AccountRecord a;
   a.id = id;
   a.kind = AccountKind::kIssuerSettlement;
   a.currency = currency;
-  a.name = "issuer settlement " + std::to_string(currency);
-  Account& stored = accounts_[id] = a;
+  account_names_[id] = "issuer settlement " + std::to_string(currency);
+  AccountRecord* stored = accounts_.Insert(a).first;
   open_.dirty_accounts.insert(id);
-  return &stored;
+  return stored;
 }
 
-Result<Account*> Store::Impl::Counterparty(const Request& r, uint16_t currency) {
+Result<AccountRecord*> Store::Impl::Counterparty(const Request& r, uint16_t currency) {
   if (r.counterparty_account == 0) return EnsureSettlement(currency);
-  auto it = accounts_.find(r.counterparty_account);
-  if (it == accounts_.end() || it->second.currency != currency) {
-    return Status::NotFound("counterparty");
-  }
-  return &it->second;
+  AccountRecord* a = accounts_.Find(r.counterparty_account);
+  if (a == nullptr || a->currency != currency) return Status::NotFound("counterparty");
+  return a;
 }
 
 Transfer& Store::Impl::NewTransfer(TransferKind kind, TransferState state, uint64_t debit,
@@ -878,14 +932,14 @@ void Store::Impl::PutTransfer(const Transfer& t) {
   open_.batch->Put(Cf::kTransfers, codec::U64Key(t.id), scratch_);
 }
 
-void Store::Impl::MovePosted(Account& debit, Account& credit, int64_t amount) {
+void Store::Impl::MovePosted(AccountRecord& debit, AccountRecord& credit, int64_t amount) {
   debit.debits_posted += amount;
   credit.credits_posted += amount;
   open_.dirty_accounts.insert(debit.id);
   open_.dirty_accounts.insert(credit.id);
 }
 
-void Store::Impl::MovePending(Account& debit, Account& credit, int64_t amount) {
+void Store::Impl::MovePending(AccountRecord& debit, AccountRecord& credit, int64_t amount) {
   debit.debits_pending += amount;
   credit.credits_pending += amount;
   open_.dirty_accounts.insert(debit.id);
@@ -894,8 +948,8 @@ void Store::Impl::MovePending(Account& debit, Account& credit, int64_t amount) {
 
 Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decision* d) {
   const int64_t amount = r.amount.minor_units();
-  Card* card = nullptr;
-  Account* account = nullptr;
+  CardRecord* card = nullptr;
+  AccountRecord* account = nullptr;
   auto finish_available = [&] {
     if (account) d->available = Amount(account->available(), account->currency);
   };
@@ -907,7 +961,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       finish_available();
       if (o.code != ResponseCode::kApproved) return o;
       if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
-      o = CheckDebitLimits(*card, *account, amount);
+      o = CheckDebitLimits(*card, token, *account, amount);
       if (o.code != ResponseCode::kApproved) return o;
       auto other = Counterparty(r, account->currency);
       if (!other.ok()) return Decline(ResponseCode::kInvalidTransaction, Reason::kInvalidRequest);
@@ -927,7 +981,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         PutTransfer(t);
         d->transfer_id = t.id;
       }
-      CountVelocity(card->token, amount);
+      CountVelocity(token, amount);
       d->approved_amount = a;
       finish_available();
       return {};
@@ -940,7 +994,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       Outcome o = CheckCard(r, token, &card, &account, activate);
       finish_available();
       if (o.code != ResponseCode::kApproved) return o;
-      if (activate && card->status != CardStatus::kInactive) {
+      if (activate && card->status() != CardStatus::kInactive) {
         return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
       }
       if (amount < 0 || (amount == 0 && !activate)) {
@@ -952,10 +1006,8 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
       }
       if (activate) {
-        card->status = CardStatus::kActive;
-        scratch_.clear();
-        codec::EncodeCard(*card, &scratch_);
-        open_.batch->Put(Cf::kCards, card->token, scratch_);
+        card->set_status(CardStatus::kActive);
+        PutCard(*card);
       }
       const Amount a(amount, account->currency);
       if (amount > 0) {
@@ -980,16 +1032,14 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       // Already approved offline: card status, expiry and limits no longer apply; the card must
       // exist, the currency match, and a flagged account must not be overdrawn.
       if (token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
-      auto c = cards_.find(token);
-      if (c == cards_.end()) {
+      card = FindCardByToken(token);
+      if (card == nullptr) {
         return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
       }
-      card = &c->second;
-      auto acc = accounts_.find(card->account_id);
-      if (acc == accounts_.end()) {
+      account = accounts_.Find(card->account_id);
+      if (account == nullptr) {
         return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
       }
-      account = &acc->second;
       finish_available();
       if (r.amount.currency() != account->currency) {
         return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
@@ -1008,7 +1058,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
           NewTransfer(TransferKind::kPosted, TransferState::kPosted, account->id, (*other)->id, a);
       MovePosted(*account, **other, amount);
       PutTransfer(t);
-      CountVelocity(card->token, amount);
+      CountVelocity(token, amount);
       d->transfer_id = t.id;
       d->approved_amount = a;
       finish_available();
@@ -1042,8 +1092,8 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       // The resolution belongs to the original's card (the request names no card).
       deciding_token_ = orig.card_token;
       d->card_token = orig.card_token;
-      Account& debit = accounts_.at(orig.debit_account);
-      Account& credit = accounts_.at(orig.credit_account);
+      AccountRecord& debit = AccountAt(orig.debit_account);
+      AccountRecord& credit = AccountAt(orig.credit_account);
       // The cardholder side: the debit of a hold or purchase, the credit of a refund or load.
       account = IsCardholderKind(debit.kind) ? &debit : &credit;
       finish_available();
@@ -1182,7 +1232,7 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
   if (r.stand_in_daily_count_max > 0 && counters.count + 1 > r.stand_in_daily_count_max) {
     return Decline(r.stand_in_decline, Reason::kDailyCountLimit);
   }
-  if (cards_.count(token)) {
+  if (FindCardByToken(token) != nullptr) {
     // kytkin's own view of the card: the same checks and hold as an authorization.
     Request hold = r;
     hold.operation = Operation::kAuthorize;
@@ -1372,7 +1422,7 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
     return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);  // names nothing
   }
   const std::string& card_token = orig ? orig->card_token : token;
-  auto set_available = [&](const Account& account) {
+  auto set_available = [&](const AccountRecord& account) {
     d->available = Amount(account.available(), account.currency);
   };
 
@@ -1380,18 +1430,16 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
   if (r.operation == Operation::kSettleRefund ||
       (r.operation == Operation::kSettleCapture && orig == nullptr)) {
     if (card_token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
-    auto c = cards_.find(card_token);
-    if (c == cards_.end()) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
-    auto a = accounts_.find(c->second.account_id);
-    if (a == accounts_.end()) {
-      return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
-    }
-    Account& account = a->second;
+    const CardRecord* c = FindCardByToken(card_token);
+    if (c == nullptr) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+    AccountRecord* a = accounts_.Find(c->account_id);
+    if (a == nullptr) return Decline(ResponseCode::kInvalidCardNumber, Reason::kUnknownCard);
+    AccountRecord& account = *a;
     set_available(account);
     if (account.currency != batch.currency) {
       return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
     }
-    Account* issuer = EnsureSettlement(batch.currency);
+    AccountRecord* issuer = EnsureSettlement(batch.currency);
     const Amount moved(amount, batch.currency);
     if (r.operation == Operation::kSettleRefund) {
       if (orig != nullptr) {
@@ -1436,8 +1484,8 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
     return Decline(ResponseCode::kApproved, Reason::kForcePosted);
   }
 
-  Account& debit = accounts_.at(orig->debit_account);
-  Account& credit = accounts_.at(orig->credit_account);
+  AccountRecord& debit = AccountAt(orig->debit_account);
+  AccountRecord& credit = AccountAt(orig->credit_account);
   set_available(debit);
   if (orig->amount.currency() != batch.currency) {
     return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
@@ -1692,16 +1740,16 @@ Result<SettlementBatch> Store::Impl::OpenSettlementBatchLocked(const SettlementB
     return Status::InvalidArgument("currency: unknown ISO 4217 code");
   }
   auto check_account = [&](uint64_t id, std::string_view field) -> Status {
-    auto it = accounts_.find(id);
-    if (it == accounts_.end()) {
+    const AccountRecord* account = accounts_.Find(id);
+    if (account == nullptr) {
       return Status::InvalidArgument(std::string(field) + ": no account " + std::to_string(id));
     }
-    if (it->second.currency != header.currency) {
+    if (account->currency != header.currency) {
       return Status::InvalidArgument(std::string(field) + ": account " + std::to_string(id) +
                                      " is in another currency");
     }
-    if ((it->second.flags & kFlagDebitsMustNotExceedCredits) != 0 ||
-        IsCardholderKind(it->second.kind)) {
+    if ((account->flags & kFlagDebitsMustNotExceedCredits) != 0 ||
+        IsCardholderKind(account->kind)) {
       // The payout debits the merchant (refunds, fees) and the acquirer side without a check.
       return Status::InvalidArgument(std::string(field) + ": account " + std::to_string(id) +
                                      " may not go below zero, a payout could overdraw it");
@@ -1756,10 +1804,10 @@ Result<SettlementBatch> Store::Impl::ReconcileSettlementBatchLocked(std::string_
 }
 
 void Store::Impl::PayOut(SettlementBatch& b) {
-  Account& merchant = accounts_.at(b.merchant_account);
-  Account& acquirer = accounts_.at(b.acquirer_account);
-  Account& fees = accounts_.at(b.fees_account);
-  auto post = [&](Account& from, Account& to, int64_t amount) {
+  AccountRecord& merchant = AccountAt(b.merchant_account);
+  AccountRecord& acquirer = AccountAt(b.acquirer_account);
+  AccountRecord& fees = AccountAt(b.fees_account);
+  auto post = [&](AccountRecord& from, AccountRecord& to, int64_t amount) {
     if (amount <= 0) return;
     Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, from.id, to.id,
                               Amount(amount, b.currency));
@@ -1793,8 +1841,8 @@ std::vector<SettlementBatch> Store::Impl::CutOverSettlementLocked(int32_t busine
 }
 
 void Store::Impl::ExpireOne(Transfer& orig) {
-  Account& debit = accounts_.at(orig.debit_account);
-  Account& credit = accounts_.at(orig.credit_account);
+  AccountRecord& debit = AccountAt(orig.debit_account);
+  AccountRecord& credit = AccountAt(orig.credit_account);
   deciding_token_ = orig.card_token;
   Transfer& t = NewTransfer(TransferKind::kExpirePending, TransferState::kFinal, orig.debit_account,
                             orig.credit_account, orig.amount);
@@ -1813,16 +1861,15 @@ void Store::Impl::ExpireOne(Transfer& orig) {
   Decision d;
   d.response_code = ResponseCode::kApproved;
   d.transfer_id = t.id;
-  auto card = cards_.find(orig.card_token);
-  WriteJournal(r, orig.card_token, card == cards_.end() ? "" : card->second.masked_pan, d);
+  WriteJournal(r, orig.card_token, MaskedPanOf(orig.card_token), d);
 }
 
 void Store::Impl::ReleaseVelocity(const Transfer& orig) {
   // Only debits of the card counted, and only today's counter can give them back.
   const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
   if (orig.card_token.empty() || orig.created_unix_us / kMicrosPerDay != today) return;
-  auto debit = accounts_.find(orig.debit_account);
-  if (debit == accounts_.end() || !IsCardholderKind(debit->second.kind)) return;
+  const AccountRecord* debit = accounts_.Find(orig.debit_account);
+  if (debit == nullptr || !IsCardholderKind(debit->kind)) return;
   codec::Velocity& v = VelocityOf(orig.card_token);
   if (v.count > 0) --v.count;
   v.amount_minor = std::max<int64_t>(0, v.amount_minor - orig.amount.minor_units());
@@ -1854,18 +1901,20 @@ Status Store::Impl::CreateAccountLocked(const Account& in, int64_t opening_balan
   if (in.name.size() > Account::kNameBytesMax) return Status::InvalidArgument("name: too long");
   if (in.credit_limit_minor < 0) return Status::InvalidArgument("credit_limit: negative");
   if (opening_balance_minor < 0) return Status::InvalidArgument("opening balance: negative");
-  if (accounts_.count(in.id)) {
+  if (accounts_.Contains(in.id)) {
     return Status::AlreadyExists("account " + std::to_string(in.id) + " exists");
   }
-  Account a = in;
+  AccountRecord a = ToAccountRecord(in);
   a.debits_posted = a.credits_posted = a.debits_pending = a.credits_pending = 0;
   if (a.kind == AccountKind::kCardholderDebit || a.kind == AccountKind::kPrepaid) {
     a.flags |= kFlagDebitsMustNotExceedCredits;
   }
-  Account& stored = accounts_[a.id] = a;
+  if (!in.name.empty()) account_names_[a.id] = in.name;
+  // Records never move, so `stored` stays valid while EnsureSettlement adds an account.
+  AccountRecord& stored = *accounts_.Insert(a).first;
   open_.dirty_accounts.insert(a.id);
   if (opening_balance_minor > 0) {
-    Account* settlement = EnsureSettlement(a.currency);
+    AccountRecord* settlement = EnsureSettlement(a.currency);
     Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, settlement->id,
                               stored.id, Amount(opening_balance_minor, a.currency));
     MovePosted(*settlement, stored, opening_balance_minor);
@@ -1875,9 +1924,9 @@ Status Store::Impl::CreateAccountLocked(const Account& in, int64_t opening_balan
 }
 
 Status Store::Impl::SetAccountStatusLocked(uint64_t id, AccountStatus status) {
-  auto it = accounts_.find(id);
-  if (it == accounts_.end()) return Status::NotFound("no account " + std::to_string(id));
-  it->second.status = status;
+  AccountRecord* a = accounts_.Find(id);
+  if (a == nullptr) return Status::NotFound("no account " + std::to_string(id));
+  a->status = status;
   open_.dirty_accounts.insert(id);
   return Status::Ok();
 }
@@ -1893,6 +1942,7 @@ static Status ValidateCard(const Card& c) {
   if (c.single_amount_max_minor < 0 || c.daily_amount_max_minor < 0) {
     return Status::InvalidArgument("limits: negative");
   }
+  if (!IsKnownCardStatus(c.status)) return Status::InvalidArgument("status: unknown card status");
   return Status::Ok();
 }
 
@@ -1900,15 +1950,19 @@ Result<Card> Store::Impl::CreateCardLocked(const Pan& pan, const Card& in) {
   Card c = in;
   c.token = CardToken(pan);
   c.masked_pan = pan.masked();
-  if (cards_.count(c.token)) return Status::AlreadyExists("a card with this PAN exists");
-  if (!accounts_.count(c.account_id)) {
+  if (FindCardByToken(c.token) != nullptr) {
+    return Status::AlreadyExists("a card with this PAN exists");
+  }
+  if (!accounts_.Contains(c.account_id)) {
     return Status::NotFound("account " + std::to_string(c.account_id) + " does not exist");
   }
   KYTKIN_RETURN_IF_ERROR(ValidateCard(c));
+  auto packed = PackCard(c);  // cannot fail after ValidateCard; checked all the same
+  if (!packed.ok()) return packed.status();
   scratch_.clear();
   codec::EncodeCard(c, &scratch_);
   open_.batch->Put(Cf::kCards, c.token, scratch_);
-  cards_[c.token] = c;
+  cards_.Insert(*packed);
   return c;
 }
 
@@ -1917,10 +1971,10 @@ Status Store::Impl::ImportRowLocked(const Store::ImportRow& row) {
   if (row.pan) {
     Card c = row.card;
     if (row.account) c.account_id = row.account->id;
-    if (cards_.count(CardToken(*row.pan))) {
+    if (FindCardByToken(CardToken(*row.pan)) != nullptr) {
       return Status::AlreadyExists("pan: a card with this PAN exists");
     }
-    if (!row.account && !accounts_.count(c.account_id)) {
+    if (!row.account && !accounts_.Contains(c.account_id)) {
       return Status::NotFound("account " + std::to_string(c.account_id) + " does not exist");
     }
     KYTKIN_RETURN_IF_ERROR(ValidateCard(c));
@@ -1940,12 +1994,13 @@ Status Store::Impl::ImportRowLocked(const Store::ImportRow& row) {
 }
 
 Status Store::Impl::SetCardStatusLocked(std::string_view token, CardStatus status) {
-  auto it = cards_.find(std::string(token));
-  if (it == cards_.end()) return Status::NotFound("no card with that token");
-  it->second.status = status;
-  scratch_.clear();
-  codec::EncodeCard(it->second, &scratch_);
-  open_.batch->Put(Cf::kCards, it->second.token, scratch_);
+  auto key = ParseCardToken(token);
+  if (!key.ok()) return key.status();
+  if (!IsKnownCardStatus(status)) return Status::InvalidArgument("status: unknown card status");
+  CardRecord* card = cards_.Find(*key);
+  if (card == nullptr) return Status::NotFound("no card with that token");
+  card->set_status(status);
+  PutCard(*card);
   return Status::Ok();
 }
 
@@ -2069,6 +2124,16 @@ Result<Transfer> Store::GetTransfer(uint64_t transfer_id) {
 }
 
 std::string Store::CardToken(const Pan& pan) const { return impl_->CardToken(pan); }
+
+Result<Store::MemoryUsage> Store::GetMemoryUsage() {
+  MemoryUsage usage;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    impl_->CacheMemoryLocked(&usage);
+    return Status::Ok();
+  }));
+  usage.rocksdb_bytes = impl_->backend().MemoryBytes();
+  return usage;
+}
 
 Result<size_t> Store::SweepExpiredHolds() {
   size_t n = 0;

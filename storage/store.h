@@ -589,6 +589,17 @@ class Store {
   // The card token of a PAN under this store's key (lowercase hex, 64 chars).
   std::string CardToken(const Pan& pan) const;
 
+  // Memory held by the card and account caches and by RocksDB, bytes: what was requested from
+  // the allocator (its own overhead and free lists not included). For benchmarks and metrics.
+  struct MemoryUsage {
+    uint64_t cards = 0;
+    uint64_t card_bytes = 0;  // packed records (68 bytes each) + index
+    uint64_t accounts = 0;
+    uint64_t account_bytes = 0;  // packed records (56 bytes each) + index + the names kept aside
+    uint64_t rocksdb_bytes = 0;  // memtables, block cache, index/filter blocks; 0 for kMemory
+  };
+  Result<MemoryUsage> GetMemoryUsage();
+
   // Expires up to sweep_holds_max holds past their expiry; returns how many.
   Result<size_t> SweepExpiredHolds();
 

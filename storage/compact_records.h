@@ -1,0 +1,138 @@
+// Private to storage/: the packed in-memory forms of Card and Account that the store keeps for
+// every card and account (10^7 of each within the issue 7 memory budget), and their tables.
+//
+// The public structs (store.h) carry strings - the card's 64-char hex token and masked PAN, the
+// account's name - that would cost more than the rest of the record. The store converts at its
+// API edge: a CardRecord holds the 32 raw HMAC bytes and the masked PAN as first 6 / last 4 /
+// length; an AccountRecord drops the name (the store keeps the rare names beside the table).
+// Sizes: CardRecord 68 bytes, AccountRecord 56 bytes, plus 4-8 bytes of FlatTable index each.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "storage/flat_table.h"
+#include "storage/store.h"
+
+namespace kytkin::storage {
+
+// ---------------------------------------------------------------------------------------------
+// Cards
+
+inline constexpr size_t kCardKeyBytes = 32;  // HMAC-SHA256 output
+using CardKey = std::array<uint8_t, kCardKeyBytes>;
+
+// 64 lowercase hex digits (Card::token, Store::CardToken) -> the raw bytes. InvalidArgument,
+// naming `card_token`, for any other length or character (uppercase included: tokens are only
+// ever written in lowercase, and a token is compared as a whole in the journal and counters).
+Result<CardKey> ParseCardToken(std::string_view hex);
+// The raw bytes as 64 lowercase hex digits.
+std::string CardTokenHex(const CardKey& key);
+
+// A CardStatus value the store knows (a record keeps it in 3 bits).
+constexpr bool IsKnownCardStatus(CardStatus s) {
+  return s >= CardStatus::kActive && s <= CardStatus::kExpired;
+}
+
+// Expiry years a record can hold; the store accepts only these (ValidateCard).
+inline constexpr int kCardExpiryYearMin = 2000;
+inline constexpr int kCardExpiryYearMax = 2099;
+
+// Packed to 4-byte alignment so the 68 bytes are not padded to 72 (10^7 cards: 40 MB). Never take
+// the address of a member wider than 4 bytes; copy it.
+#pragma pack(push, 4)
+struct CardRecord {
+  CardKey key{};
+  uint64_t account_id = 0;
+  int64_t single_amount_max_minor = 0;
+  int64_t daily_amount_max_minor = 0;
+  uint32_t daily_count_max = 0;
+  // The masked PAN ("411111******1111") as the number of its first 6 digits, its length (12-19
+  // digits) and the number of its last 4 digits; the status as CardStatus's value.
+  uint32_t pan_first6 : 20 = 0;
+  uint32_t pan_length : 5 = 0;
+  uint32_t status_value : 3 = static_cast<uint32_t>(CardStatus::kActive);
+  uint16_t pan_last4 = 0;
+  uint16_t expiry_months = 0;  // (expiry_year - kCardExpiryYearMin) * 12 + expiry_month - 1
+
+  CardStatus status() const { return static_cast<CardStatus>(status_value); }
+  void set_status(CardStatus s) { status_value = static_cast<uint32_t>(s) & 0x7u; }
+  int expiry_year() const { return kCardExpiryYearMin + expiry_months / 12; }
+  int expiry_month() const { return expiry_months % 12 + 1; }
+  // "411111******1111".
+  std::string MaskedPan() const;
+};
+#pragma pack(pop)
+static_assert(sizeof(CardRecord) == 68, "CardRecord grew: it is paid 10^7 times");
+
+// Card -> record. InvalidArgument (naming the field) when the token is not 64 hex digits, the
+// masked PAN is not first 6 digits, '*'s and last 4 digits of 12-19 characters, the expiry is
+// outside kCardExpiryYearMin..Max or month 1-12, or the status is unknown.
+Result<CardRecord> PackCard(const Card& card);
+// Record -> Card, with the hex token and masked PAN strings rebuilt.
+Card UnpackCard(const CardRecord& record);
+
+struct CardTableTraits {
+  using Key = CardKey;
+  using Record = CardRecord;
+  static const Key& KeyOf(const Record& r) { return r.key; }
+  // The key is an HMAC output, uniformly random: its first 8 bytes are a good hash already.
+  static uint64_t Hash(const Key& key) {
+    uint64_t h;
+    std::memcpy(&h, key.data(), sizeof h);
+    return h;
+  }
+};
+using CardTable = FlatTable<CardTableTraits>;
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+
+// An Account without its name. Same fields, same meaning (store.h).
+struct AccountRecord {
+  uint64_t id = 0;
+  int64_t credit_limit_minor = 0;
+  int64_t debits_posted = 0;
+  int64_t credits_posted = 0;
+  int64_t debits_pending = 0;
+  int64_t credits_pending = 0;
+  uint32_t flags = 0;
+  uint16_t currency = 0;
+  AccountKind kind = AccountKind::kCardholderDebit;
+  AccountStatus status = AccountStatus::kOpen;
+
+  // As Account::balance() and Account::available().
+  int64_t balance() const { return credits_posted - debits_posted; }
+  int64_t available() const {
+    int64_t available = balance() - debits_pending;
+    if (kind == AccountKind::kCardholderCredit) available += credit_limit_minor;
+    return available;
+  }
+};
+static_assert(sizeof(AccountRecord) == 56, "AccountRecord grew: it is paid 10^7 times");
+
+AccountRecord ToAccountRecord(const Account& account);  // drops the name
+Account ToAccount(const AccountRecord& record, std::string_view name);
+
+struct AccountTableTraits {
+  using Key = uint64_t;
+  using Record = AccountRecord;
+  static const Key& KeyOf(const Record& r) { return r.id; }
+  // Ids are chosen by callers (often 1, 2, 3...): mixed (splitmix64's finalizer) so that the
+  // slot (low bits) and the tag (high bits) both depend on every bit of the id.
+  static uint64_t Hash(uint64_t id) {
+    id ^= id >> 30;
+    id *= 0xbf58476d1ce4e5b9ull;
+    id ^= id >> 27;
+    id *= 0x94d049bb133111ebull;
+    id ^= id >> 31;
+    return id;
+  }
+};
+using AccountTable = FlatTable<AccountTableTraits>;
+
+}  // namespace kytkin::storage
