@@ -386,7 +386,7 @@ class Store::Impl {
   Outcome FindSettlementOriginal(const Request& r, SettlementOriginal* out);
   Outcome EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
                                        SettlementBatch& batch, Decision* d);
-  Account* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
+  AccountRecord* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
   // An approved reversal (0400/0420) that went to the issuer of an off-us authorization: that
   // authorization can no longer be captured by settlement.
   void NoteRemoteReversal(const Request& r);
@@ -1581,19 +1581,20 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
   return {};
 }
 
-Account* Store::Impl::EnsureIssuerReceivable(std::string_view issuer, uint16_t currency) {
+AccountRecord* Store::Impl::EnsureIssuerReceivable(std::string_view issuer, uint16_t currency) {
   uint64_t id = settlement_.IssuerAccount(issuer, currency);
-  if (id != 0) return &accounts_.at(id);
+  if (id != 0) return &AccountAt(id);
   id = settlement_.AddIssuerAccount(issuer, currency);
-  Account a;
+  AccountRecord a;
   a.id = id;
   a.kind = AccountKind::kIssuerSettlement;
   a.currency = currency;
-  a.name = Truncated("issuer receivable " + std::string(issuer) + " " + std::to_string(currency),
-                     Account::kNameBytesMax);
-  Account& stored = accounts_[id] = a;
+  account_names_[id] =
+      Truncated("issuer receivable " + std::string(issuer) + " " + std::to_string(currency),
+                Account::kNameBytesMax);
+  AccountRecord* stored = accounts_.Insert(a).first;
   open_.dirty_accounts.insert(id);
-  return &stored;
+  return stored;
 }
 
 void Store::Impl::NoteRemoteReversal(const Request& r) {
@@ -1631,7 +1632,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     }
     capture = &t->second;
   }
-  Account& acquirer = accounts_.at(batch.acquirer_account);
+  AccountRecord& acquirer = AccountAt(batch.acquirer_account);
   const Amount moved(amount, batch.currency);
 
   if (r.operation == Operation::kSettleCapture) {
@@ -1654,7 +1655,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
                                     r.capture_tolerance_minor_max)) {
       return Decline(ResponseCode::kInvalidAmount, Reason::kCaptureOverTolerance);
     }
-    Account* receivable = EnsureIssuerReceivable(issuer, batch.currency);
+    AccountRecord* receivable = EnsureIssuerReceivable(issuer, batch.currency);
     Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, receivable->id,
                               acquirer.id, moved);
     t.posted_amount_minor = amount;
@@ -1674,7 +1675,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     if (amount > (captured ? capture->posted_amount_minor - capture->refunded_minor : 0)) {
       return Decline(ResponseCode::kInvalidAmount, Reason::kRefundExceedsCaptured);
     }
-    Account& receivable = accounts_.at(capture->debit_account);
+    AccountRecord& receivable = AccountAt(capture->debit_account);
     Transfer& t = NewTransfer(TransferKind::kPosted, TransferState::kPosted, acquirer.id,
                               receivable.id, moved);
     MovePosted(acquirer, receivable, amount);
@@ -1700,7 +1701,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   if (capture->refunded_minor > 0) {
     return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
   }
-  Account& receivable = accounts_.at(capture->debit_account);
+  AccountRecord& receivable = AccountAt(capture->debit_account);
   Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, acquirer.id,
                             receivable.id, moved);
   t.pending_id = capture->id;
