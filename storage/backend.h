@@ -54,6 +54,10 @@ class Backend {
   // Writes `batch` atomically; with sync, returns only once it is on stable storage.
   virtual Status Commit(Batch& batch, bool sync) = 0;
   virtual std::unique_ptr<ReadView> NewReadView() = 0;
+  // The latest committed value of `key`, without a snapshot: the store's point reads of records
+  // it no longer keeps in memory (transfers, dedupe entries), one per request at most, so it
+  // must be cheap (no copy of a table, bloom filters in RocksDB). NotFound when absent.
+  virtual Result<std::string> Get(Cf cf, std::string_view key) = 0;
 };
 
 Result<std::unique_ptr<Backend>> OpenRocksDbBackend(const StoreOptions& options);
