@@ -29,9 +29,9 @@ constexpr std::array<const char*, kCfCount> kCfNames = {
 constexpr size_t kMemtableBudgetBytes = 256 << 20;
 constexpr size_t kBlockCacheBytes = 32 << 20;
 
-// Memtable bloom filter of the column families the store reads by key on the hot path, as a
-// fraction of the memtable (write_buffer_size): ~10 bits per 100-byte entry, about 1% false
-// positives. A dedupe miss (every new request) then skips the memtable's skip list search.
+// Memtable bloom filter of the dedupe column family, as a fraction of the memtable
+// (write_buffer_size): ~10 bits per 100-byte entry, about 1% false positives. A dedupe miss
+// (every new request) then skips the memtable's skip list search.
 constexpr double kMemtableBloomRatio = 0.1;
 
 // How a column family is written and read, which decides its memtable.
@@ -39,11 +39,14 @@ enum class CfAccess {
   // Written with random keys on every decision or batch and read only by whole scans (Load,
   // VerifyLedger): accounts, velocity.
   kScannedOnly,
-  // Read by key on the hot path: dedupe (a point Get per request whose key left the store's
-  // in-memory window, i.e. every new request) and transfers (a Get when a capture, reversal,
-  // refund or settlement item names a transfer the store no longer keeps in memory).
-  kPointReads,
-  // Everything else: ascending keys (journal, SAF) or rarely written (cards, meta).
+  // Read by key on the hot path, mostly for keys that are absent: dedupe (a point Get per
+  // request whose key is not in the store's in-memory window, i.e. every new request).
+  kPointMisses,
+  // Read by key for keys that exist: transfers (a Get when a capture, reversal, refund or
+  // settlement item names a transfer the store no longer keeps in memory). Ascending keys.
+  kPointHits,
+  // Everything else: ascending keys (journal, SAF; the journal is read by key for settlement)
+  // or rarely written (cards, meta).
   kDefault,
 };
 
@@ -53,8 +56,9 @@ CfAccess AccessOf(Cf cf) {
     case Cf::kVelocity:
       return CfAccess::kScannedOnly;
     case Cf::kDedupe:
+      return CfAccess::kPointMisses;
     case Cf::kTransfers:
-      return CfAccess::kPointReads;
+      return CfAccess::kPointHits;
     default:
       return CfAccess::kDefault;
   }
@@ -171,13 +175,15 @@ class RocksBackend final : public Backend {
     // anything looked up by key belongs in a skip-list column family.
     rocksdb::ColumnFamilyOptions vector_options = cf_options;
     vector_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-    // Column families read by key per request (dedupe, transfers): the default skip list, whose
-    // Get is a search, plus a bloom filter over whole keys in the memtable (most dedupe Gets are
-    // misses: a new request key). The SST files' bloom filter above covers whole keys too
-    // (BlockBasedTableOptions::whole_key_filtering defaults to true).
-    rocksdb::ColumnFamilyOptions point_read_options = cf_options;
-    point_read_options.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
-    point_read_options.memtable_whole_key_filtering = true;
+    // Read by key per request, mostly missing (dedupe): the default skip list, whose Get is a
+    // search, plus a bloom filter over whole keys in the memtable, so a new request key costs a
+    // filter probe instead. The SST files' bloom filter above covers whole keys too
+    // (BlockBasedTableOptions::whole_key_filtering defaults to true). Transfers (read by key,
+    // found) keep the default skip list: a memtable bloom cannot shorten a hit. The skip list
+    // costs the commit thread a search per dedupe Put (~3% of a pipelined storage_bench profile).
+    rocksdb::ColumnFamilyOptions point_miss_options = cf_options;
+    point_miss_options.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
+    point_miss_options.memtable_whole_key_filtering = true;
 
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
@@ -186,9 +192,10 @@ class RocksBackend final : public Backend {
         case CfAccess::kScannedOnly:
           cfs.emplace_back(kCfNames[i], vector_options);
           break;
-        case CfAccess::kPointReads:
-          cfs.emplace_back(kCfNames[i], point_read_options);
+        case CfAccess::kPointMisses:
+          cfs.emplace_back(kCfNames[i], point_miss_options);
           break;
+        case CfAccess::kPointHits:
         case CfAccess::kDefault:
           cfs.emplace_back(kCfNames[i], cf_options);
           break;

@@ -35,7 +35,7 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000;
 constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr size_t kHashBytes = 32;
 constexpr uint32_t kAuthCodeModulus = 1'000'000;  // six decimal digits
-constexpr size_t kTransfersReserve = 1 << 16;     // initial buckets of the resident transfers
+constexpr size_t kTransfersReserve = 1 << 18;     // initial buckets of the resident transfers
 constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedupe window, at most
 // Buckets of the velocity map checked for counters of past days per ledger loop turn: the
 // pruning of a day spreads over many turns instead of stalling decisions once a day.
