@@ -58,6 +58,10 @@ class Backend {
   // cache, the table readers' index and filter blocks). Default 0 (the memory backend's maps
   // are the data, not a cache, and nobody sizes them).
   virtual uint64_t MemoryBytes() { return 0; }
+  // The latest committed value of `key`, without a snapshot: the store's point reads of records
+  // it no longer keeps in memory (transfers, dedupe entries), one per request at most, so it
+  // must be cheap (no copy of a table, bloom filters in RocksDB). NotFound when absent.
+  virtual Result<std::string> Get(Cf cf, std::string_view key) = 0;
 };
 
 Result<std::unique_ptr<Backend>> OpenRocksDbBackend(const StoreOptions& options);

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <map>
@@ -36,8 +37,12 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000;
 constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr size_t kHashBytes = 32;
 constexpr uint32_t kAuthCodeModulus = 1'000'000;  // six decimal digits
-constexpr size_t kIndexReserve = 1 << 20;         // initial buckets of the dedupe/transfer maps
-constexpr size_t kCompletionBatchesMax = 4;       // durable batches waiting for their completions
+constexpr size_t kTransfersReserve = 1 << 18;     // initial buckets of the resident transfers
+constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedupe window, at most
+// Buckets of the velocity map checked for counters of past days per ledger loop turn: the
+// pruning of a day spreads over many turns instead of stalling decisions once a day.
+constexpr size_t kVelocityPruneBucketsPerTurn = 4096;
+constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for their completions
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -98,6 +103,25 @@ Outcome Decline(ResponseCode code, Reason reason) { return {code, reason}; }
 // The dedupe fingerprint under an original's request key when its reversal came first.
 constexpr uint64_t kReversedBeforeOriginalMark = 0;
 
+// The dedupe window's key: the first 16 bytes of SHA-256 of the request key (instead of the key,
+// 40-130 bytes on the heap). Request keys come from acquirers and gRPC clients, so the hash is
+// cryptographic: nobody can craft a second key that meets an existing one in the window.
+struct DedupeKey {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const DedupeKey&) const = default;
+};
+struct DedupeKeyHash {
+  size_t operator()(const DedupeKey& k) const noexcept { return static_cast<size_t>(k.low); }
+};
+DedupeKey DedupeKeyOf(std::string_view request_key) {
+  const std::string digest = codec::Sha256(request_key);
+  DedupeKey k;
+  std::memcpy(&k.high, digest.data(), sizeof k.high);
+  std::memcpy(&k.low, digest.data() + sizeof k.high, sizeof k.low);
+  return k;
+}
+
 // Settlement items (issue 6).
 bool IsSettlementOperation(Operation op) {
   return op == Operation::kSettleCapture || op == Operation::kSettleRefund ||
@@ -115,9 +139,9 @@ class Store::Impl {
         tokenizer_(options.card_key),
         journal_hash_(kHashBytes, '\0'),
         saf_(options.card_key) {
-    // Sized for a busy day without rehashing pauses on the ledger thread.
-    dedupe_.reserve(kIndexReserve);
-    transfers_.reserve(kIndexReserve);
+    // Sized so the ledger thread rarely pauses to rehash.
+    dedupe_.reserve(std::min(options.dedupe_window_entries, kDedupeReserveMax));
+    transfers_.reserve(kTransfersReserve);
   }
 
   ~Impl() { Stop(); }
@@ -125,6 +149,7 @@ class Store::Impl {
   Status Load();
   void Start() {
     open_.batch = backend_->NewBatch();
+    open_.seq = ++batch_seq_;
     next_sweep_us_ = clock_->NowMonotonicMicros() + options_.sweep_interval_ms * 1000;
     ledger_thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "kytkin-ledger");  // for top, perf and gdb
@@ -263,16 +288,14 @@ class Store::Impl {
     }
     usage->account_bytes = accounts_.MemoryBytes() + names;
   }
-  Result<Decision> FindDecisionByKey(std::string_view key) const {
-    auto it = dedupe_.find(std::string(key));
-    if (it == dedupe_.end()) return Status::NotFound("no decision for this request key");
-    return it->second.second;
+  // The decision recorded for a request key, from the window or the dedupe column family.
+  Result<Decision> FindDecisionByKey(std::string_view key);
+  Result<Transfer> GetTransferLocked(uint64_t id) {
+    Result<Transfer*> t = FindTransfer(id);
+    if (!t.ok()) return t.status();
+    return **t;
   }
-  Result<Transfer> FindTransfer(uint64_t id) const {
-    auto it = transfers_.find(id);
-    if (it == transfers_.end()) return Status::NotFound("no transfer " + std::to_string(id));
-    return it->second;
-  }
+  Store::MemoryStats MemoryStatsLocked() const;
 
   Backend& backend() { return *backend_; }
 
@@ -298,7 +321,9 @@ class Store::Impl {
     Result<Decision> result;
   };
   struct OpenBatch {
+    uint64_t seq = 0;  // 1, 2, 3, ... in the order batches are written
     std::unique_ptr<Batch> batch;
+    std::vector<uint64_t> written_transfers;  // ids of the transfers it writes
     std::vector<Pending> pending;
     std::unordered_set<uint64_t> dirty_accounts;
     std::unordered_set<std::string> dirty_velocity;
@@ -362,6 +387,36 @@ class Store::Impl {
     codec::EncodeCard(card, &scratch_);
     open_.batch->Put(Cf::kCards, card.token, scratch_);
   }
+  // Residency (what the ledger thread keeps in memory, see the members below).
+  // The transfer `id`: resident, or read back from the transfers column family (then resident
+  // until the end of this loop turn, or until its batch is durable if the decision changes it).
+  // The pointer stays valid for the rest of the request's evaluation. NotFound when there is
+  // no such transfer; another Status when the read failed.
+  Result<Transfer*> FindTransfer(uint64_t id);
+  void MarkWritten(uint64_t transfer_id);
+  // Forgets what batches up to `durable_batch` (durable now) wrote that can no longer change in
+  // memory only: every transfer but an open hold, and the dedupe entries past the window.
+  void EvictDurable(uint64_t durable_batch);
+  void EvictTransfer(uint64_t id);
+  void EvictReadBacks();
+  // A request key's dedupe entry: the window first, then the dedupe column family (whose copy
+  // is then returned whole). NotFound when the key was never recorded.
+  struct DedupeFound {
+    uint64_t fingerprint = 0;
+    uint64_t transfer_id = 0;
+    uint64_t journal_sequence = 0;
+    uint64_t written_batch = 0;        // of a window entry; 0 when read from disk
+    std::optional<Decision> decision;  // set when read from disk
+  };
+  Result<DedupeFound> FindDedupe(std::string_view key, const DedupeKey& hashed);
+  // The whole decision of a found entry (a window entry keeps only a summary).
+  Result<Decision> DedupeDecision(std::string_view key, const DedupeKey& hashed,
+                                  const DedupeFound& found);
+  // Writes a dedupe entry in the open batch and puts it in the window.
+  void RecordDedupe(std::string_view key, const DedupeKey& hashed, uint64_t fingerprint,
+                    const Decision& d);
+  // Drops velocity counters of past UTC days, a slice of the map per call.
+  void PruneVelocity();
   uint64_t Fingerprint(const Request& r, const std::string& token) const;
   uint64_t WriteJournal(const Request& r, const std::string& token, const std::string& masked,
                         const Decision& d);
@@ -402,10 +457,44 @@ class Store::Impl {
   // Names of the accounts that have one (few: settlement, merchant), out of the hot records.
   std::unordered_map<uint64_t, std::string> account_names_;
   CardTable cards_;
-  std::unordered_map<uint64_t, Transfer> transfers_;
+  // Resident transfers: the open holds (the sweeper and captures change them), every transfer
+  // a batch not yet durable writes (RocksDB does not have it yet), and the ones read back in
+  // this loop turn. The rest is read back from disk by FindTransfer when a request names it.
+  struct ResidentTransfer {
+    Transfer transfer;
+    uint64_t written_batch = 0;  // the batch with its latest write; 0: on disk already
+  };
+  std::unordered_map<uint64_t, ResidentTransfer> transfers_;
+  std::vector<uint64_t> read_back_transfers_;  // evicted again at the end of the loop turn
+  // (batch, the transfers it writes) of batches handed to the committer, oldest first.
+  std::deque<std::pair<uint64_t, std::vector<uint64_t>>> handed_transfers_;
   std::set<std::pair<int64_t, uint64_t>> pending_by_expiry_;  // (expires_unix_us, transfer id)
-  std::unordered_map<std::string, std::pair<uint64_t, Decision>> dedupe_;
+  // The dedupe window: a summary of the newest request keys' entries (at most
+  // options_.dedupe_window_entries once their batches are durable; never an entry of a batch
+  // that is not). Older keys are read from the dedupe column family.
+  struct DedupeSlot {
+    uint64_t fingerprint = 0;
+    uint64_t transfer_id = 0;
+    uint64_t journal_sequence = 0;
+    uint64_t written_batch = 0;
+  };
+  std::unordered_map<DedupeKey, DedupeSlot, DedupeKeyHash> dedupe_;
+  std::deque<std::pair<DedupeKey, uint64_t>> dedupe_order_;  // (key, written batch), oldest first
+  // The whole decisions of the dedupe entries of batches not yet durable (a retransmission can
+  // arrive before its original's batch is on disk), oldest first.
+  struct UnsyncedDecision {
+    DedupeKey key;
+    uint64_t batch = 0;
+    Decision decision;
+  };
+  std::deque<UnsyncedDecision> unsynced_decisions_;
+  uint64_t batch_seq_ = 0;      // the open batch's seq
+  uint64_t evicted_batch_ = 0;  // batches up to this one are durable and evicted from memory
+  uint64_t transfer_disk_reads_ = 0;
+  uint64_t dedupe_disk_reads_ = 0;
   std::unordered_map<std::string, codec::Velocity> velocity_;
+  uint32_t velocity_prune_day_ = 0;   // the day the current pruning pass removes days before
+  size_t velocity_prune_bucket_ = 0;  // the next bucket the pass looks at
   uint64_t next_transfer_id_ = 1;
   uint64_t journal_sequence_ = 0;
   std::string journal_hash_;
@@ -422,6 +511,7 @@ class Store::Impl {
   std::condition_variable committer_cv_;
   std::deque<Work> queue_;           // guarded by mu_
   std::optional<OpenBatch> handed_;  // guarded by mu_: the batch the committer writes next
+  uint64_t committed_batch_ = 0;     // guarded by mu_: the seq of the last durable batch
   bool committer_busy_ = false;      // guarded by mu_
   bool stopping_ = false;            // guarded by mu_
   bool committer_stop_ = false;      // guarded by mu_
@@ -471,25 +561,25 @@ Status Store::Impl::Load() {
     return Status::Ok();
   }));
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kTransfers, [&](std::string_view, std::string_view v) {
+    // Only the open holds stay in memory; the scan also finds the next transfer id. The
+    // dedupe index is not read at all: its window fills as requests arrive.
     auto t = codec::DecodeTransfer(v);
     if (!t.ok()) return t.status();
-    if (t->state == TransferState::kPending) pending_by_expiry_.insert({t->expires_unix_us, t->id});
     next_transfer_id_ = std::max(next_transfer_id_, t->id + 1);
-    transfers_[t->id] = std::move(t).value();
-    return Status::Ok();
-  }));
-  KYTKIN_RETURN_IF_ERROR(scan(Cf::kDedupe, [&](std::string_view k, std::string_view v) {
-    auto d = codec::DecodeDedupe(v);
-    if (!d.ok()) return d.status();
-    dedupe_[std::string(k)] = std::move(d).value();
+    if (t->state == TransferState::kPending) {
+      pending_by_expiry_.insert({t->expires_unix_us, t->id});
+      transfers_[t->id] = ResidentTransfer{std::move(t).value(), 0};
+    }
     return Status::Ok();
   }));
   KYTKIN_RETURN_IF_ERROR(saf_.Load(*view));
   KYTKIN_RETURN_IF_ERROR(settlement_.Load(*view));
+  const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
     if (!vel.ok()) return vel.status();
+    if (vel->day < today) return Status::Ok();  // a past day's counters limit nothing
     auto& slot = velocity_[token];
     if (vel->day >= slot.day) slot = *vel;
     return Status::Ok();
@@ -526,10 +616,12 @@ void Store::Impl::LedgerLoop() {
   std::vector<Work> works;
   for (;;) {
     works.clear();
+    uint64_t durable_batch = 0;
     {
       std::unique_lock lock(mu_);
       auto ready = [&] {
-        return stopping_ || !queue_.empty() || (open_.items > 0 && !committer_busy_);
+        return stopping_ || !queue_.empty() || (open_.items > 0 && !committer_busy_) ||
+               committed_batch_ > evicted_batch_;
       };
       if (options_.sweep_interval_ms > 0) {
         // The clock may be a ManualClock: wait in real time, compare in clock time.
@@ -544,13 +636,17 @@ void Store::Impl::LedgerLoop() {
         works.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      durable_batch = committed_batch_;
       if (works.empty() && stopping_ && queue_.empty() && open_.items == 0) break;
     }
+    if (durable_batch > evicted_batch_) EvictDurable(durable_batch);
     for (Work& w : works) Process(w);
     if (options_.sweep_interval_ms > 0 && clock_->NowMonotonicMicros() >= next_sweep_us_) {
       next_sweep_us_ = clock_->NowMonotonicMicros() + options_.sweep_interval_ms * 1000;
       SweepLocked();
     }
+    EvictReadBacks();
+    PruneVelocity();
     if (open_.items == 0) continue;
     std::unique_lock lock(mu_);
     if (open_.items >= options_.batch_decisions_max || stopping_) {
@@ -565,11 +661,13 @@ void Store::Impl::LedgerLoop() {
 void Store::Impl::HandOver(std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   Finalize(open_);
+  handed_transfers_.emplace_back(open_.seq, std::move(open_.written_transfers));
   lock.lock();
   handed_.emplace(std::move(open_));
   committer_busy_ = true;
   open_ = OpenBatch{};
   open_.batch = backend_->NewBatch();
+  open_.seq = ++batch_seq_;
   committer_cv_.notify_one();
 }
 
@@ -630,6 +728,7 @@ void Store::Impl::CommitterLoop() {
       completion_cv_.wait(lock, [&] { return durable_.size() < kCompletionBatchesMax; });
       durable_.push_back(Durable{std::move(batch->pending), s});
       committer_busy_ = false;
+      if (s.ok()) committed_batch_ = batch->seq;  // the ledger thread may now evict its records
     }
     completion_cv_.notify_all();
     ledger_cv_.notify_all();
@@ -725,24 +824,35 @@ Decision Store::Impl::Decide(const Request& r) {
 
   uint64_t fingerprint = 0;
   bool reversed_before_original = false;
+  DedupeKey dedupe_key;
+  // Journaled with no ledger change and no dedupe entry: a 96 for a request whose dedupe entry
+  // could not be read (deciding it could approve a retransmission twice), or a 94.
+  auto journal_only = [&](ResponseCode code, Reason reason) {
+    d.response_code = code;
+    d.reason = reason;
+    std::string masked = r.pan ? r.pan->masked() : "";
+    d.journal_sequence = WriteJournal(r, token, masked, d);
+    return d;
+  };
   if (fields_ok && !r.request_key.empty()) {
     fingerprint = Fingerprint(r, token);
-    auto it = dedupe_.find(r.request_key);
-    if (it != dedupe_.end() && it->second.first == kReversedBeforeOriginalMark) {
+    dedupe_key = DedupeKeyOf(r.request_key);
+    Result<DedupeFound> found = FindDedupe(r.request_key, dedupe_key);
+    if (!found.ok() && !found.status().IsNotFound()) {
+      return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+    }
+    if (found.ok() && found->fingerprint == kReversedBeforeOriginalMark) {
       reversed_before_original = true;  // decided below; its own record replaces the mark
-    } else if (it != dedupe_.end()) {
-      if (it->second.first == fingerprint) {
+    } else if (found.ok()) {
+      if (found->fingerprint == fingerprint) {
         // A retransmission: the original answer, no new record. Its completion runs after the
         // original's batch is durable because batches complete in order.
-        Decision original = it->second.second;
-        original.duplicate = true;
-        return original;
+        Result<Decision> original = DedupeDecision(r.request_key, dedupe_key, *found);
+        if (!original.ok()) return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+        original->duplicate = true;
+        return std::move(original).value();
       }
-      d.response_code = ResponseCode::kDuplicateTransmission;
-      d.reason = Reason::kDuplicateConflict;
-      std::string masked = r.pan ? r.pan->masked() : "";
-      d.journal_sequence = WriteJournal(r, token, masked, d);
-      return d;
+      return journal_only(ResponseCode::kDuplicateTransmission, Reason::kDuplicateConflict);
     }
   }
 
@@ -778,13 +888,173 @@ Decision Store::Impl::Decide(const Request& r) {
   }
   d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
   if (fields_ok) QueueSaf(r, masked, d);
-  if (fields_ok && !r.request_key.empty()) {
-    scratch_.clear();
-    codec::EncodeDedupe(fingerprint, d, &scratch_);
-    open_.batch->Put(Cf::kDedupe, r.request_key, scratch_);
-    dedupe_[r.request_key] = {fingerprint, d};
-  }
+  if (fields_ok && !r.request_key.empty()) RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
   return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residency: transfers and dedupe entries in memory only while they may change there or are
+// recent; the rest is read back from RocksDB (point Gets on bloom-filtered column families).
+
+Result<Transfer*> Store::Impl::FindTransfer(uint64_t id) {
+  if (id == 0 || id >= next_transfer_id_) {
+    return Status::NotFound("no transfer " + std::to_string(id));
+  }
+  if (auto it = transfers_.find(id); it != transfers_.end()) return &it->second.transfer;
+  // Not resident: not an open hold and written by a durable batch, so the disk has its latest
+  // state.
+  ++transfer_disk_reads_;
+  Result<std::string> value = backend_->Get(Cf::kTransfers, codec::U64Key(id));
+  if (!value.ok()) return value.status();
+  Result<Transfer> t = codec::DecodeTransfer(*value);
+  if (!t.ok()) return t.status();
+  if (t->id != id)
+    return Status::Corruption("transfer " + std::to_string(id) + " names another id");
+  auto [pos, inserted] = transfers_.emplace(id, ResidentTransfer{std::move(t).value(), 0});
+  (void)inserted;  // it was not resident
+  read_back_transfers_.push_back(id);
+  return &pos->second.transfer;
+}
+
+void Store::Impl::MarkWritten(uint64_t transfer_id) {
+  ResidentTransfer& rt = transfers_.at(transfer_id);
+  if (rt.written_batch == open_.seq) return;
+  rt.written_batch = open_.seq;
+  open_.written_transfers.push_back(transfer_id);
+}
+
+void Store::Impl::EvictTransfer(uint64_t id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  // An open hold stays (the sweeper and captures change it), and so does a transfer a later
+  // batch, not yet durable, writes again.
+  if (it->second.transfer.state == TransferState::kPending ||
+      it->second.written_batch > evicted_batch_) {
+    return;
+  }
+  transfers_.erase(it);
+}
+
+void Store::Impl::EvictReadBacks() {
+  for (uint64_t id : read_back_transfers_) EvictTransfer(id);
+  read_back_transfers_.clear();
+}
+
+void Store::Impl::EvictDurable(uint64_t durable_batch) {
+  evicted_batch_ = durable_batch;
+  while (!handed_transfers_.empty() && handed_transfers_.front().first <= durable_batch) {
+    for (uint64_t id : handed_transfers_.front().second) EvictTransfer(id);
+    handed_transfers_.pop_front();
+  }
+  while (!unsynced_decisions_.empty() && unsynced_decisions_.front().batch <= durable_batch) {
+    unsynced_decisions_.pop_front();
+  }
+  // Oldest first, and only entries whose batch is durable: a later read finds them on disk.
+  while (dedupe_.size() > options_.dedupe_window_entries && !dedupe_order_.empty() &&
+         dedupe_order_.front().second <= durable_batch) {
+    auto it = dedupe_.find(dedupe_order_.front().first);
+    // The key may have been written again since (a reversal's mark, then its original).
+    if (it != dedupe_.end() && it->second.written_batch == dedupe_order_.front().second) {
+      dedupe_.erase(it);
+    }
+    dedupe_order_.pop_front();
+  }
+}
+
+Result<Store::Impl::DedupeFound> Store::Impl::FindDedupe(std::string_view key,
+                                                         const DedupeKey& hashed) {
+  DedupeFound found;
+  if (auto it = dedupe_.find(hashed); it != dedupe_.end()) {
+    found.fingerprint = it->second.fingerprint;
+    found.transfer_id = it->second.transfer_id;
+    found.journal_sequence = it->second.journal_sequence;
+    found.written_batch = it->second.written_batch;
+    return found;
+  }
+  // Not in the window: never seen, or recorded by a durable batch and evicted since.
+  ++dedupe_disk_reads_;
+  Result<std::string> value = backend_->Get(Cf::kDedupe, key);
+  if (!value.ok()) return value.status();
+  auto decoded = codec::DecodeDedupe(*value);
+  if (!decoded.ok()) return decoded.status();
+  found.fingerprint = decoded->first;
+  found.transfer_id = decoded->second.transfer_id;
+  found.journal_sequence = decoded->second.journal_sequence;
+  found.decision = std::move(decoded->second);
+  return found;
+}
+
+Result<Decision> Store::Impl::DedupeDecision(std::string_view key, const DedupeKey& hashed,
+                                             const DedupeFound& found) {
+  if (found.decision) return *found.decision;
+  if (found.written_batch > evicted_batch_) {
+    // Not on disk yet (or not known to be): the newest unsynced decision under the key. Only a
+    // retransmission within a commit or two of its original comes here.
+    for (auto it = unsynced_decisions_.rbegin(); it != unsynced_decisions_.rend(); ++it) {
+      if (it->key == hashed) return it->decision;
+    }
+  }
+  Result<std::string> value = backend_->Get(Cf::kDedupe, key);
+  if (!value.ok()) return value.status();
+  auto decoded = codec::DecodeDedupe(*value);
+  if (!decoded.ok()) return decoded.status();
+  return std::move(decoded->second);
+}
+
+void Store::Impl::RecordDedupe(std::string_view key, const DedupeKey& hashed, uint64_t fingerprint,
+                               const Decision& d) {
+  scratch_.clear();
+  codec::EncodeDedupe(fingerprint, d, &scratch_);
+  open_.batch->Put(Cf::kDedupe, key, scratch_);
+  dedupe_[hashed] = DedupeSlot{fingerprint, d.transfer_id, d.journal_sequence, open_.seq};
+  dedupe_order_.emplace_back(hashed, open_.seq);
+  unsynced_decisions_.push_back(UnsyncedDecision{hashed, open_.seq, d});
+}
+
+Result<Decision> Store::Impl::FindDecisionByKey(std::string_view key) {
+  const DedupeKey hashed = DedupeKeyOf(key);
+  Result<DedupeFound> found = FindDedupe(key, hashed);
+  if (!found.ok()) {
+    if (found.status().IsNotFound()) return Status::NotFound("no decision for this request key");
+    return found.status();
+  }
+  return DedupeDecision(key, hashed, *found);
+}
+
+void Store::Impl::PruneVelocity() {
+  const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
+  if (today != velocity_prune_day_) {
+    velocity_prune_day_ = today;
+    velocity_prune_bucket_ = 0;
+  }
+  // A rehash during a pass moves entries between buckets; one the pass misses is a past day's
+  // counter that VelocityOf resets anyway, and the next day's pass drops it.
+  const size_t end =
+      std::min(velocity_.bucket_count(), velocity_prune_bucket_ + kVelocityPruneBucketsPerTurn);
+  if (velocity_prune_bucket_ >= end) return;
+  std::vector<std::string> stale;
+  for (size_t b = velocity_prune_bucket_; b < end; ++b) {
+    for (auto it = velocity_.begin(b); it != velocity_.end(b); ++it) {
+      // A counter the open batch writes stays for Finalize.
+      if (it->second.day < today && !open_.dirty_velocity.contains(it->first)) {
+        stale.push_back(it->first);
+      }
+    }
+  }
+  for (const std::string& token : stale) velocity_.erase(token);
+  velocity_prune_bucket_ = end;
+}
+
+Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
+  Store::MemoryStats stats;
+  stats.resident_transfers = transfers_.size();
+  stats.open_holds = pending_by_expiry_.size();
+  stats.dedupe_window_entries = dedupe_.size();
+  stats.unsynced_decisions = unsynced_decisions_.size();
+  stats.velocity_counters = velocity_.size();
+  stats.transfer_disk_reads = transfer_disk_reads_;
+  stats.dedupe_disk_reads = dedupe_disk_reads_;
+  return stats;
 }
 
 uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
@@ -923,13 +1193,17 @@ Transfer& Store::Impl::NewTransfer(TransferKind kind, TransferState state, uint6
   t.amount = amount;
   t.created_unix_us = clock_->NowUnixMicros();
   t.card_token = deciding_token_;
-  return transfers_[t.id] = t;
+  ResidentTransfer& stored = transfers_[t.id];
+  stored.transfer = std::move(t);
+  MarkWritten(stored.transfer.id);
+  return stored.transfer;
 }
 
 void Store::Impl::PutTransfer(const Transfer& t) {
   scratch_.clear();
   codec::EncodeTransfer(t, &scratch_);
   open_.batch->Put(Cf::kTransfers, codec::U64Key(t.id), scratch_);
+  MarkWritten(t.id);  // resident until this batch is durable
 }
 
 void Store::Impl::MovePosted(AccountRecord& debit, AccountRecord& credit, int64_t amount) {
@@ -1068,27 +1342,35 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
     case Operation::kCapture:
     case Operation::kReverse: {
       uint64_t original_id = r.original_transfer_id;
+      bool original_key_known = false;
+      DedupeKey original_key;
       if (!r.original_request_key.empty()) {
-        auto it = dedupe_.find(r.original_request_key);
-        original_id = it == dedupe_.end() ? 0 : it->second.second.transfer_id;
+        original_key = DedupeKeyOf(r.original_request_key);
+        Result<DedupeFound> found = FindDedupe(r.original_request_key, original_key);
+        if (!found.ok() && !found.status().IsNotFound()) {
+          return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+        }
+        original_key_known = found.ok();
+        original_id = found.ok() ? found->transfer_id : 0;
       }
-      auto ot = transfers_.find(original_id);
-      if (original_id == 0 || ot == transfers_.end()) {
+      Result<Transfer*> ot =
+          original_id == 0 ? Result<Transfer*>(Status::NotFound("")) : FindTransfer(original_id);
+      if (!ot.ok() && !ot.status().IsNotFound()) {
+        return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+      }
+      if (!ot.ok()) {
         if (r.operation == Operation::kReverse && !r.original_request_key.empty() &&
-            !dedupe_.contains(r.original_request_key)) {
+            !original_key_known) {
           // The reversal overtook its original (a terminal timed out before the original got
           // here). Remember it in the same write, so the late original is declined.
           Decision mark;
           mark.response_code = ResponseCode::kDoNotHonour;
           mark.reason = Reason::kReversedBeforeOriginal;
-          scratch_.clear();
-          codec::EncodeDedupe(kReversedBeforeOriginalMark, mark, &scratch_);
-          open_.batch->Put(Cf::kDedupe, r.original_request_key, scratch_);
-          dedupe_[r.original_request_key] = {kReversedBeforeOriginalMark, mark};
+          RecordDedupe(r.original_request_key, original_key, kReversedBeforeOriginalMark, mark);
         }
         return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
       }
-      Transfer& orig = ot->second;
+      Transfer& orig = **ot;
       // The resolution belongs to the original's card (the request names no card).
       deciding_token_ = orig.card_token;
       d->card_token = orig.card_token;
@@ -1313,7 +1595,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
   auto read_record = [&](uint64_t sequence) {
     if (record && record->sequence == sequence) return true;
     record.reset();
-    auto value = backend_->NewReadView()->Get(Cf::kJournal, codec::U64Key(sequence));
+    auto value = backend_->Get(Cf::kJournal, codec::U64Key(sequence));
     if (!value.ok()) return false;
     auto decoded = codec::DecodeJournalRecord(*value);
     if (!decoded.ok()) return false;
@@ -1336,44 +1618,49 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
   }
   uint64_t id = r.original_transfer_id;
   if (!key.empty()) {
-    auto it = dedupe_.find(key);
-    if (it == dedupe_.end() || it->second.first == kReversedBeforeOriginalMark) {
+    const DedupeKey hashed = DedupeKeyOf(key);
+    Result<DedupeFound> found = FindDedupe(key, hashed);
+    if (!found.ok() && !found.status().IsNotFound()) {
+      return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+    }
+    if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
-    const Decision& auth = it->second.second;
-    if (!r.original_auth_code.empty() && auth.auth_code != r.original_auth_code) {
+    // The authorization's journal record (the RRN path read it already): its auth code, its
+    // terminal or merchant, and for an off-us decision everything settlement knows of it. The
+    // dedupe window keeps only a summary, so the record is the one place all of this is.
+    if (!read_record(found->journal_sequence)) {
+      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    if (!r.original_auth_code.empty() && record->auth_code != r.original_auth_code) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
     }
-    if (!r.terminal_id.empty() || auth.transfer_id == 0) {
-      if (!read_record(auth.journal_sequence)) {
-        return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
-      }
-      Outcome belongs = CheckOriginalBelongsToItem(*record, r);
-      if (belongs.code != ResponseCode::kApproved) return belongs;
-    }
-    if (auth.transfer_id == 0) {
+    Outcome belongs = CheckOriginalBelongsToItem(*record, r);
+    if (belongs.code != ResponseCode::kApproved) return belongs;
+    if (found->transfer_id == 0) {
       // No transfer here: an off-us approval (the issuer holds the money), or a decline.
-      if (auth.approved() && (record->operation == Operation::kRemoteDecision ||
-                              record->operation == Operation::kStandIn)) {
+      if (IsApproval(record->response_code) && (record->operation == Operation::kRemoteDecision ||
+                                                record->operation == Operation::kStandIn)) {
         out->remote = std::move(record);
         return {};
       }
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
-    id = auth.transfer_id;
+    id = found->transfer_id;
   } else if (!r.terminal_id.empty()) {
     // By transfer id alone nothing says which terminal made the authorization (the channels
     // never send one): an item of a batch with a terminal names it by RRN or request key.
     return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
   }
-  auto t = transfers_.find(id);
-  if (id == 0 || t == transfers_.end()) {
-    return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  Result<Transfer*> t = FindTransfer(id);
+  if (!t.ok() && !t.status().IsNotFound()) {
+    return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
   }
-  if (t->second.kind != TransferKind::kPending) {
+  if (!t.ok()) return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  if ((*t)->kind != TransferKind::kPending) {
     return Decline(ResponseCode::kInvalidTransaction, Reason::kNotReversible);
   }
-  out->hold = &t->second;
+  out->hold = *t;
   return {};
 }
 
@@ -1600,13 +1887,15 @@ AccountRecord* Store::Impl::EnsureIssuerReceivable(std::string_view issuer, uint
 void Store::Impl::NoteRemoteReversal(const Request& r) {
   const bool reversal = r.mti.size() == 4 && r.mti[1] == '4';
   if (!reversal || r.original_request_key.empty()) return;
-  auto it = dedupe_.find(r.original_request_key);
-  if (it == dedupe_.end() || it->second.first == kReversedBeforeOriginalMark) return;
-  const Decision& original = it->second.second;
-  if (original.transfer_id != 0 || !original.approved()) return;
+  const DedupeKey hashed = DedupeKeyOf(r.original_request_key);
+  Result<DedupeFound> found = FindDedupe(r.original_request_key, hashed);
+  if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) return;
+  if (found->transfer_id != 0) return;  // on-us: the ledger's own reversal handles it
+  Result<Decision> original = DedupeDecision(r.original_request_key, hashed, *found);
+  if (!original.ok() || !original->approved()) return;
   // A capture already settled stays; the issuer answers that reversal on its own books.
-  if (settlement_.RemoteAuthorization(original.journal_sequence) != 0) return;
-  settlement_.SetRemoteAuthorization(original.journal_sequence, SettlementBook::kRemoteReversed);
+  if (settlement_.RemoteAuthorization(original->journal_sequence) != 0) return;
+  settlement_.SetRemoteAuthorization(original->journal_sequence, SettlementBook::kRemoteReversed);
 }
 
 Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
@@ -1626,11 +1915,13 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   const uint64_t state = settlement_.RemoteAuthorization(auth.sequence);
   Transfer* capture = nullptr;
   if (state != 0 && state != SettlementBook::kRemoteReversed) {
-    auto t = transfers_.find(state);
-    if (t == transfers_.end()) {
-      return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    Result<Transfer*> t = FindTransfer(state);
+    if (!t.ok()) {
+      return t.status().IsNotFound()
+                 ? Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal)
+                 : Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
     }
-    capture = &t->second;
+    capture = *t;
   }
   AccountRecord& acquirer = AccountAt(batch.acquirer_account);
   const Amount moved(amount, batch.currency);
@@ -1883,7 +2174,7 @@ size_t Store::Impl::SweepLocked() {
   while (!pending_by_expiry_.empty() && expired < options_.sweep_holds_max) {
     auto first = pending_by_expiry_.begin();
     if (first->first > now) break;
-    Transfer& t = transfers_.at(first->second);
+    Transfer& t = transfers_.at(first->second).transfer;  // open holds are resident
     pending_by_expiry_.erase(first);
     ExpireOne(t);
     ++expired;
@@ -2117,7 +2408,7 @@ Result<Decision> Store::FindDecision(std::string_view request_key) {
 Result<Transfer> Store::GetTransfer(uint64_t transfer_id) {
   std::optional<Result<Transfer>> out;
   Status s = impl_->RunAdmin([&] {
-    out.emplace(impl_->FindTransfer(transfer_id));
+    out.emplace(impl_->GetTransferLocked(transfer_id));
     return out->status();
   });
   if (!s.ok()) return s;
@@ -2134,6 +2425,15 @@ Result<Store::MemoryUsage> Store::GetMemoryUsage() {
   }));
   usage.rocksdb_bytes = impl_->backend().MemoryBytes();
   return usage;
+}
+
+Result<Store::MemoryStats> Store::GetMemoryStats() {
+  MemoryStats out;
+  KYTKIN_RETURN_IF_ERROR(impl_->RunAdmin([&] {
+    out = impl_->MemoryStatsLocked();
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Result<size_t> Store::SweepExpiredHolds() {
@@ -2182,8 +2482,8 @@ Status Store::SubmitFindDecisionRecord(std::string request_key,
         }
         // Read from disk: a record still in the open batch is NotFound (its requester has not
         // had its answer yet, so a reversal of it is early anyway).
-        Result<std::string> value = impl_->backend().NewReadView()->Get(
-            Cf::kJournal, codec::U64Key(decision->journal_sequence));
+        Result<std::string> value =
+            impl_->backend().Get(Cf::kJournal, codec::U64Key(decision->journal_sequence));
         if (!value.ok()) {
           *found = value.status();
           return Status::Ok();

@@ -22,6 +22,14 @@
 // that is safe because a failed sync stops the store before anything of that batch is
 // acknowledged.
 //
+// Memory: accounts, cards, open holds and today's velocity counters stay in memory. Every other
+// transfer stays only until the batch that wrote it last is durable, the dedupe entries of the
+// newest StoreOptions::dedupe_window_entries request keys as a ~100-byte summary; anything older
+// is read back from RocksDB by key (bloom-filtered point reads) when a request names it, so
+// memory does not grow with the number of requests, and a retransmission of an old request still
+// gets its original answer. Open reads the open holds, not every transfer (it still scans the
+// transfers once to find them).
+//
 // Thread safety: every public method may be called from any thread. Completions run on the
 // completion thread, in decision order; they must be short and must not block (post the result
 // back to your own event loop; a slow completion holds back the answers behind it and, after a
@@ -512,6 +520,13 @@ struct StoreOptions {
   bool unsafe_disable_sync = false;
   // RocksDB memtable size per column family, bytes. Default 64 MiB.
   size_t rocksdb_write_buffer_bytes = 64 << 20;
+  // Request keys whose dedupe entry the store keeps in memory, newest first: a 16-byte hash of
+  // the key, its content fingerprint, transfer and journal sequence, ~100 bytes each. An older
+  // key costs one RocksDB point read when a request or a follow-up (capture, reversal,
+  // settlement item) names it; its retransmission still gets the original answer, or 94 with
+  // other content. Entries of batches not yet durable stay whatever this says. 0: only those.
+  // Default 262,144 (~25 MiB; 26 s of requests at 10,000/s).
+  size_t dedupe_window_entries = 1 << 18;
   // Called on the committer thread after each batch is durable, before its completions run:
   // how many decisions the batch carried and how long the write + sync took. For metrics; must
   // be quick and must not call the store. Default: none.
@@ -566,7 +581,8 @@ class Store {
   // Status is the store's failure, if any.
   Result<std::vector<Status>> Import(const std::vector<ImportRow>& rows);
 
-  // Reads of the in-memory state (includes decisions not yet durable).
+  // Reads of the ledger thread's view (includes decisions not yet durable; a transfer or decision
+  // no longer in memory is read from disk).
   Result<Account> GetAccount(uint64_t account_id);
   Result<Card> GetCard(std::string_view card_token);
   Result<Transfer> GetTransfer(uint64_t transfer_id);
@@ -599,6 +615,19 @@ class Store {
     uint64_t rocksdb_bytes = 0;  // memtables, block cache, index/filter blocks; 0 for kMemory
   };
   Result<MemoryUsage> GetMemoryUsage();
+  // What the store keeps in memory per request, for tests and metrics. Transfers stay only
+  // while they can change in memory (open holds) or their batch is not durable yet; dedupe
+  // entries in a window (StoreOptions::dedupe_window_entries); the rest is read back from disk.
+  struct MemoryStats {
+    uint64_t resident_transfers = 0;  // open holds + transfers of batches not yet evicted
+    uint64_t open_holds = 0;          // pending transfers (the sweeper's queue)
+    uint64_t dedupe_window_entries = 0;
+    uint64_t unsynced_decisions = 0;   // whole decisions kept until their batch is durable
+    uint64_t velocity_counters = 0;    // per card (and stand-in counter), today's only
+    uint64_t transfer_disk_reads = 0;  // transfers read back from disk since Open
+    uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
+  };
+  Result<MemoryStats> GetMemoryStats();
 
   // Expires up to sweep_holds_max holds past their expiry; returns how many.
   Result<size_t> SweepExpiredHolds();
