@@ -54,6 +54,10 @@ class Backend {
   // Writes `batch` atomically; with sync, returns only once it is on stable storage.
   virtual Status Commit(Batch& batch, bool sync) = 0;
   virtual std::unique_ptr<ReadView> NewReadView() = 0;
+  // The latest committed value of `key`, without a view: one point read needs no snapshot (a
+  // RocksDB snapshot takes the DB mutex the committer writes under; the memory backend's view
+  // copies every table). NotFound when absent. For a read per request on the ledger thread.
+  virtual Result<std::string> Get(Cf cf, std::string_view key) = 0;
 };
 
 Result<std::unique_ptr<Backend>> OpenRocksDbBackend(const StoreOptions& options);

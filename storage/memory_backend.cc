@@ -76,6 +76,13 @@ class MemoryBackend final : public Backend {
     std::lock_guard lock(mu_);
     return std::make_unique<MemoryReadView>(tables_);
   }
+  Result<std::string> Get(Cf cf, std::string_view key) override {
+    std::lock_guard lock(mu_);
+    const Table& t = tables_[static_cast<int>(cf)];
+    auto it = t.find(key);
+    if (it == t.end()) return Status::NotFound("no such key");
+    return it->second;
+  }
 
  private:
   std::mutex mu_;

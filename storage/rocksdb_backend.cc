@@ -182,6 +182,15 @@ class RocksBackend final : public Backend {
     return std::make_unique<RocksReadView>(db_, &cfs_);
   }
 
+  Result<std::string> Get(Cf cf, std::string_view key) override {
+    std::string value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), cfs_[static_cast<int>(cf)], ToSlice(key), &value);
+    if (s.IsNotFound()) return Status::NotFound("no such key");
+    if (!s.ok()) return FromRocks(s, "get");
+    return value;
+  }
+
  private:
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_ = nullptr;

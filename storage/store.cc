@@ -1263,7 +1263,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
   auto read_record = [&](uint64_t sequence) {
     if (record && record->sequence == sequence) return true;
     record.reset();
-    auto value = backend_->NewReadView()->Get(Cf::kJournal, codec::U64Key(sequence));
+    auto value = backend_->Get(Cf::kJournal, codec::U64Key(sequence));
     if (!value.ok()) return false;
     auto decoded = codec::DecodeJournalRecord(*value);
     if (!decoded.ok()) return false;
