@@ -730,14 +730,6 @@ constexpr std::string_view kSettlementUsage =
 }  // namespace
 
 int RunSettlement(Args args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    FlagSet flags;
-    SettleFlags sf;
-    sf.Register(flags);
-    std::cout << kSettlementUsage << flags.Help();
-    return args.empty() ? 2 : 0;
-  }
-  const std::string_view command = args[0];
   FlagSet flags;
   SettleFlags sf;
   sf.Register(flags);
@@ -748,6 +740,11 @@ int RunSettlement(Args args) {
   flags.String("--format", &format, "csv or json (report)");
   flags.String("--batch", &batch_id, "batch id (show)");
   flags.String("--to-date", &to_date, "the new business date (cutover)");
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kSettlementUsage << flags.Help();
+    return args.empty() ? 2 : 0;
+  }
+  const std::string_view command = args[0];
   if (Status s = flags.Parse(args.subspan(1)); !s.ok()) return Fail("settlement", s.message(), 2);
   auto config = sf.Config();
   if (!config.ok()) return Fail("settlement", config.status().ToString(), 2);
