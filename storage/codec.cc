@@ -16,6 +16,8 @@ constexpr uint8_t kVersion = 1;
 constexpr size_t kHashBytes = 32;
 // No field of any record is longer; a larger length prefix means a corrupt value.
 constexpr uint32_t kStringBytesMax = 4096;
+// Marks the optional trailing issuer fields of a journal record (JournalRecord::issuer_*).
+constexpr uint8_t kJournalIssuerSection = 1;
 
 Status Bad(std::string_view what) {
   return Status::Corruption(std::string("bad ") + std::string(what) + " record");
@@ -289,6 +291,16 @@ void EncodeJournalContent(const JournalRecord& j, std::string* out) {
   w.I64(j.latency_us);
   w.Str(j.request_key);
   w.Str(j.prev_hash);
+  // Routed requests only, so a record without them encodes (and hashes) exactly as records did
+  // before these fields existed, and old records decode unchanged.
+  if (!j.issuer_id.empty() || !j.issuer_link.empty() || j.issuer_stan != 0 ||
+      !j.issuer_time.empty()) {
+    w.U8(kJournalIssuerSection);
+    w.Str(j.issuer_id);
+    w.Str(j.issuer_link);
+    w.U32(j.issuer_stan);
+    w.Str(j.issuer_time);
+  }
 }
 
 std::string SealJournalRecord(JournalRecord* j) {
@@ -313,9 +325,17 @@ Result<JournalRecord> DecodeJournalRecord(std::string_view value) {
       !r.Str(&j.masked_pan) || !r.Str(&j.card_token) || !r.I64(&minor) || !r.U16(&currency) ||
       !r.Str(&j.route) || !Enum(&r, &j.response_code) || !Enum(&r, &j.reason) ||
       !r.Str(&j.auth_code) || !r.U64(&j.transfer_id) || !r.I64(&j.latency_us) ||
-      !r.Str(&j.request_key) || !r.Str(&j.prev_hash) || !r.done()) {
+      !r.Str(&j.request_key) || !r.Str(&j.prev_hash)) {
     return Bad("journal");
   }
+  if (!r.done()) {
+    uint8_t section = 0;
+    if (!r.U8(&section) || section != kJournalIssuerSection || !r.Str(&j.issuer_id) ||
+        !r.Str(&j.issuer_link) || !r.U32(&j.issuer_stan) || !r.Str(&j.issuer_time)) {
+      return Bad("journal");
+    }
+  }
+  if (!r.done()) return Bad("journal");
   j.amount = Amount(minor, currency);
   j.hash.assign(value.substr(value.size() - kHashBytes));
   if (Sha256(content) != j.hash) {

@@ -40,6 +40,7 @@ void EncodeMeta(const SafMessage& m, std::string_view sealed, std::string* out) 
   w.U32(m.attempts);
   w.U8(m.parked ? 1 : 0);
   w.Str(sealed);
+  w.U64(m.names_advice_of);  // trailing: records written before it end at `sealed`
 }
 
 Status DecodeMeta(std::string_view in, SafMessage* m, std::string* sealed) {
@@ -48,7 +49,8 @@ Status DecodeMeta(std::string_view in, SafMessage* m, std::string* sealed) {
   if (!r.U8(&version) || version != kRecordVersion || !r.U64(&m->id) || !r.Str(&m->issuer) ||
       !r.Str(&m->mti) || !r.Str(&m->masked_pan) || !r.U8(&code) || !r.Str(&m->auth_code) ||
       !r.U64(&m->journal_sequence) || !r.I64(&m->created_unix_us) || !r.U32(&m->attempts) ||
-      !r.U8(&parked) || parked > 1 || !r.Str(sealed) || !r.done()) {
+      !r.U8(&parked) || parked > 1 || !r.Str(sealed) ||
+      (!r.done() && !r.U64(&m->names_advice_of)) || !r.done()) {
     return Status::Corruption("saf record does not decode");
   }
   m->response_code = static_cast<ResponseCode>(code);
@@ -133,9 +135,91 @@ Result<std::string> SafQueue::Unseal(std::string_view sealed, uint64_t id) const
   return out;
 }
 
+namespace {
+
+// Follow-up memory keys (see saf_queue.h).
+constexpr char kMemoryPrefix = '\0';
+constexpr char kReceiptTag = 'a';
+constexpr char kReversedTag = 'r';
+constexpr uint8_t kRememberedVersion = 1;
+// Entries forgotten per call at most, so one call never stalls the ledger thread.
+constexpr int kForgetPerCallMax = 16;
+
+std::string MemoryKey(char tag, std::string_view rest) {
+  std::string key(1, kMemoryPrefix);
+  key.push_back(tag);
+  key += rest;
+  return key;
+}
+
+}  // namespace
+
+Status SafQueue::LoadRemembered(std::string_view key, std::string_view value) {
+  codec::Reader r(value);
+  uint8_t version = 0;
+  Remembered m;
+  if (key.size() < 2 || (key[1] != kReceiptTag && key[1] != kReversedTag) || !r.U8(&version) ||
+      version != kRememberedVersion || !r.U64(&m.value) || !r.I64(&m.unix_us) || !r.done()) {
+    return Status::Corruption("saf follow-up record does not decode");
+  }
+  remembered_by_time_.emplace(m.unix_us, std::string(key));
+  remembered_.emplace(std::string(key), m);
+  return Status::Ok();
+}
+
+void SafQueue::Remember(Batch& batch, std::string key, uint64_t value, int64_t now_unix_us) {
+  Forget(&batch, now_unix_us);
+  std::string encoded;
+  codec::Writer w(&encoded);
+  w.U8(kRememberedVersion);
+  w.U64(value);
+  w.I64(now_unix_us);
+  batch.Put(Cf::kSaf, key, encoded);
+  auto [it, inserted] = remembered_.try_emplace(key, Remembered{value, now_unix_us});
+  if (!inserted) it->second = Remembered{value, now_unix_us};  // its old time entry ages out
+  remembered_by_time_.emplace(now_unix_us, std::move(key));
+}
+
+void SafQueue::Forget(Batch* batch, int64_t now_unix_us) {
+  const int64_t oldest_kept_us = now_unix_us - kFollowUpMemorySeconds * 1'000'000;
+  for (int i = 0; i < kForgetPerCallMax && !remembered_by_time_.empty(); ++i) {
+    auto it = remembered_by_time_.begin();
+    if (it->first >= oldest_kept_us) return;
+    auto m = remembered_.find(it->second);
+    // Only when the entry was not written again later.
+    if (m != remembered_.end() && m->second.unix_us == it->first) {
+      if (batch != nullptr) batch->Delete(Cf::kSaf, it->second);
+      remembered_.erase(m);
+    }
+    remembered_by_time_.erase(it);
+  }
+}
+
+bool SafQueue::Reversed(const std::string& original_request_key) const {
+  return remembered_.contains(MemoryKey(kReversedTag, original_request_key));
+}
+
+void SafQueue::NoteReversed(Batch& batch, const std::string& original_request_key,
+                            uint64_t journal_sequence, int64_t now_unix_us) {
+  Remember(batch, MemoryKey(kReversedTag, original_request_key), journal_sequence, now_unix_us);
+}
+
+uint32_t SafQueue::ReceiptStan(uint64_t journal_sequence) const {
+  auto it = remembered_.find(MemoryKey(kReceiptTag, codec::U64Key(journal_sequence)));
+  return it == remembered_.end() ? 0 : static_cast<uint32_t>(it->second.value);
+}
+
+void SafQueue::FillNamed(SafMessage& m) const {
+  if (m.names_advice_of != 0) m.named_advice_stan = ReceiptStan(m.names_advice_of);
+}
+
 Status SafQueue::Load(ReadView& view) {
   Status bad;
-  KYTKIN_RETURN_IF_ERROR(view.Scan(Cf::kSaf, "", "", [&](std::string_view, std::string_view v) {
+  KYTKIN_RETURN_IF_ERROR(view.Scan(Cf::kSaf, "", "", [&](std::string_view k, std::string_view v) {
+    if (!k.empty() && k[0] == kMemoryPrefix) {
+      bad = LoadRemembered(k, v);
+      return bad.ok();
+    }
     Record r;
     bad = DecodeMeta(v, &r.meta, &r.sealed);
     if (!bad.ok()) return false;
@@ -161,6 +245,7 @@ uint64_t SafQueue::Enqueue(Batch& batch, std::string_view issuer, const SafAdvic
   r.meta.auth_code = std::string(auth_code);
   r.meta.journal_sequence = journal_sequence;
   r.meta.created_unix_us = now_unix_us;
+  r.meta.names_advice_of = advice.names_advice_of;
   r.sealed = Seal(advice.message, r.meta.id);
   Write(batch, r);
   issuer_of_[r.meta.id] = r.meta.issuer;
@@ -183,6 +268,7 @@ Result<std::vector<SafMessage>> SafQueue::Pending(std::string_view issuer, size_
        it != records_.end() && it->first.first == issuer && out.size() < max; ++it) {
     if (it->second.meta.parked) continue;
     SafMessage m = it->second.meta;
+    FillNamed(m);
     auto clear = Unseal(it->second.sealed, m.id);
     if (!clear.ok()) return clear.status();
     m.message = std::move(clear).value();
@@ -197,16 +283,21 @@ Result<SafMessage> SafQueue::RecordAttempt(Batch& batch, uint64_t id) {
   ++r->meta.attempts;
   Write(batch, *r);
   SafMessage m = r->meta;
+  FillNamed(m);
   auto clear = Unseal(r->sealed, id);
   if (!clear.ok()) return clear.status();
   m.message = std::move(clear).value();
   return m;
 }
 
-Status SafQueue::Ack(Batch& batch, uint64_t id) {
+Status SafQueue::Ack(Batch& batch, uint64_t id, uint32_t sent_stan, int64_t now_unix_us) {
   Record* r = Find(id);
   if (r == nullptr) return Status::NotFound("no saf message " + std::to_string(id));
   batch.Delete(Cf::kSaf, Key(*r));
+  if (sent_stan != 0 && r->meta.mti.starts_with("012")) {
+    Remember(batch, MemoryKey(kReceiptTag, codec::U64Key(r->meta.journal_sequence)), sent_stan,
+             now_unix_us);
+  }
   Count(*r, -1);
   const std::pair<std::string, uint64_t> key{r->meta.issuer, id};
   issuer_of_.erase(id);

@@ -9,6 +9,13 @@
 //
 // Key: issuer id + '\0' + big-endian id, so a scan per issuer is in arrival order.
 //
+// Beside the queue, under keys starting with '\0' (no issuer id is empty), what kytkin told
+// issuers that a later follow-up needs, kept kFollowUpMemorySeconds:
+//  - receipts: the link STAN each acknowledged 0120 went under, by the journal sequence of the
+//    stand-in approval it reported ("\0" "a" + big-endian sequence), for the 0420 naming it;
+//  - reversed remote originals: the original's request key -> the approving reversal's journal
+//    sequence ("\0" "r" + key), so a second reversal or a completion after it is declined.
+//
 // Thread safety: none; the store's ledger thread owns it.
 #pragma once
 
@@ -43,7 +50,12 @@ class SafQueue {
   Result<std::vector<SafMessage>> Pending(std::string_view issuer, size_t max) const;
   // Counts one more send; returns the record after it (message unsealed).
   Result<SafMessage> RecordAttempt(Batch& batch, uint64_t id);
-  Status Ack(Batch& batch, uint64_t id);
+  // Removes the record; for a 0120, keeps `sent_stan` as its receipt (when not 0).
+  Status Ack(Batch& batch, uint64_t id, uint32_t sent_stan, int64_t now_unix_us);
+  // Remote originals reversed (Store: RemoteFollowUp).
+  bool Reversed(const std::string& original_request_key) const;
+  void NoteReversed(Batch& batch, const std::string& original_request_key,
+                    uint64_t journal_sequence, int64_t now_unix_us);
   Status Park(Batch& batch, uint64_t id);
   // Every record, without its message.
   std::vector<SafMessage> List() const;
@@ -66,8 +78,22 @@ class SafQueue {
   // Adds `delta` to the queued or parked count of the record's issuer.
   void Count(const Record& r, int delta);
 
+  // Follow-up memory (see the top of this file).
+  struct Remembered {
+    uint64_t value = 0;  // receipt: the STAN; reversed original: the reversal's sequence
+    int64_t unix_us = 0;
+  };
+  Status LoadRemembered(std::string_view key, std::string_view value);
+  void Remember(Batch& batch, std::string key, uint64_t value, int64_t now_unix_us);
+  // Forgets entries older than kFollowUpMemorySeconds (a few per call, oldest first).
+  void Forget(Batch* batch, int64_t now_unix_us);
+  uint32_t ReceiptStan(uint64_t journal_sequence) const;
+  void FillNamed(SafMessage& m) const;
+
   std::string key_;  // 32 bytes
   uint64_t next_id_ = 1;
+  std::unordered_map<std::string, Remembered> remembered_;       // by key in Cf::kSaf
+  std::multimap<int64_t, std::string> remembered_by_time_;       // unix_us -> key, for Forget
   std::map<std::pair<std::string, uint64_t>, Record> records_;   // (issuer, id)
   std::unordered_map<uint64_t, std::string> issuer_of_;          // id -> issuer
   std::map<std::string, std::pair<uint64_t, uint64_t>> counts_;  // issuer -> (queued, parked)

@@ -7,6 +7,7 @@
 #include <future>
 #include <iterator>
 
+#include "storage/codec.h"
 #include "storage/store.h"
 #include "storage/test_util.h"
 
@@ -267,6 +268,165 @@ TEST_F(SafTest, TheMessageIsSealedAtRest) {
   auto pending = store_->SafPending("southbank", 10);
   ASSERT_FALSE(pending.ok());
   EXPECT_TRUE(pending.status().IsCorruption()) << pending.status().ToString();
+}
+
+// Issue 5 gap: the link STAN and DE 7 of a routed request were kept in the route text, which is
+// cut at 64 bytes; they are record fields now, and records written before them still decode.
+TEST_F(SafTest, TheJournalKeepsTheIssuerFieldsAndOldRecordsStillDecode) {
+  const Pan pan = TestPan(13);
+  Request r = Remote(pan, ResponseCode::kApproved, "k1");
+  r.route = "issuer " + std::string(40, 'i') + " via " + std::string(30, 'l') + " 812us";
+  r.issuer_id = std::string(40, 'i');
+  r.issuer_link = std::string(30, 'l');
+  r.issuer_stan = 999'999;
+  r.issuer_time = "1127050712";
+  Do(r);
+  Do(Remote(pan, ResponseCode::kApproved, "k2"));  // not routed: no issuer fields
+  Reopen();
+  std::vector<JournalRecord> records;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(1, 0,
+                                  [&](const JournalRecord& j) {
+                                    records.push_back(j);
+                                    return true;
+                                  })
+                  .ok());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].issuer_id, std::string(40, 'i'));
+  EXPECT_EQ(records[0].issuer_link, std::string(30, 'l'));
+  EXPECT_EQ(records[0].issuer_stan, 999'999u);
+  EXPECT_EQ(records[0].issuer_time, "1127050712");
+  EXPECT_EQ(records[0].route.size(), Request::kFieldBytesMax);  // the text is still cut
+  EXPECT_TRUE(records[1].issuer_id.empty());
+  EXPECT_EQ(records[1].issuer_stan, 0u);
+  ExpectVerified();
+
+  // A record as written before the issuer fields: the same content ending at prev_hash.
+  std::string old;
+  codec::Writer w(&old);
+  w.U8(1);
+  w.U64(7);
+  w.I64(kTestNowUnixUs);
+  w.U8(static_cast<uint8_t>(Channel::kIso8583));
+  w.U8(static_cast<uint8_t>(Operation::kRemoteDecision));
+  for (const char* field :
+       {"0100", "TERM0001", "", "100001", "000042", "", "411111******1111", "token"}) {
+    w.Str(field);
+  }
+  w.I64(1234);
+  w.U16(978);
+  w.Str("issuer nordbank via nb-a 812us stan 17");
+  w.U8(0);
+  w.U8(0);
+  w.Str("123456");
+  w.U64(0);
+  w.I64(5);
+  w.Str("key");
+  w.Str(std::string(32, '\0'));
+  const std::string hash = codec::Sha256(old);
+  auto decoded = codec::DecodeJournalRecord(old + hash);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->route, "issuer nordbank via nb-a 812us stan 17");
+  EXPECT_TRUE(decoded->issuer_id.empty());
+  EXPECT_EQ(decoded->issuer_stan, 0u);
+  // Re-encoding it gives the same bytes, so the hash chain of old records verifies.
+  JournalRecord again = *decoded;
+  EXPECT_EQ(codec::SealJournalRecord(&again), old + hash);
+  // A trailing section that is not the issuer's is corruption, not silently ignored.
+  std::string bad = old;
+  bad.push_back('\x09');
+  EXPECT_FALSE(codec::DecodeJournalRecord(bad + codec::Sha256(bad)).ok());
+}
+
+// Issue 5 gap: the "already reversed" memory of remote originals was a process map, so after a
+// restart a second, different reversal queued another 0420, and a completion after a reversal
+// was approved and queued. Both are declined 12 now, from what the store keeps, across a restart.
+TEST_F(SafTest, AReversedRemoteOriginalStaysReversedAcrossARestart) {
+  const Pan pan = TestPan(14);
+  ASSERT_EQ(Do(Remote(pan, ResponseCode::kApproved, "orig")).response_code,
+            ResponseCode::kApproved);
+  ASSERT_EQ(Do(Remote(pan, ResponseCode::kApproved, "orig2")).response_code,
+            ResponseCode::kApproved);
+  auto follow_up = [&](std::string key, std::string original, RemoteFollowUp kind) {
+    Request r = Remote(pan, ResponseCode::kApproved, std::move(key));
+    r.original_request_key = std::move(original);
+    r.remote_follow_up = kind;
+    r.saf_issuer = "nordbank";
+    r.saf_if_approved = {kind == RemoteFollowUp::kReversal ? "0420" : "0220", "advice", 0};
+    return r;
+  };
+  EXPECT_EQ(Do(follow_up("rev1", "orig", RemoteFollowUp::kReversal)).response_code,
+            ResponseCode::kApproved);
+  EXPECT_TRUE(Do(follow_up("rev1", "orig", RemoteFollowUp::kReversal)).duplicate);
+  ASSERT_EQ(store_->SafPending("nordbank", 10)->size(), 1u);
+
+  Reopen();
+  Decision second = Do(follow_up("rev2", "orig", RemoteFollowUp::kReversal));
+  EXPECT_EQ(second.response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(second.reason, Reason::kAlreadyResolved);
+  Decision completion = Do(follow_up("cmp1", "orig", RemoteFollowUp::kCompletion));
+  EXPECT_EQ(completion.response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(completion.reason, Reason::kAlreadyResolved);
+  EXPECT_EQ(store_->SafPending("nordbank", 10)->size(), 1u);  // nothing more queued
+  // Another original is not affected; a completion does not mark it reversed.
+  EXPECT_EQ(Do(follow_up("cmp2", "orig2", RemoteFollowUp::kCompletion)).response_code,
+            ResponseCode::kApproved);
+  EXPECT_EQ(Do(follow_up("rev3", "orig2", RemoteFollowUp::kReversal)).response_code,
+            ResponseCode::kApproved);
+  EXPECT_EQ(store_->SafPending("nordbank", 10)->size(), 3u);
+
+  // Forgotten after kFollowUpMemorySeconds, as the next note comes.
+  clock_.Advance((kFollowUpMemorySeconds + 1) * 1'000'000);
+  ASSERT_EQ(Do(Remote(pan, ResponseCode::kApproved, "orig3")).response_code,
+            ResponseCode::kApproved);
+  EXPECT_EQ(Do(follow_up("rev4", "orig3", RemoteFollowUp::kReversal)).response_code,
+            ResponseCode::kApproved);
+  Reopen();
+  EXPECT_EQ(Do(follow_up("rev5", "orig", RemoteFollowUp::kReversal)).response_code,
+            ResponseCode::kApproved);
+  EXPECT_EQ(Do(follow_up("rev6", "orig3", RemoteFollowUp::kReversal)).response_code,
+            ResponseCode::kInvalidTransaction);
+  ExpectVerified();
+}
+
+// Issue 5 gap: a 0420 of a stand-in approval must name the 0120 as the issuer got it, and the
+// 0120's STAN is the link's, chosen when it is sent. The ack keeps it for the 0420, whether the
+// reversal came before the 0120 was sent or after, across a restart.
+TEST_F(SafTest, A0420NamingA0120GetsTheStanItWasAcknowledgedUnder) {
+  const Pan pan = TestPan(15);
+  Decision stand_in = Do(StandIn(pan, 100, "s1"));
+  ASSERT_EQ(stand_in.response_code, ResponseCode::kApproved);
+  Request reversal = Remote(pan, ResponseCode::kApproved, "rev1");
+  reversal.saf_issuer = "southbank";
+  reversal.saf_if_approved = {"0420", "reversal", stand_in.journal_sequence};
+  Do(reversal);
+  auto pending = store_->SafPending("southbank", 10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].mti, "0120");
+  EXPECT_EQ((*pending)[1].names_advice_of, stand_in.journal_sequence);
+  EXPECT_EQ((*pending)[1].named_advice_stan, 0u);  // the 0120 has not gone yet
+
+  ASSERT_TRUE(store_->SafRecordAttempt((*pending)[0].id).ok());
+  ASSERT_TRUE(store_->SafAck((*pending)[0].id, 4711).ok());
+  Reopen();
+  pending = store_->SafPending("southbank", 10);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].mti, "0420");
+  EXPECT_EQ((*pending)[0].named_advice_stan, 4711u);
+  EXPECT_EQ(store_->SafRecordAttempt((*pending)[0].id)->named_advice_stan, 4711u);
+  // A 0420's own ack keeps no receipt; a 0120 acked without a STAN neither.
+  ASSERT_TRUE(store_->SafAck((*pending)[0].id, 99).ok());
+  Decision other = Do(StandIn(pan, 100, "s2"));
+  pending = store_->SafPending("southbank", 10);
+  ASSERT_EQ(pending->size(), 1u);
+  ASSERT_TRUE(store_->SafAck((*pending)[0].id).ok());
+  Request late = Remote(pan, ResponseCode::kApproved, "rev2");
+  late.saf_issuer = "southbank";
+  late.saf_if_approved = {"0420", "reversal", other.journal_sequence};
+  Do(late);
+  EXPECT_EQ((*store_->SafPending("southbank", 10))[0].named_advice_stan, 0u);
+  ExpectVerified();
 }
 
 }  // namespace

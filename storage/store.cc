@@ -298,6 +298,7 @@ class Store::Impl {
   Store::MemoryStats MemoryStatsLocked() const;
 
   Backend& backend() { return *backend_; }
+  int64_t NowUnixMicros() const { return clock_->NowUnixMicros(); }
 
   // Store-and-forward, on the ledger thread (inside RunAdmin, which counts the batch item).
   SafQueue& saf() { return saf_; }
@@ -427,7 +428,8 @@ class Store::Impl {
   void ReleaseVelocity(const Transfer& orig);
   // Remote issuers (issue 5): kRemoteDecision and kStandIn.
   Outcome EvaluateRemote(const Request& r, const std::string& token, Decision* d);
-  // Queues the request's advice for its outcome in the open batch.
+  // Queues the request's advice for its outcome in the open batch, and marks a remote original
+  // reversed (RemoteFollowUp) in the same batch.
   void QueueSaf(const Request& r, const std::string& masked, const Decision& d);
   // Settlement items (issue 6): kSettleCapture, kSettleRefund, kSettleReversal.
   Outcome EvaluateSettlement(const Request& r, const std::string& token, Decision* d);
@@ -815,6 +817,9 @@ Decision Store::Impl::Decide(const Request& r) {
       r.merchant_id.size() <= Request::kFieldBytesMax &&
       r.acquirer_id.size() <= Request::kFieldBytesMax && r.stan.size() <= Request::kFieldBytesMax &&
       r.rrn.size() <= Request::kFieldBytesMax && r.route.size() <= Request::kFieldBytesMax &&
+      r.issuer_id.size() <= Request::kFieldBytesMax &&
+      r.issuer_link.size() <= Request::kFieldBytesMax &&
+      r.issuer_time.size() <= Request::kFieldBytesMax &&
       r.original_request_key.size() <= Request::kRequestKeyBytesMax &&
       token.size() <= Request::kRequestKeyBytesMax && r.operation != Operation::kExpire &&
       ((static_cast<uint8_t>(r.operation) >= 1 &&
@@ -1081,6 +1086,10 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
   j.latency_us =
       r.received_monotonic_us > 0 ? clock_->NowMonotonicMicros() - r.received_monotonic_us : 0;
   j.request_key = Truncated(r.request_key, Request::kRequestKeyBytesMax);
+  j.issuer_id = Truncated(r.issuer_id, Request::kFieldBytesMax);
+  j.issuer_link = Truncated(r.issuer_link, Request::kFieldBytesMax);
+  j.issuer_stan = r.issuer_stan;
+  j.issuer_time = Truncated(r.issuer_time, Request::kFieldBytesMax);
   j.prev_hash = journal_hash_;
   std::string value = codec::SealJournalRecord(&j);
   journal_hash_ = j.hash;
@@ -1495,6 +1504,11 @@ static std::string StandInCounterKey(const std::string& token) { return "standin
 
 Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, Decision* d) {
   if (r.operation == Operation::kRemoteDecision) {
+    if (r.remote_follow_up != RemoteFollowUp::kNone && IsApproval(r.remote_response) &&
+        saf_.Reversed(r.original_request_key)) {
+      // Reversed already (by another request: a retransmission was answered by the dedupe).
+      return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
     // Nothing moves in kytkin's ledger: the issuer holds the money.
     d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
     d->available = r.remote_available;
@@ -1528,6 +1542,11 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
 }
 
 void Store::Impl::QueueSaf(const Request& r, const std::string& masked, const Decision& d) {
+  if (r.operation == Operation::kRemoteDecision &&
+      r.remote_follow_up == RemoteFollowUp::kReversal && d.approved()) {
+    saf_.NoteReversed(*open_.batch, r.original_request_key, d.journal_sequence,
+                      clock_->NowUnixMicros());
+  }
   if (r.saf_issuer.empty()) return;
   if (!r.saf_always.message.empty()) {
     saf_.Enqueue(*open_.batch, r.saf_issuer, r.saf_always, masked, d.response_code, d.auth_code,
@@ -2511,8 +2530,9 @@ Result<SafMessage> Store::SafRecordAttempt(uint64_t id) {
   return std::move(*out);
 }
 
-Status Store::SafAck(uint64_t id) {
-  return impl_->RunAdmin([&] { return impl_->saf().Ack(impl_->open_batch(), id); });
+Status Store::SafAck(uint64_t id, uint32_t sent_stan) {
+  return impl_->RunAdmin(
+      [&] { return impl_->saf().Ack(impl_->open_batch(), id, sent_stan, impl_->NowUnixMicros()); });
 }
 
 Status Store::SafPark(uint64_t id) {

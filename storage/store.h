@@ -267,6 +267,10 @@ std::string_view ReasonName(Reason reason);
 struct SafAdvice {
   std::string mti;
   std::string message;  // empty: nothing to queue
+  // A 0420 of a stand-in approval: the journal sequence of that approval, whose 0120 this
+  // reversal names in DE 90. The 0120's STAN is the link's, chosen when it is sent, so the
+  // sender fills it in from SafMessage::named_advice_stan. 0 = names no advice.
+  uint64_t names_advice_of = 0;
 };
 
 struct SafMessage {
@@ -281,7 +285,22 @@ struct SafMessage {
   int64_t created_unix_us = 0;
   uint32_t attempts = 0;  // sends so far (recorded before each send)
   bool parked = false;    // retries exhausted (or the issuer is gone): not sent again
+  // SafAdvice::names_advice_of, and the STAN the named 0120 was acknowledged under (SafAck), when
+  // it was (0 = not yet, or parked). Filled by SafPending / SafRecordAttempt.
+  uint64_t names_advice_of = 0;
+  uint32_t named_advice_stan = 0;
 };
+
+// A follow-up of an original decided elsewhere (a remote issuer's approval, or a stand-in
+// approval without a kytkin hold), decided as a kRemoteDecision: the store keeps, durably and
+// beside the SAF queue, which such originals were reversed, so a second, different reversal and a
+// completion after the reversal are declined 12 (kAlreadyResolved) with nothing queued, also
+// after a restart.
+enum class RemoteFollowUp : uint8_t { kNone = 0, kReversal = 1, kCompletion = 2 };
+// How long the store remembers a reversed remote original and the STAN an acknowledged 0120 went
+// under, seconds: longer than any reversal or completion window of the card networks (30 days).
+// Older entries are dropped as new ones come. 35 days.
+inline constexpr int64_t kFollowUpMemorySeconds = 35 * 24 * 3600;
 
 struct Request {
   Operation operation = Operation::kAuthorize;
@@ -311,6 +330,13 @@ struct Request {
   std::string stan;         // DE 11
   std::string rrn;          // DE 37
   std::string route = "on-us";
+  // Routed requests: the issuer (routing table id) and link it went to, the link's STAN (DE 11
+  // as the issuer saw it; 0 = never sent) and DE 7 as sent (MMDDhhmmss), so a follow-up names
+  // the original to the issuer whatever the route text holds. Empty / 0 when not routed.
+  std::string issuer_id;
+  std::string issuer_link;
+  uint32_t issuer_stan = 0;
+  std::string issuer_time;
   // Monotonic time (Clock::NowMonotonicMicros) the request arrived, for the journal's latency;
   // 0 = the time of Submit.
   int64_t received_monotonic_us = 0;
@@ -333,6 +359,9 @@ struct Request {
   SafAdvice saf_always;  // queued first, whatever the outcome (the 0420 of a timed-out request)
   SafAdvice saf_if_approved;
   SafAdvice saf_if_declined;
+  // kRemoteDecision of a terminal's reversal or completion of `original_request_key` (see
+  // RemoteFollowUp): an approval of a reversal marks the original reversed.
+  RemoteFollowUp remote_follow_up = RemoteFollowUp::kNone;
 
   // Settlement items (issue 6, kSettle*). `rrn` names the authorization by kytkin's RRN (the
   // journal sequence of the approval), an alternative to original_request_key. The item's batch
@@ -381,6 +410,11 @@ struct JournalRecord {
   uint64_t transfer_id = 0;
   int64_t latency_us = 0;  // request arrival to decision
   std::string request_key;
+  // Request::issuer_id / issuer_link / issuer_stan / issuer_time. Records written before these
+  // fields existed decode with them empty.
+  std::string issuer_id, issuer_link;
+  uint32_t issuer_stan = 0;
+  std::string issuer_time;
   std::string prev_hash;  // 32 bytes: hash of record sequence-1 (zeros for the first)
   std::string hash;       // 32 bytes: SHA-256 over the encoded content including prev_hash
 };
@@ -650,8 +684,10 @@ class Store {
   // Counts a send before it happens (so a restart repeats it as 0121/0421); returns the record.
   // NotFound when the id is unknown (acknowledged already).
   Result<SafMessage> SafRecordAttempt(uint64_t id);
-  // The issuer acknowledged it: removed. NotFound when unknown.
-  Status SafAck(uint64_t id);
+  // The issuer acknowledged it: removed. NotFound when unknown. `sent_stan`: the link STAN of
+  // the acknowledged send; for a 0120 it is kept (with the ack) for a later 0420 naming it
+  // (SafMessage::named_advice_stan), for kFollowUpMemorySeconds.
+  Status SafAck(uint64_t id, uint32_t sent_stan = 0);
   // Retries exhausted: kept, shown, never sent again. NotFound when unknown.
   Status SafPark(uint64_t id);
   // Every queued and parked advice, oldest first per issuer, without messages.

@@ -491,7 +491,9 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
       << ",\"rrn\":" << JsonQuoted(j.rrn) << ",\"masked_pan\":" << JsonQuoted(j.masked_pan)
       << ",\"card_token\":" << JsonQuoted(j.card_token)
       << ",\"amount_minor\":" << j.amount.minor_units() << ",\"currency\":" << j.amount.currency()
-      << ",\"route\":" << JsonQuoted(j.route) << ",\"response_code\":\"" << rc << "\""
+      << ",\"route\":" << JsonQuoted(j.route) << ",\"issuer_id\":" << JsonQuoted(j.issuer_id)
+      << ",\"issuer_link\":" << JsonQuoted(j.issuer_link) << ",\"issuer_stan\":" << j.issuer_stan
+      << ",\"issuer_time\":" << JsonQuoted(j.issuer_time) << ",\"response_code\":\"" << rc << "\""
       << ",\"reason\":" << JsonQuoted(ReasonName(j.reason))
       << ",\"auth_code\":" << JsonQuoted(j.auth_code) << ",\"transfer_id\":" << j.transfer_id
       << ",\"latency_us\":" << j.latency_us << ",\"request_key\":" << JsonQuoted(j.request_key)

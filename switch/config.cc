@@ -263,6 +263,7 @@ Status ReadDocument(const toml::table& root, std::string_view source, ServeOptio
     KYTKIN_RETURN_IF_ERROR(t.Uint("saf_retry_initial_ms", out.routing.saf_retry_initial_ms));
     KYTKIN_RETURN_IF_ERROR(t.Uint("saf_retry_max_ms", out.routing.saf_retry_max_ms));
     KYTKIN_RETURN_IF_ERROR(t.Uint("saf_attempts_max", out.routing.saf_attempts_max));
+    KYTKIN_RETURN_IF_ERROR(t.String("online_terminal_id", out.routing.online_terminal_id));
     KYTKIN_RETURN_IF_ERROR(t.RejectUnknownKeys());
   }
 
@@ -405,6 +406,16 @@ Status ValidateServeOptions(const ServeOptions& o) {
                                     10, o.routing.saf_retry_max_ms));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("routing.saf_attempts_max", o.routing.saf_attempts_max, 1, 1000));
+  {
+    const std::string& id = o.routing.online_terminal_id;
+    const bool id_ok =
+        !id.empty() && id.size() <= 8 && std::all_of(id.begin(), id.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '-';
+        });
+    if (!id_ok) {
+      return Status::InvalidArgument("routing.online_terminal_id: must be 1-8 of [A-Za-z0-9 -]");
+    }
+  }
   std::set<std::string> link_ids;
   for (const IssuerLinkOptions& link : o.issuer_links) {
     KYTKIN_RETURN_IF_ERROR(ValidateIssuerLinkOptions(link));

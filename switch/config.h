@@ -120,6 +120,10 @@ struct RoutingOptions {
   // Sends of one advice (the first included) without an acknowledgement before it is parked
   // (kept, shown on /metrics and GET /api/v1/saf, not sent again). Range 1..1000, default 10.
   uint32_t saf_attempts_max = 10;
+  // DE 41 (ans 8) of what an issuer gets for a gRPC call whose merchant names no terminal: the
+  // routed 0100/0200, its 0120 after a stand-in, and the 0420/0220 of its Reverse/Capture (a
+  // follow-up always carries its original's DE 41). 1-8 of [A-Za-z0-9 -]; default "ONLINE".
+  std::string online_terminal_id = "ONLINE";
 };
 
 struct ServeOptions {

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <future>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -38,6 +37,17 @@ std::string RepeatMti(std::string_view mti) {
   std::string out(mti);
   if (out.size() == 4 && out[3] == '0') out[3] = '1';
   return out;
+}
+
+// DE 90 of a 0420 naming a stand-in's 0120 gets the STAN that 0120 was acknowledged under (the
+// link chose it when it sent the 0120). Unknown (the 0120 was parked, or acknowledged before
+// kytkin kept receipts): left 000000, and the issuer has DE 7 and the card to go by.
+Status NameAdvice(const storage::SafMessage& m, Message& advice) {
+  if (m.names_advice_of == 0 || m.named_advice_stan == 0) return Status::Ok();
+  std::string de90(advice.Get(90));
+  if (de90.size() < 10) return Status::InvalidArgument("advice without DE 90");
+  de90.replace(4, 6, Digits(m.named_advice_stan, 6));
+  return advice.Set(90, de90);
 }
 
 }  // namespace
@@ -254,22 +264,6 @@ void IssuerRouter::EndInFlight(const std::string& key) {
   for (auto& waiter : waiters) waiter();
 }
 
-void IssuerRouter::NoteReversed(const std::string& original_key, const std::string& reversal_key) {
-  std::lock_guard lock(reversed_mu_);
-  if (!reversed_.try_emplace(original_key, reversal_key).second) return;
-  reversed_order_.push_back(original_key);
-  if (reversed_order_.size() > kReversedOriginalsMax) {
-    reversed_.erase(reversed_order_.front());
-    reversed_order_.pop_front();
-  }
-}
-
-std::string IssuerRouter::ReversedBy(const std::string& original_key) const {
-  std::lock_guard lock(reversed_mu_);
-  auto it = reversed_.find(original_key);
-  return it == reversed_.end() ? std::string() : it->second;
-}
-
 void IssuerRouter::WakeSafSender() {
   {
     std::lock_guard lock(saf_mu_);
@@ -302,17 +296,20 @@ Status IssuerRouter::Reload() {
 void IssuerRouter::SafLoop() {
   for (;;) {
     bool reload = false;
+    std::deque<SafResult> results;
     {
       std::lock_guard lock(saf_mu_);
       if (saf_stop_) return;
       reload = reload_due_;
       reload_due_ = false;
       saf_wake_ = false;
+      results.swap(saf_results_);
     }
     if (reload) {
       Status s = Reload();
       std::cerr << "kytkin: SIGHUP routing reload: " << (s.ok() ? "ok" : s.ToString()) << "\n";
     }
+    for (const SafResult& result : results) OnSafResult(result);
     const int64_t wait_us = SafRound();
     std::unique_lock lock(saf_mu_);
     saf_cv_.wait_for(lock, std::chrono::microseconds(wait_us),
@@ -387,20 +384,46 @@ int64_t IssuerRouter::SafRound() {
       wait_us = std::min<int64_t>(wait_us, 1000);  // more may be left
       continue;
     }
+    SafStrand& strand = saf_strands_[id];
+    if (strand.busy) continue;  // its answer wakes us
     const int64_t now = SteadyMicros();
-    auto next = saf_next_try_us_.find(id);
-    if (next != saf_next_try_us_.end() && next->second > now) {
-      wait_us = std::min(wait_us, next->second - now);
+    if (strand.next_try_us > now) {
+      wait_us = std::min(wait_us, strand.next_try_us - now);
       continue;
     }
     routing::LinkChoice link = routing::ChooseLink(*issuer, *health);
     if (link.role == routing::LinkRole::kNone) continue;  // a link coming up wakes us
-    SendIssuerQueue(*issuer, link.link);
+    SendIssuerHead(*issuer, link.link);
+    if (!strand.busy) wait_us = std::min<int64_t>(wait_us, 1000);  // parked some: look again
   }
   return std::max<int64_t>(wait_us, 1000);
 }
 
-void IssuerRouter::SendIssuerQueue(const routing::Issuer& issuer, std::string_view link_id) {
+void IssuerRouter::OnSafResult(const SafResult& result) {
+  SafStrand& strand = saf_strands_[result.issuer];
+  strand.busy = false;
+  if (result.answered) {
+    // Any answer acknowledges an advice (an issuer cannot refuse to have been told).
+    saf_acked_.Increment();
+    (void)store_.SafAck(result.id, result.stan);
+    strand.next_try_us = 0;
+    return;
+  }
+  saf_failed_.Increment();
+  if (result.attempts >= options_.routing.saf_attempts_max) {
+    if (store_.SafPark(result.id).ok()) saf_parked_.Increment();
+    strand.next_try_us = 0;  // the next one may go now
+    return;
+  }
+  // In order per issuer: nothing behind it goes before it.
+  const uint32_t doublings = std::min<uint32_t>(result.attempts - 1, 20);
+  const int64_t delay_ms =
+      std::min<int64_t>(static_cast<int64_t>(options_.routing.saf_retry_initial_ms) << doublings,
+                        options_.routing.saf_retry_max_ms);
+  strand.next_try_us = SteadyMicros() + delay_ms * 1000;
+}
+
+void IssuerRouter::SendIssuerHead(const routing::Issuer& issuer, std::string_view link_id) {
   IssuerLink* link = FindLink(link_id);
   if (link == nullptr) return;
   Result<std::vector<storage::SafMessage>> pending = store_.SafPending(issuer.id, kSafReadMax);
@@ -416,41 +439,32 @@ void IssuerRouter::SendIssuerQueue(const routing::Issuer& issuer, std::string_vi
     Result<storage::SafMessage> m = store_.SafRecordAttempt(queued.id);
     if (!m.ok()) return;
     Message advice(*dialect);
-    const bool built = advice.Parse(m->message).ok() &&
-                       advice.SetMti(m->attempts > 1 ? RepeatMti(m->mti) : m->mti).ok() &&
-                       advice.Set(39, ResponseCodeDigits(m->response_code)).ok() &&
-                       (m->auth_code.empty() || advice.Set(38, m->auth_code).ok()) &&
-                       advice.Set(37, Digits(m->journal_sequence % 1'000'000'000'000ull, 12)).ok();
+    const bool built =
+        advice.Parse(m->message).ok() &&
+        advice.SetMti(m->attempts > 1 ? RepeatMti(m->mti) : m->mti).ok() &&
+        advice.Set(39, ResponseCodeDigits(m->response_code)).ok() &&
+        (m->auth_code.empty() || advice.Set(38, m->auth_code).ok()) &&
+        advice.Set(37, Digits(m->journal_sequence % 1'000'000'000'000ull, 12)).ok() &&
+        NameAdvice(*m, advice).ok();
     if (!built) {  // a record that cannot become a message will not improve by waiting
       if (store_.SafPark(m->id).ok()) saf_parked_.Increment();
       continue;
     }
-    auto answered = std::make_shared<std::promise<bool>>();
-    std::future<bool> result = answered->get_future();
     saf_sent_.Increment();
-    link->Send(advice, [answered](const IssuerReply& reply) {
-      answered->set_value(reply.outcome == IssuerOutcome::kAnswered);
+    saf_strands_[issuer.id].busy = true;
+    SafResult result{issuer.id, m->id, m->attempts, false, 0};
+    // The link always calls back (answer, deadline or loss; Stop() ends what is in flight), on
+    // its own thread: the result goes back to the sender thread, which holds no lock meanwhile.
+    link->Send(advice, [this, result](const IssuerReply& reply) mutable {
+      result.answered = reply.outcome == IssuerOutcome::kAnswered;
+      result.stan = reply.stan;
+      {
+        std::lock_guard lock(saf_mu_);
+        saf_results_.push_back(std::move(result));
+        saf_wake_ = true;
+      }
+      saf_cv_.notify_all();
     });
-    // The link always calls back (answer, deadline or loss); Stop() ends what is in flight.
-    const bool ok = result.get();
-    if (ok) {
-      // Any answer acknowledges an advice (an issuer cannot refuse to have been told).
-      saf_acked_.Increment();
-      (void)store_.SafAck(m->id);
-      saf_next_try_us_.erase(issuer.id);
-      continue;
-    }
-    saf_failed_.Increment();
-    if (m->attempts >= options_.routing.saf_attempts_max) {
-      if (store_.SafPark(m->id).ok()) saf_parked_.Increment();
-      continue;  // the next one may go now
-    }
-    // In order per issuer: nothing behind it goes before it.
-    const uint32_t doublings = std::min<uint32_t>(m->attempts - 1, 20);
-    const int64_t delay_ms =
-        std::min<int64_t>(static_cast<int64_t>(options_.routing.saf_retry_initial_ms) << doublings,
-                          options_.routing.saf_retry_max_ms);
-    saf_next_try_us_[issuer.id] = SteadyMicros() + delay_ms * 1000;
     return;
   }
 }

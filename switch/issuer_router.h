@@ -4,10 +4,14 @@
 //    refused, and a refused reload keeps the old table;
 //  - one IssuerLink per [[issuer_link]], spread over the server's worker contexts, and the link
 //    health the routing decisions take as input (updated on each link's up/down change);
-//  - the store-and-forward (SAF) sender: one thread that, per issuer and in order, sends the
-//    oldest queued advice over the issuer's link (primary, else backup) as 0120/0420, repeats it
-//    as 0121/0421 on a doubling schedule until the issuer answers, and parks it after
-//    saf_attempts_max sends. Advices of an issuer the table no longer has are parked;
+//  - the store-and-forward (SAF) sender: per issuer and in order, the oldest queued advice goes
+//    over the issuer's link (primary, else backup) as 0120/0420, is repeated as 0121/0421 on a
+//    doubling schedule until the issuer answers, and is parked after saf_attempts_max sends.
+//    Each issuer is its own strand: at most one advice of it at its link, and the next one only
+//    after its answer, while the other issuers' advices go on (one thread drives them all and
+//    never waits for a link: answers come back as results). A 0420 naming a stand-in's 0120 gets
+//    the STAN that 0120 was acknowledged under in DE 90 (storage SafMessage::named_advice_stan).
+//    Advices of an issuer the table no longer has are parked;
 //  - late answers are only counted: a request that passed its deadline already has its 0420
 //    queued (routed_request.h), which undoes whatever a late (or lost) approval took.
 //
@@ -90,6 +94,8 @@ class IssuerRouter {
 
   // True when a routing table is configured; otherwise everything is on-us.
   bool enabled() const { return enabled_; }
+  // RoutingOptions::online_terminal_id.
+  const std::string& online_terminal_id() const { return options_.routing.online_terminal_id; }
 
   [[nodiscard]] RouteChoice Route(const routing::RouteRequest& request);
   // Sends on `link`; `done` runs on the link's thread, or at once with kLinkDown when the link
@@ -104,16 +110,15 @@ class IssuerRouter {
   bool BeginInFlight(const std::string& key, std::function<void()> waiter);
   void EndInFlight(const std::string& key);
 
-  // Remote originals a terminal's reversal was approved for, with that reversal's request key,
-  // so a second, different reversal is answered 12 instead of queuing another 0420. In memory
-  // only: after a restart the extra 0420 goes out and the issuer takes it as a repeat. The newest
-  // kReversedOriginalsMax are kept.
-  static constexpr size_t kReversedOriginalsMax = 65'536;
-  void NoteReversed(const std::string& original_key, const std::string& reversal_key);
-  // The request key of the reversal approved for `original_key`; "" when none is known.
-  std::string ReversedBy(const std::string& original_key) const;
-
-  // Reads the table file again: InvalidArgument "file: line N: reason" (or an unknown link id)
+  //  - the store-and-forward (SAF) sender: per issuer and in order, the oldest queued advice goes
+  //    over the issuer's link (primary, else backup) as 0120/0420, is repeated as 0121/0421 on a
+  //    doubling schedule until the issuer answers, and is parked after saf_attempts_max sends.
+  //    Each issuer is its own strand: at most one advice of it at its link, and the next one only
+  //    after its answer, while the other issuers' advices go on (one thread drives them all and
+  //    never waits for a link: answers come back as results). A 0420 naming a stand-in's 0120 gets
+  //    the STAN that 0120 was acknowledged under in DE 90 (storage SafMessage::named_advice_stan).
+  //    Advices of an issuer the table no longer has are parked;  // Reads the table file again:
+  //    InvalidArgument "file: line N: reason" (or an unknown link id)
   // leaves the current table. Counted in kytkin_routing_reloads_total.
   Status Reload();
   // GET /api/v1/saf: {"queued":N,"parked":N,"messages":[{id,issuer,mti,masked_pan,...}]}.
@@ -130,8 +135,18 @@ class IssuerRouter {
   void SafLoop();
   // One round: sends what is due; returns when the sender should look again at the latest.
   int64_t SafRound();
-  // Sends the advices of one issuer in order until one is not acknowledged.
-  void SendIssuerQueue(const routing::Issuer& issuer, std::string_view link);
+  // Sends the oldest sendable advice of one issuer (parking those past their attempts); the
+  // answer comes back through saf_results_.
+  void SendIssuerHead(const routing::Issuer& issuer, std::string_view link);
+  // An advice's send ended (sender thread): acknowledge, park or schedule the repeat.
+  struct SafResult {
+    std::string issuer;
+    uint64_t id = 0;
+    uint32_t attempts = 0;
+    bool answered = false;
+    uint32_t stan = 0;  // the link STAN of the send
+  };
+  void OnSafResult(const SafResult& result);
   void RefreshGauges(const std::vector<storage::Store::SafIssuerCounts>& all);
   IssuerLink* FindLink(std::string_view id) const;
 
@@ -152,20 +167,20 @@ class IssuerRouter {
   // Request keys at the issuer and the retransmissions waiting for them; guarded by in_flight_mu_.
   std::unordered_map<std::string, std::vector<std::function<void()>>> in_flight_;
 
-  mutable std::mutex reversed_mu_;
-  // Original request key -> its reversal's key, and the originals oldest first (for eviction);
-  // guarded by reversed_mu_.
-  std::unordered_map<std::string, std::string> reversed_;
-  std::deque<std::string> reversed_order_;
-
   std::mutex saf_mu_;
   std::condition_variable saf_cv_;
-  bool saf_wake_ = false;    // guarded by saf_mu_
-  bool saf_stop_ = false;    // guarded by saf_mu_
-  bool reload_due_ = false;  // guarded by saf_mu_: SIGHUP
+  bool saf_wake_ = false;              // guarded by saf_mu_
+  bool saf_stop_ = false;              // guarded by saf_mu_
+  bool reload_due_ = false;            // guarded by saf_mu_: SIGHUP
+  std::deque<SafResult> saf_results_;  // guarded by saf_mu_: sends that ended
   std::thread saf_thread_;
-  // Sender thread only: when each issuer's head of queue may be tried again (steady micros).
-  std::map<std::string, int64_t> saf_next_try_us_;
+  // Sender thread only: per issuer, whether an advice is at its link, and when its head of queue
+  // may be tried again (steady micros).
+  struct SafStrand {
+    bool busy = false;
+    int64_t next_try_us = 0;
+  };
+  std::map<std::string, SafStrand> saf_strands_;
   std::map<std::string, std::pair<metrics::Gauge*, metrics::Gauge*>> saf_gauges_;  // queued, parked
 
   struct SignalHandler;

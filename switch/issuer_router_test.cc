@@ -199,22 +199,6 @@ TEST_F(IssuerRouterTest, RoutesByBinAndAFailedReloadKeepsTheTable) {
   EXPECT_NE(text.find("kytkin_routing_reloads_total{result=\"ok\"} 1"), std::string::npos);
 }
 
-TEST_F(IssuerRouterTest, ReversedOriginalsKeepTheFirstReversalAndTheNewestOnly) {
-  StartRouter(kTable);
-  EXPECT_EQ(router_->ReversedBy("orig-0"), "");
-  router_->NoteReversed("orig-0", "rev-a");
-  router_->NoteReversed("orig-0", "rev-b");  // a later note does not replace the first
-  EXPECT_EQ(router_->ReversedBy("orig-0"), "rev-a");
-  for (size_t i = 1; i <= IssuerRouter::kReversedOriginalsMax; ++i) {
-    router_->NoteReversed("orig-" + std::to_string(i), "rev");
-  }
-  EXPECT_EQ(router_->ReversedBy("orig-0"), "");  // the oldest went first
-  EXPECT_EQ(router_->ReversedBy("orig-1"), "rev");
-  EXPECT_EQ(router_->ReversedBy(std::string("orig-") +
-                                std::to_string(IssuerRouter::kReversedOriginalsMax)),
-            "rev");
-}
-
 TEST_F(IssuerRouterTest, AdvicesAreDeliveredInOrderAndAcknowledgedOnce) {
   StartRouter(kTable);
   QueueAdvice("nordbank", "0120", "000001");
@@ -296,6 +280,48 @@ TEST_F(IssuerRouterTest, ARetransmissionIsAnsweredFromTheFirstAndNotForwardedAga
     EXPECT_EQ(d->journal_sequence, decisions[0]->journal_sequence);
   }
   EXPECT_EQ(sim_->stats().approvals, 1u);  // the issuer saw it once
+}
+
+// Issue 5 gap: one sender for all issuers waited out each send, so an issuer whose host takes
+// advices and never answers (its link up: sign-on and echo answered) held every other issuer's
+// advices for a deadline per attempt. Each issuer is its own strand now.
+// Failed before (nordbank's advice waited for abank's 3 s deadline).
+TEST_F(IssuerRouterTest, AnIssuerThatNeverAnswersDoesNotDelayAnotherIssuersAdvices) {
+  auto slow = IssuerSim::Start(IssuerSimOptions{});
+  ASSERT_TRUE(slow.ok());
+  IssuerSimBehavior silent;
+  silent.drop_share = 1;
+  (*slow)->SetBehavior(silent);
+  IssuerRouterOptions o = Options(
+      "issuer kytkin on_us\nissuer abank primary=ab-a\nissuer nordbank primary=nb-a\n"
+      "bin 411111 nordbank\nbin 422222 abank\n");
+  IssuerLinkOptions link = o.links[0];
+  link.id = "ab-a";
+  link.port = (*slow)->port();
+  link.request_deadline_ms = 3'000;
+  o.links.push_back(link);
+  auto router = IssuerRouter::Create(o, *store_, metrics_);
+  ASSERT_TRUE(router.ok()) << router.status().ToString();
+  router_ = std::move(router).value();
+  ASSERT_TRUE(router_->Start({&io_}).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    const std::string text = metrics_.RenderPrometheus();
+    return text.find("kytkin_issuer_link_up{link=\"ab-a\"} 1") != std::string::npos &&
+           text.find("kytkin_issuer_link_up{link=\"nb-a\"} 1") != std::string::npos;
+  }));
+  QueueAdvice("abank", "0120", "000001");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // abank's is at its link first
+  const auto queued_at = std::chrono::steady_clock::now();
+  QueueAdvice("nordbank", "0120", "000002");
+  ASSERT_TRUE(WaitFor([&] { return sim_->stats().advices_applied == 1; }, 1'000))
+      << router_->SafJson();
+  const auto waited = std::chrono::steady_clock::now() - queued_at;
+  EXPECT_LT(waited, std::chrono::milliseconds(1'000));
+  // abank's is still unanswered and queued; nordbank's is acknowledged and gone.
+  ASSERT_TRUE(WaitFor([&] { return Queued() == 1; }, 1'000)) << router_->SafJson();
+  EXPECT_EQ(store_->SafList()->front().issuer, "abank");
+  EXPECT_GE((*slow)->stats().advices_applied, 1u);
+  router_->Stop();  // before the slow simulator goes
 }
 
 TEST_F(IssuerRouterTest, AdvicesOfAnIssuerTheTableDroppedAreParked) {

@@ -162,6 +162,9 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
     std::string key = Key({"0120", terminal, advice_id, time});
     if (!advice_keys_.insert(key).second) {
       ++stats.advice_repeats;
+      if (auto it = advice_taken_.find(key); it != advice_taken_.end()) {
+        by_original_.try_emplace(Key({"0120", stan, time}), it->second);
+      }
       return answer(ResponseCode::kApproved);
     }
     ++stats.advices_applied;
@@ -173,6 +176,7 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
           std::make_shared<Taken>(Taken{std::string(pan), amount->minor_units(), false, false});
       by_original_[Key({"0120", stan, time})] = taken;
       by_terminal_stan_[Key({terminal, stan})] = taken;
+      advice_taken_[key] = taken;
     }
     return answer(ResponseCode::kApproved);
   }

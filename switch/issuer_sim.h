@@ -9,7 +9,8 @@
 //   0200  purchase (DE 3 00) debits, refund (20) and reload (21) credit, balance inquiry (31,
 //         the available balance in DE 54)
 //   0120/0121  authorization advice: applied without a funds check -> 0130 00
-//   0420/0421  reversal advice: gives back what the original (DE 90, else DE 41 + DE 11) took
+//   0420/0421  reversal advice: gives back what the original (DE 90, else DE 41 + DE 11) took;
+//              DE 90 may name a 0120 by the STAN of any of its sends (0120 or a repeat)
 //              -> 0430 00, always (an unknown original is acknowledged and counted)
 //   0220/0221  completion of an authorization (DE 90): its hold becomes DE 4 (once) -> 0230 00
 // Advices and reversals are idempotent by key (base MTI, DE 41, DE 37 or else DE 11, DE 7): a
@@ -129,6 +130,9 @@ class IssuerSimLedger {
   std::unordered_map<std::string, std::shared_ptr<Taken>> by_terminal_stan_;
   // Advice and reversal keys already applied (repeats are acknowledged only).
   std::unordered_set<std::string> advice_keys_;
+  // What each applied 0120 took, by its advice key: a repeat (0121, a new link STAN) names the
+  // same original too, so a 0420 naming the advice by any STAN it came under finds it.
+  std::unordered_map<std::string, std::shared_ptr<Taken>> advice_taken_;
   uint64_t next_approval_code_ = 1;
 };
 

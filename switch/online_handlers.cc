@@ -87,9 +87,12 @@ Status FillOriginal(storage::Store& store, const v1::TransactionReference& ref,
   auto record = FindTransactionByRrn(store, ref.rrn());
   if (!record.ok()) return record.status();
   r.original_transfer_id = record->transfer_id;
-  // A decision without a ledger transfer (a remote issuer's) is found by its request key, so
-  // routing can tell its issuer (RouteFollowUp); the ledger finds on-us ones either way.
-  if (record->transfer_id == 0) r.original_request_key = record->request_key;
+  // A decision without a ledger transfer (a remote issuer's), or a stand-in (whose 0120 the
+  // issuer got), is found by its request key, so routing can tell its issuer (RouteFollowUp);
+  // the ledger finds on-us ones either way.
+  if (record->transfer_id == 0 || record->operation == Operation::kStandIn) {
+    r.original_request_key = record->request_key;
+  }
   return Status::Ok();
 }
 
@@ -114,9 +117,12 @@ std::string TransactionJson(const storage::JournalRecord& j) {
     << "\",\"card_token\":\"" << JsonEscape(j.card_token)
     << "\",\"amount_minor\":" << j.amount.minor_units() << ",\"amount\":\""
     << j.amount.FormatMajor() << "\",\"currency\":" << j.amount.currency() << ",\"route\":\""
-    << JsonEscape(j.route) << "\",\"response_code\":\"" << ResponseCodeDigits(j.response_code)
-    << "\",\"reason\":\"" << storage::ReasonName(j.reason) << "\",\"auth_code\":\""
-    << JsonEscape(j.auth_code) << "\",\"latency_us\":" << j.latency_us << "}";
+    << JsonEscape(j.route) << "\",\"issuer_id\":\"" << JsonEscape(j.issuer_id)
+    << "\",\"issuer_link\":\"" << JsonEscape(j.issuer_link)
+    << "\",\"issuer_stan\":" << j.issuer_stan << ",\"issuer_time\":\"" << JsonEscape(j.issuer_time)
+    << "\",\"response_code\":\"" << ResponseCodeDigits(j.response_code) << "\",\"reason\":\""
+    << storage::ReasonName(j.reason) << "\",\"auth_code\":\"" << JsonEscape(j.auth_code)
+    << "\",\"latency_us\":" << j.latency_us << "}";
   return o.str();
 }
 
@@ -147,10 +153,12 @@ void FillCardResponse(const storage::Card& card, v1::Card* out) {
 }
 
 // The ISO 8583 request an issuer gets for a routed online call: 0100 (authorize) or 0200
-// (refund 20, balance 31), e-commerce entry (DE 22 812), DE 41 "ONLINE" unless the merchant
-// names a terminal, DE 11 from the idempotency key (the link replaces it on the wire).
+// (refund 20, balance 31), e-commerce entry (DE 22 812), DE 41 the merchant's terminal id, else
+// `online_terminal_id` ([routing], default "ONLINE"), DE 11 from the idempotency key (the link
+// replaces it on the wire).
 Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::CardReference& card,
-                                          const v1::Merchant* merchant, CardOperation op) {
+                                          const v1::Merchant* merchant, CardOperation op,
+                                          std::string_view online_terminal_id) {
   iso8583::Message m(*iso8583::FindDialect(kAdviceDialect));
   const bool authorize = op == CardOperation::kAuthorize;
   KYTKIN_RETURN_IF_ERROR(m.SetMti(authorize ? "0100" : "0200"));
@@ -169,8 +177,8 @@ Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::C
   }
   KYTKIN_RETURN_IF_ERROR(m.Set(22, "812"));
   KYTKIN_RETURN_IF_ERROR(m.Set(41, merchant != nullptr && !merchant->terminal_id().empty()
-                                       ? merchant->terminal_id()
-                                       : "ONLINE"));
+                                       ? std::string_view(merchant->terminal_id())
+                                       : online_terminal_id));
   if (merchant != nullptr && !merchant->merchant_id().empty()) {
     KYTKIN_RETURN_IF_ERROR(m.Set(42, merchant->merchant_id()));
   }
@@ -180,15 +188,17 @@ Result<iso8583::Message> OnlineIsoRequest(const storage::Request& r, const v1::C
 
 // The ISO 8583 follow-up routing reshapes into the issuer's 0420 / 0220 for a gRPC Reverse or
 // Capture: no DE 2 or DE 90 (RouteFollowUp names the original by what it journaled), DE 41
-// "ONLINE", DE 11 from the idempotency key, as OnlineIsoRequest.
-Result<iso8583::Message> OnlineFollowUp(const storage::Request& r) {
+// `online_terminal_id` (RouteFollowUp puts the original's DE 41 in the advice, the merchant's
+// terminal when the original named one), DE 11 from the idempotency key, as OnlineIsoRequest.
+Result<iso8583::Message> OnlineFollowUp(const storage::Request& r,
+                                        std::string_view online_terminal_id) {
   iso8583::Message m(*iso8583::FindDialect(kAdviceDialect));
   KYTKIN_RETURN_IF_ERROR(m.SetMti(r.operation == Operation::kCapture ? "0220" : "0400"));
   KYTKIN_RETURN_IF_ERROR(m.Set(3, "000000"));
   KYTKIN_RETURN_IF_ERROR(m.Set(7, TransmissionTimeNow()));
   KYTKIN_RETURN_IF_ERROR(m.SetUint(11, std::hash<std::string>{}(r.request_key) % 1'000'000));
   KYTKIN_RETURN_IF_ERROR(m.Set(22, "812"));
-  KYTKIN_RETURN_IF_ERROR(m.Set(41, "ONLINE"));
+  KYTKIN_RETURN_IF_ERROR(m.Set(41, online_terminal_id));
   return m;
 }
 
@@ -285,7 +295,8 @@ void OnlineAuthorizer::SubmitForCard(storage::Request request, const v1::CardRef
                              : request.operation == Operation::kBalanceInquiry
                                  ? CardOperation::kBalanceInquiry
                                  : CardOperation::kAuthorize;
-    Result<iso8583::Message> iso = OnlineIsoRequest(request, card, merchant, op);
+    Result<iso8583::Message> iso =
+        OnlineIsoRequest(request, card, merchant, op, router_->online_terminal_id());
     if (iso.ok()) {
       RoutedCardRequest in;
       in.operation = op;
@@ -314,7 +325,7 @@ void OnlineAuthorizer::SubmitForOriginal(storage::Request request,
   if (router_ != nullptr && router_->enabled()) {
     // One code path with ISO 8583: an original a remote issuer approved is reversed or completed
     // there (0420 / 0220 queued), not on kytkin's ledger, which holds nothing for it.
-    Result<iso8583::Message> iso = OnlineFollowUp(request);
+    Result<iso8583::Message> iso = OnlineFollowUp(request, router_->online_terminal_id());
     if (iso.ok()) {
       request.received_monotonic_us = clock_.NowMonotonicMicros();
       auto cell = std::make_shared<RpcCompletion>(std::move(done));

@@ -18,7 +18,7 @@ bool StandInApplies(CardOperation op) {
   return op == CardOperation::kAuthorize || op == CardOperation::kPurchase;
 }
 
-// The journal's route text (at most storage::Request::kFieldBytesMax is kept).
+// The journal's route text, cut to storage::Request::kFieldBytesMax.
 std::string RouteText(std::string_view what, const routing::Issuer* issuer, std::string_view link,
                       int64_t latency_us) {
   std::string out(what);
@@ -28,15 +28,18 @@ std::string RouteText(std::string_view what, const routing::Issuer* issuer, std:
     out += link;
   }
   if (latency_us >= 0) out += " " + std::to_string(latency_us) + "us";
+  // The store refuses a longer one (30); the issuer, link and STAN are fields of their own.
+  if (out.size() > storage::Request::kFieldBytesMax) out.resize(storage::Request::kFieldBytesMax);
   return out;
 }
 
-// Marks the link STAN in the route of an issuer's answer: "issuer X via L 812us stan 17".
+// Records journaled before the issuer fields existed kept the link STAN in the route text of an
+// issuer's answer: "issuer X via L 812us stan 17" (cut at 64 bytes). Follow-ups of such originals
+// (an upgrade with authorizations still open) are read from it.
 constexpr std::string_view kStanTag = " stan ";
 constexpr std::string_view kIssuerTag = "issuer ";
 constexpr std::string_view kViaTag = " via ";
-// After the STAN, the DE 7 the issuer saw, for a request kytkin built (gRPC): a follow-up has no
-// terminal DE 90 to name it by. "issuer X via L 812us stan 17 at 1127050712".
+// After the STAN, the DE 7 the issuer saw, for a request kytkin built (gRPC): "... at 1127050712".
 constexpr std::string_view kTimeTag = " at ";
 // DE 11 is n 6; DE 7 is n 10 (MMDDhhmmss).
 constexpr size_t kStanDigitsMax = 6;
@@ -49,11 +52,11 @@ bool AllDigits(std::string_view s) {
   return !s.empty();
 }
 
-// The issuer and link STAN of an answer's route (OnIssuerReply), if it is one.
+// Where an original went: the issuer, the link STAN it was sent under and its DE 7 as sent.
 struct IssuerRoute {
   std::string issuer;
   uint32_t link_stan = 0;
-  std::string transmission_time;  // DE 7 as sent; empty unless kytkin built the request
+  std::string transmission_time;  // DE 7 as sent; empty when not known
 };
 std::optional<IssuerRoute> ParseIssuerRoute(std::string_view route) {
   if (!route.starts_with(kIssuerTag)) return std::nullopt;
@@ -74,6 +77,21 @@ std::optional<IssuerRoute> ParseIssuerRoute(std::string_view route) {
   for (char c : digits) value = value * 10 + static_cast<uint32_t>(c - '0');
   return IssuerRoute{std::string(route.substr(kIssuerTag.size(), via - kIssuerTag.size())), value,
                      std::string(time)};
+}
+
+// The issuer route of a journaled original: its fields, or the route text of an older record.
+std::optional<IssuerRoute> IssuerRouteOf(const storage::JournalRecord& record) {
+  if (record.issuer_id.empty()) return ParseIssuerRoute(record.route);
+  return IssuerRoute{record.issuer_id, record.issuer_stan, record.issuer_time};
+}
+
+// Fills the journal's issuer fields of a routed request.
+void SetIssuerFields(storage::Request& r, const routing::Issuer& issuer, std::string_view link,
+                     uint32_t link_stan, const Message& sent) {
+  r.issuer_id = issuer.id;
+  r.issuer_link = std::string(link);
+  r.issuer_stan = link_stan;
+  r.issuer_time = std::string(sent.Get(7));
 }
 
 // What a routed request carries while it waits for the issuer and the store.
@@ -116,6 +134,8 @@ void Unreachable(const std::shared_ptr<Routed>& routed, bool sent, uint32_t link
   storage::Request& r = routed->request;
   const Message& m = routed->message;
   r.saf_issuer = issuer.id;
+  // A stand-in's 0120 carries the request's DE 7; its reversal names the 0120 by it.
+  SetIssuerFields(r, issuer, routed->link, sent ? link_stan : 0, m);
   if (sent) {
     // The issuer may have approved what it never answered (late, or lost): tell it to undo that,
     // whatever kytkin decides now, and before the 0120 of a stand-in reaches it.
@@ -169,13 +189,10 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
         if (a.amount_type == "02") r.remote_available = Amount(a.minor_units, a.currency);
       }
     }
-    // The link STAN the issuer saw goes with the route: a later terminal reversal names the
-    // original to the issuer by it (RouteFollowUp).
-    r.route = RouteText("issuer", issuer, routed->link, reply.latency_us) + std::string(kStanTag) +
-              std::to_string(reply.stan);
-    if (r.channel == storage::Channel::kGrpc && routed->message.Has(7)) {
-      r.route += std::string(kTimeTag) + std::string(routed->message.Get(7));
-    }
+    // The link STAN and DE 7 the issuer saw are journaled: a later reversal or completion names
+    // the original to the issuer by them (RouteFollowUp).
+    r.route = RouteText("issuer", issuer, routed->link, reply.latency_us);
+    SetIssuerFields(r, *issuer, routed->link, reply.stan, routed->message);
     Submit(routed);
     return;
   }
@@ -213,9 +230,6 @@ struct HeldReversal {
   // The original's request key, held at the issuer router until this reversal is decided, so a
   // retransmission of the original waits instead of going to the issuer after its reversal.
   std::string in_flight_key;
-  // Set when this is a reversal to an issuer: the original's key, noted once it is approved
-  // (IssuerRouter::NoteReversed) while the original's key is still held.
-  std::string reverses = {};
 };
 
 void FinishHeld(const std::shared_ptr<HeldReversal>& held, Result<storage::Decision> decision) {
@@ -225,13 +239,9 @@ void FinishHeld(const std::shared_ptr<HeldReversal>& held, Result<storage::Decis
 
 void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
   const bool has_advice = !held->request.saf_issuer.empty();
-  const std::string request_key = held->request.request_key;
   storage::Request request = std::move(held->request);
-  Status submitted = held->store.Submit(
-      std::move(request), [held, has_advice, request_key](Result<storage::Decision> d) {
-        if (!held->reverses.empty() && d.ok() && d->approved() && !d->duplicate) {
-          held->router.NoteReversed(held->reverses, request_key);
-        }
+  Status submitted =
+      held->store.Submit(std::move(request), [held, has_advice](Result<storage::Decision> d) {
         FinishHeld(held, std::move(d));
         if (has_advice) held->router.WakeSafSender();
       });
@@ -240,11 +250,16 @@ void SubmitHeld(const std::shared_ptr<HeldReversal>& held) {
 
 // The 0420 (or 0220) for the issuer: the follow-up reshaped as the original the issuer saw (its
 // MTI, `original_time` as DE 7) with `amount`, so PackAdvice's DE 90 names it with the link STAN.
+// `terminal_id`: the original's DE 41 as journaled, when known: the issuer matches a follow-up
+// to its original by DE 41 too, and a gRPC follow-up has no terminal of its own (the original
+// carried the merchant's terminal id when the call named one).
 Result<std::string> PackIssuerAdvice(const Message& follow_up, std::string_view advice_mti,
                                      std::string_view original_mti, std::string_view original_time,
-                                     const Amount& amount, uint32_t link_stan) {
+                                     const Amount& amount, uint32_t link_stan,
+                                     std::string_view terminal_id) {
   Message original = follow_up;
   KYTKIN_RETURN_IF_ERROR(original.SetMti(BaseMti(original_mti)));
+  if (!terminal_id.empty()) KYTKIN_RETURN_IF_ERROR(original.Set(41, terminal_id));
   KYTKIN_RETURN_IF_ERROR(original.Set(7, original_time));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(4, static_cast<uint64_t>(amount.minor_units())));
   KYTKIN_RETURN_IF_ERROR(original.SetUint(49, amount.currency()));
@@ -253,33 +268,45 @@ Result<std::string> PackIssuerAdvice(const Message& follow_up, std::string_view 
 
 void DecideReversal(const std::shared_ptr<HeldReversal>& held,
                     const Result<storage::Store::FoundDecision>& found) {
+  // An original decided at (or for) an issuer: the issuer's approval, or kytkin's stand-in
+  // approval that a 0120 reports. Stand-ins journaled before the issuer fields existed go to the
+  // ledger only, as they did.
   std::optional<IssuerRoute> remote;
-  if (found.ok() && found->decision.approved() && found->decision.transfer_id == 0 &&
-      found->record.operation == Operation::kRemoteDecision) {
-    remote = ParseIssuerRoute(found->record.route);
+  bool stand_in = false;
+  if (found.ok() && found->decision.approved()) {
+    const storage::JournalRecord& record = found->record;
+    if (record.operation == Operation::kRemoteDecision && found->decision.transfer_id == 0) {
+      remote = IssuerRouteOf(record);
+    } else if (record.operation == Operation::kStandIn && !record.issuer_id.empty()) {
+      remote = IssuerRouteOf(record);
+      stand_in = true;
+    }
   }
   storage::Request& r = held->request;
   const bool completion = r.operation == Operation::kCapture;
   // Only an authorization (0100) has a hold to complete.
-  if (!remote || (completion && BaseMti(found->record.mti) != "0100")) {
-    SubmitHeld(held);  // the ledger's own reversal or completion (on-us, stand-in hold, or 25)
+  if (!remote || (completion && !stand_in && BaseMti(found->record.mti) != "0100")) {
+    SubmitHeld(held);  // the ledger's own reversal or completion (on-us, old stand-in, or 25)
     return;
   }
   const storage::Decision& original = found->decision;
+  const storage::JournalRecord& record = found->record;
+  // A stand-in that holds funds on kytkin's ledger is reversed or completed there as well.
+  const bool ledger_hold = stand_in && original.transfer_id != 0;
   const Message& m = held->message;
   const std::string_view what = completion ? "completion" : "reversal";
   auto decline = [&](ResponseCode code, std::string_view why) {
     // Nothing to tell the issuer: journaled with its reason, answered.
+    r.operation = Operation::kRemoteDecision;
+    r.card_token = original.card_token;
     r.remote_response = code;
     r.route = std::string(what) + ": " + std::string(why);
     SubmitHeld(held);
   };
-  r.operation = Operation::kRemoteDecision;
-  r.card_token = original.card_token;
-  r.remote_response = ResponseCode::kApproved;
-  if (completion) {
-    // DE 4 of 0 completes the whole hold; more than the issuer approved is the ledger's 13 too.
-    if (r.amount.minor_units() == 0) r.amount = original.approved_amount;
+  // What the issuer is told: a reversal undoes the whole original; a completion's DE 4 of 0
+  // completes the whole hold, more than the approval is the ledger's 13 too.
+  Amount amount = original.approved_amount;
+  if (completion && r.amount.minor_units() != 0) {
     if (r.amount.currency() != original.approved_amount.currency()) {
       return decline(ResponseCode::kInvalidAmount, "not the original's currency");
     }
@@ -287,42 +314,52 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
         r.amount.minor_units() > original.approved_amount.minor_units()) {
       return decline(ResponseCode::kInvalidAmount, "more than the authorization");
     }
-  } else {
-    r.amount = original.approved_amount;
+    amount = r.amount;
   }
   if (m.Has(2)) {
     Result<Pan> pan = Pan::Parse(m.Get(2));
-    if (!pan.ok() || pan->masked() != found->record.masked_pan) {
+    if (!pan.ok() || pan->masked() != record.masked_pan) {
       return decline(ResponseCode::kUnableToLocateOriginal, "not the original's card");
     }
-    r.pan = std::move(pan).value();
-  }
-  if (!completion) {
-    // Reversed once already by another request: answered as the ledger would (12), nothing
-    // queued. The same reversal again goes on, for the store's dedupe to answer.
-    const std::string reversed_by = held->router.ReversedBy(r.original_request_key);
-    if (!reversed_by.empty() && reversed_by != r.request_key) {
-      return decline(ResponseCode::kInvalidTransaction, "the original is reversed already");
-    }
+    if (!ledger_hold) r.pan = std::move(pan).value();
   }
   const std::string_view advice_mti = completion ? "0220" : "0420";
-  // A terminal names its original's DE 7 in DE 90 (n 42: MTI, STAN, DE 7, acquirer; checked by
-  // ScreenRequest); a gRPC call has none, and kytkin kept the DE 7 it sent in the route.
-  const std::string_view original_time = m.Has(90) ? m.Get(90).substr(10, kTransmissionTimeDigits)
-                                                   : std::string_view(remote->transmission_time);
+  // The DE 7 the issuer saw (journaled), else the one a terminal names in DE 90 (n 42: MTI, STAN,
+  // DE 7, acquirer; checked by ScreenRequest).
+  const std::string_view original_time = !remote->transmission_time.empty()
+                                             ? std::string_view(remote->transmission_time)
+                                         : m.Has(90) ? m.Get(90).substr(10, kTransmissionTimeDigits)
+                                                     : std::string_view();
   if (original_time.empty()) {
     return decline(ResponseCode::kUnableToLocateOriginal, "the original's DE 7 is unknown");
   }
-  Result<std::string> advice = PackIssuerAdvice(m, advice_mti, found->record.mti, original_time,
-                                                r.amount, remote->link_stan);
+  // The issuer knows a stand-in by the 0120 kytkin sent it: DE 90 names that 0120, whose link
+  // STAN the SAF sender fills in when it sends (the 0120 goes first, in order per issuer).
+  Result<std::string> advice =
+      PackIssuerAdvice(m, advice_mti, stand_in ? "0120" : record.mti, original_time, amount,
+                       stand_in ? 0 : remote->link_stan, record.terminal_id);
   if (!advice.ok()) {
     FinishHeld(held, Result<storage::Decision>(advice.status()));
     return;
   }
   r.saf_issuer = remote->issuer;
-  r.saf_if_approved = {std::string(advice_mti), std::move(advice).value()};
-  r.route = std::string(what) + " to issuer " + remote->issuer;
-  if (!completion) held->reverses = r.original_request_key;
+  r.saf_if_approved = {std::string(advice_mti), std::move(advice).value(),
+                       stand_in ? original.journal_sequence : 0};
+  r.route =
+      RouteText(std::string(what) + (stand_in ? " of a stand-in, to issuer " : " to issuer ") +
+                    remote->issuer,
+                nullptr, "", -1);
+  if (ledger_hold) {
+    SubmitHeld(held);  // voided or posted on the ledger; the advice goes only if it approves
+    return;
+  }
+  // Journal-only; the store declines 12 a second reversal, or a completion after a reversal.
+  r.operation = Operation::kRemoteDecision;
+  r.card_token = original.card_token;
+  r.remote_response = ResponseCode::kApproved;
+  r.amount = amount;
+  r.remote_follow_up =
+      completion ? storage::RemoteFollowUp::kCompletion : storage::RemoteFollowUp::kReversal;
   SubmitHeld(held);
 }
 

@@ -21,6 +21,7 @@ TEST(RoutingConfigTest, DefaultsRouteNothing) {
   EXPECT_EQ(o->routing.saf_retry_initial_ms, 1000u);
   EXPECT_EQ(o->routing.saf_retry_max_ms, 60'000u);
   EXPECT_EQ(o->routing.saf_attempts_max, 10u);
+  EXPECT_EQ(o->routing.online_terminal_id, "ONLINE");
 }
 
 TEST(RoutingConfigTest, LinksAndRouting) {
@@ -30,6 +31,7 @@ table_file = "routes.txt"
 saf_retry_initial_ms = 50
 saf_retry_max_ms = 400
 saf_attempts_max = 3
+online_terminal_id = "WEBSHOP1"
 
 [[issuer_link]]
 id = "nb-a"
@@ -56,6 +58,7 @@ address = "10.0.0.2:9001"
   EXPECT_EQ(o->routing.saf_retry_initial_ms, 50u);
   EXPECT_EQ(o->routing.saf_retry_max_ms, 400u);
   EXPECT_EQ(o->routing.saf_attempts_max, 3u);
+  EXPECT_EQ(o->routing.online_terminal_id, "WEBSHOP1");
   ASSERT_EQ(o->issuer_links.size(), 2u);
   const IssuerLinkOptions& a = o->issuer_links[0];
   EXPECT_EQ(a.id, "nb-a");
@@ -98,6 +101,8 @@ TEST(RoutingConfigTest, BadValuesNameTheKey) {
       {"[routing]\nsaf_attempts_max = 0\n", "routing.saf_attempts_max"},
       {"[routing]\nsaf_retry_initial_ms = 5000\nsaf_retry_max_ms = 1000\n",
        "routing.saf_retry_initial_ms"},
+      {"[routing]\nonline_terminal_id = \"WEBSHOP12\"\n", "routing.online_terminal_id"},
+      {"[routing]\nonline_terminal_id = \"\"\n", "routing.online_terminal_id"},
   };
   for (const Case& c : cases) {
     Result<ServeOptions> o = Parse(c.toml);

@@ -75,7 +75,7 @@ constexpr uint32_t kShortDeadlineMs = 200;
 class RoutingReviewTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(kTable, kDeadlineMs); }
-  void Start(const std::string& table, uint32_t deadline_ms) {
+  void Start(const std::string& table, uint32_t deadline_ms, const std::string& link_id = "nb-a") {
     storage::StoreOptions so;
     so.backend = storage::StoreOptions::Backend::kMemory;
     so.card_key = std::string(32, 'k');
@@ -92,7 +92,7 @@ class RoutingReviewTest : public ::testing::Test {
     o.routing.saf_retry_initial_ms = 20;
     o.routing.saf_retry_max_ms = 40;
     IssuerLinkOptions link;
-    link.id = "nb-a";
+    link.id = link_id;
     link.port = sim_->port();
     link.request_deadline_ms = deadline_ms;
     link.echo_interval_ms = 0;
@@ -339,12 +339,86 @@ TEST_F(RoutingReversalTest, AReversalOfAnIssuerApprovalGoesToTheIssuerOnce) {
   const IssuerSimStats stats = sim_->stats();
   EXPECT_EQ(stats.reversals_applied, 1u);
   EXPECT_EQ(stats.reversals_unmatched, 0u);
-  EXPECT_EQ(stats.reversal_repeats, 0u);
 }
 
 // A terminal that times out reverses while its original is still at the issuer: the reversal
 // waits for the issuer's answer instead of marking the original reversed on the ledger (which
 // would decline the original after the issuer took the money, with nothing to undo it).
+// Issue 5 gap: a completion (0220) after the reversal of an issuer's approval was approved and
+// queued for the issuer. Declined 12 now, nothing queued (the store knows the original reversed).
+TEST_F(RoutingReversalTest, ACompletionAfterTheReversalIsDeclinedAndNothingIsQueued) {
+  ASSERT_EQ(Route(TerminalRequest(), CardRequest(), false)->response_code, ResponseCode::kApproved);
+  ASSERT_EQ(Route(Reversal("000043", true), ReversalRequest("000043"), true)->response_code,
+            ResponseCode::kApproved);
+  const size_t queued = SafQueued();
+  Message completion = Reversal("000044", true);
+  ASSERT_TRUE(completion.SetMti("0220").ok());
+  storage::Request request = ReversalRequest("000044");
+  request.operation = storage::Operation::kCapture;
+  request.mti = "0220";
+  Result<storage::Decision> d = Route(completion, request, true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(SafQueued(), queued);
+}
+
+// Issue 5 gap: a gRPC Reverse has no terminal of its own (kytkin builds it with DE 41 "ONLINE"),
+// and the 0420 carried that while its original went to the issuer with the merchant's terminal
+// id. The 0420 carries the original's DE 41, and DE 90 the link STAN and DE 7 the original was
+// sent with, from the journal's fields. Failed before (DE 41 "ONLINE").
+TEST_F(RoutingReversalTest, AGrpcReversalNamesTheOriginalByItsTerminalStanAndDe7) {
+  Message original = TerminalRequest();
+  ASSERT_TRUE(original.Set(41, "WEBTERM1").ok());
+  storage::Request request = CardRequest();
+  request.channel = storage::Channel::kGrpc;
+  request.terminal_id = "WEBTERM1";
+  request.request_key = "grpc|web-1";
+  ASSERT_EQ(Route(original, request, false)->response_code, ResponseCode::kApproved);
+  sim_->SetDown(true);  // the 0420 stays queued to be looked at
+
+  Message follow_up(original.dialect());  // as OnlineFollowUp builds it: no DE 2, no DE 90
+  ASSERT_TRUE(follow_up.SetMti("0400").ok());
+  ASSERT_TRUE(follow_up.Set(3, "000000").ok());
+  ASSERT_TRUE(follow_up.Set(7, "1127111111").ok());
+  ASSERT_TRUE(follow_up.Set(11, "000077").ok());
+  ASSERT_TRUE(follow_up.Set(22, "812").ok());
+  ASSERT_TRUE(follow_up.Set(41, "ONLINE").ok());
+  storage::Request reversal;
+  reversal.operation = storage::Operation::kReverse;
+  reversal.channel = storage::Channel::kGrpc;
+  reversal.request_key = "grpc|web-rev-1";
+  reversal.original_request_key = "grpc|web-1";
+  reversal.amount = Amount(0, 978);
+  reversal.mti = "0400";
+  Result<storage::Decision> d = Route(follow_up, reversal, true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->response_code, ResponseCode::kApproved);
+
+  uint32_t link_stan = 0;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(1, 1,
+                                  [&](const storage::JournalRecord& j) {
+                                    link_stan = j.issuer_stan;
+                                    EXPECT_EQ(j.issuer_id, "nordbank");
+                                    EXPECT_EQ(j.issuer_link, "nb-a");
+                                    EXPECT_EQ(j.issuer_time, "1127101112");
+                                    return false;
+                                  })
+                  .ok());
+  ASSERT_NE(link_stan, 0u);
+  auto queued = store_->SafPending("nordbank", 10);
+  ASSERT_TRUE(queued.ok());
+  ASSERT_EQ(queued->size(), 1u);
+  Message advice(*iso8583::FindDialect(kAdviceDialect));
+  ASSERT_TRUE(advice.Parse((*queued)[0].message).ok());
+  EXPECT_EQ(advice.mti(), "0420");
+  EXPECT_EQ(advice.Get(41), "WEBTERM1");
+  char stan[8];
+  std::snprintf(stan, sizeof stan, "%06u", link_stan);
+  EXPECT_EQ(advice.Get(90).substr(0, 20), "0100" + std::string(stan) + "1127101112");
+  EXPECT_EQ(advice.Get(4), "000000001234");
+}
+
 TEST_F(RoutingReversalTest, AReversalWhileTheOriginalIsAtTheIssuerWaitsForIt) {
   sim_->SetBehavior(IssuerSimBehavior{.latency_fixed_us = kIssuerLatencyUs});
   const Message message = TerminalRequest();
@@ -382,6 +456,125 @@ TEST_F(RoutingReversalTest, AReversalOfAnUnknownOriginalGoesToTheLedger) {
   EXPECT_EQ(d->response_code, ResponseCode::kUnableToLocateOriginal);
   EXPECT_EQ(SafQueued(), 0u);
   EXPECT_EQ(sim_->stats().reversals_applied + sim_->stats().reversals_unmatched, 0u);
+}
+
+// Issue 5 gap: the link STAN was kept in the journal's route text, cut at 64 bytes, so with long
+// issuer and link ids ("issuer <32> via <32> 812us stan 17") a reversal lost it and fell back to
+// the ledger's 25 while the issuer kept the money. The STAN is a journal field now.
+// Failed before: the route text of the original was over 64 bytes and the store declined the
+// original itself 30 (format error), after the issuer had approved it.
+class RoutingLongIdsTest : public RoutingReversalTest {
+ protected:
+  static constexpr const char* kLongIssuer = "nordbank-of-the-far-north-012345";  // 32
+  static constexpr const char* kLongLink = "nordbank-primary-link-a-01234567";    // 32
+  void SetUp() override {
+    Start(std::string("issuer kytkin on_us\nissuer ") + kLongIssuer + " primary=" + kLongLink +
+              "\nbin 411111 " + kLongIssuer + "\n",
+          kDeadlineMs, kLongLink);
+  }
+};
+
+TEST_F(RoutingLongIdsTest, AReversalFindsTheLinkStanWhateverTheIdLengths) {
+  Result<storage::Decision> approved = Route(TerminalRequest(), CardRequest(), false);
+  ASSERT_TRUE(approved.ok()) << approved.status().ToString();
+  ASSERT_EQ(approved->response_code, ResponseCode::kApproved);
+  Result<storage::Decision> reversed =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(reversed.ok()) << reversed.status().ToString();
+  EXPECT_EQ(reversed->response_code, ResponseCode::kApproved);
+  router_->WakeSafSender();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000);
+  EXPECT_EQ(sim_->stats().reversals_applied, 1u);
+  EXPECT_EQ(sim_->stats().reversals_unmatched, 0u);
+}
+
+// Issue 5 money gap: kytkin stood in for the issuer (approved, 0120 queued) and the terminal then
+// reversed. kytkin released its own side, but the issuer, which applies the 0120, was never sent
+// a 0420, so the cardholder stayed charged there. The 0420 is queued with the reversal, after the
+// 0120, and names it by the STAN the 0120 was acknowledged under.
+// Both failed before: the reversal of a stand-in without a kytkin hold was declined 25, and with
+// a hold it was voided on the ledger only; either way the simulator's card stayed 12.34 down.
+class RoutingStandInReversalTest : public RoutingReversalTest {
+ protected:
+  void SetUp() override { Start(kStandInTable, kShortDeadlineMs); }
+  // The 0100 times out at a silent issuer (which takes it all the same) and kytkin stands in.
+  void StandIn() {
+    sim_->SetBehavior(IssuerSimBehavior{.drop_share = 1});
+    Result<storage::Decision> d = Route(TerminalRequest(), CardRequest(), false);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    ASSERT_EQ(d->response_code, ResponseCode::kApproved);
+    stand_in_ = *d;
+  }
+  void IssuerAnswersAgain() {
+    sim_->SetBehavior(IssuerSimBehavior{});
+    router_->WakeSafSender();
+  }
+  storage::Decision stand_in_;
+};
+
+TEST_F(RoutingStandInReversalTest, AReversalWhileThe0120IsQueuedFollowsItToTheIssuer) {
+  StandIn();
+  EXPECT_EQ(stand_in_.transfer_id, 0u);  // a card kytkin's ledger does not hold
+  // The issuer is still silent: its 0120 has not gone (the 0420 of the timed-out 0100 is ahead).
+  Result<storage::Decision> reversed =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(reversed.ok()) << reversed.status().ToString();
+  EXPECT_EQ(reversed->response_code, ResponseCode::kApproved);
+  // A second, different reversal: 12, nothing more queued.
+  const size_t queued = SafQueued();
+  Result<storage::Decision> again =
+      Route(Reversal("000044", false), ReversalRequest("000044"), true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(SafQueued(), queued);
+
+  IssuerAnswersAgain();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  const IssuerSimStats stats = sim_->stats();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000)
+      << "advices applied " << stats.advices_applied << ", reversals applied "
+      << stats.reversals_applied << ", unmatched " << stats.reversals_unmatched;
+  EXPECT_EQ(stats.advices_applied, 1u);
+  EXPECT_EQ(stats.reversals_applied, 2u);  // the timed-out 0100 and the 0120
+  EXPECT_EQ(stats.reversals_unmatched, 0u);
+}
+
+TEST_F(RoutingStandInReversalTest, AReversalAfterThe0120WasDeliveredVoidsTheHoldAndTellsTheIssuer) {
+  storage::Account account;
+  account.id = 7;
+  account.currency = 978;
+  account.flags = storage::kFlagDebitsMustNotExceedCredits;
+  ASSERT_TRUE(store_->CreateAccount(account, 50'000).ok());
+  storage::Card card;
+  card.account_id = 7;
+  card.expiry_year = 2099;
+  card.expiry_month = 12;
+  ASSERT_TRUE(store_->CreateCard(*Pan::Parse(kPan), card).ok());
+  StandIn();
+  ASSERT_NE(stand_in_.transfer_id, 0u);  // kytkin holds the amount too
+  EXPECT_EQ(store_->GetAccount(7)->available(), 50'000 - 1'234);
+  IssuerAnswersAgain();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  ASSERT_EQ(sim_->stats().advices_applied, 1u);
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000 - 1'234);  // the 0120, applied
+
+  Result<storage::Decision> reversed =
+      Route(Reversal("000043", true), ReversalRequest("000043"), true);
+  ASSERT_TRUE(reversed.ok()) << reversed.status().ToString();
+  EXPECT_EQ(reversed->response_code, ResponseCode::kApproved);
+  EXPECT_NE(reversed->transfer_id, 0u);  // the ledger's void
+  EXPECT_EQ(store_->GetAccount(7)->available(), 50'000);
+  Result<storage::Decision> again =
+      Route(Reversal("000044", false), ReversalRequest("000044"), true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->response_code, ResponseCode::kInvalidTransaction);  // the ledger's 12
+  router_->WakeSafSender();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  const IssuerSimStats stats = sim_->stats();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000);
+  EXPECT_EQ(stats.reversals_applied, 2u);
+  EXPECT_EQ(stats.reversals_unmatched, 0u);
 }
 
 }  // namespace

@@ -522,6 +522,41 @@ TEST_F(RoutingE2e, NoStandInAnswers91AndTheReversalIsDeliveredAfterARestart) {
       << journal;
 }
 
+// Issue 5 money gap: a stand-in approval (kytkin approved for southbank, its 0120 queued) that the
+// terminal reverses must reach southbank as a 0420 after the 0120, or the cardholder stays charged
+// there; a second reversal after a restart is answered 12 and queues nothing.
+TEST_F(RoutingE2e, AStandInReversedByTheTerminalIsReversedAtTheIssuerAlsoAfterARestart) {
+  ASSERT_TRUE(sim_a_->Start(0).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  sim_a_->Signal(SIGUSR1);  // southbank's only host is down: stand-in at once
+  ASSERT_TRUE(StartServe().ok());
+  const uint32_t purchase = next_stan_;
+  EXPECT_EQ(Send(CardOperation::kPurchase, kSouthbankPan, 5'000), "00");
+  EXPECT_EQ(SendReversal(kSouthbankPan, 5'000, next_stan_++, "0200", purchase), "00");
+  std::string queued = Saf();
+  EXPECT_LT(queued.find("\"mti\":\"0120\""), queued.find("\"mti\":\"0420\"")) << queued;
+
+  ASSERT_EQ(process_->Stop(), 0);
+  ASSERT_TRUE(StartServe().ok());
+  EXPECT_EQ(SendReversal(kSouthbankPan, 5'000, next_stan_++, "0200", purchase), "12");
+  EXPECT_NE(Saf().find("\"queued\":2,"), std::string::npos) << Saf();
+
+  sim_a_->Signal(SIGUSR2);
+  ASSERT_TRUE(WaitFor([&] { return SafEmpty(); }, 15s)) << Saf();
+  std::string balance;
+  EXPECT_EQ(Send(CardOperation::kBalanceInquiry, kSouthbankPan, 0, &balance), "00");
+  EXPECT_EQ(balance, "0002978C000000100000");  // charged by the 0120, given back by the 0420
+  ASSERT_EQ(process_->Stop(), 0);
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"route\":\"reversal of a stand-in, to issuer southbank\""),
+            std::string::npos)
+      << journal;
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "reversals_unmatched"), 0) << a;
+}
+
 TEST_F(RoutingE2e, TerminalReversalAndCompletionOfAnIssuerApprovalReachTheIssuerOnce) {
   ASSERT_TRUE(sim_a_->Start(0).ok());
   ASSERT_TRUE(sim_b_->Start(0).ok());
@@ -571,10 +606,15 @@ TEST_F(RoutingE2e, TerminalReversalAndCompletionOfAnIssuerApprovalReachTheIssuer
 
   ASSERT_EQ(process_->Stop(), 0);
   const std::string journal = Journal();
+  // Two records: the approved reversal, and the second one, which the store declined 12 because
+  // it keeps the original reversed (reason already_resolved).
   const std::string route = "\"route\":\"reversal to issuer nordbank\"";
   const size_t first = journal.find(route);
-  EXPECT_NE(first, std::string::npos) << journal;
-  EXPECT_EQ(journal.find(route, first + 1), std::string::npos) << journal;  // one record
+  ASSERT_NE(first, std::string::npos) << journal;
+  const size_t second = journal.find(route, first + 1);
+  ASSERT_NE(second, std::string::npos) << journal;
+  EXPECT_EQ(journal.find(route, second + 1), std::string::npos) << journal;
+  EXPECT_NE(journal.find("\"reason\":\"already_resolved\"", second), std::string::npos) << journal;
   EXPECT_NE(journal.find("\"operation\":\"reverse\""), std::string::npos) << journal;
   const std::string a = sim_a_->Stop();
   EXPECT_EQ(JsonNumber(a, "reversals_applied"), 1) << a;
