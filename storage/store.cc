@@ -1572,9 +1572,9 @@ int64_t BasisPointsOf(int64_t amount, uint32_t bps) {
   return static_cast<int64_t>((scaled + kBasisPointsPerUnit / 2) / kBasisPointsPerUnit);
 }
 
-// The route text of an off-us decision names its issuer: "issuer X via L 412us stan 17" for an
-// issuer's answer, "stand-in WHY X via L" for a stand-in (switch/routed_request.cc). Empty when
-// it names none.
+// The route text of an off-us decision written before JournalRecord::issuer_id names its issuer:
+// "issuer X via L 412us stan 17" for an issuer's answer, "stand-in WHY X via L" for a stand-in
+// (switch/routed_request.cc). Empty when it names none.
 std::string_view RemoteIssuerOfRoute(std::string_view route) {
   constexpr std::string_view kIssuer = "issuer ";
   constexpr std::string_view kStandIn = "stand-in ";
@@ -1927,7 +1927,10 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   if (auth.amount.currency() != batch.currency) {
     return Decline(ResponseCode::kInvalidAmount, Reason::kCurrencyMismatch);
   }
-  const std::string_view issuer = RemoteIssuerOfRoute(auth.route);
+  // The journal's issuer field; records written before it existed name the issuer only in
+  // their route text.
+  const std::string_view issuer =
+      auth.issuer_id.empty() ? RemoteIssuerOfRoute(auth.route) : std::string_view(auth.issuer_id);
   if (issuer.empty()) {
     return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
   }
