@@ -772,7 +772,7 @@ Decision Store::Impl::Decide(const Request& r) {
     dedupe_key = DedupeKeyOf(r.request_key);
     Result<DedupeFound> found = FindDedupe(r.request_key, dedupe_key);
     if (!found.ok() && !found.status().IsNotFound()) {
-      return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+      return journal_only(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
     }
     if (found.ok() && found->fingerprint == kReversedBeforeOriginalMark) {
       reversed_before_original = true;  // decided below; its own record replaces the mark
@@ -781,7 +781,8 @@ Decision Store::Impl::Decide(const Request& r) {
         // A retransmission: the original answer, no new record. Its completion runs after the
         // original's batch is durable because batches complete in order.
         Result<Decision> original = DedupeDecision(r.request_key, dedupe_key, *found);
-        if (!original.ok()) return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+        if (!original.ok())
+          return journal_only(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
         original->duplicate = true;
         return std::move(original).value();
       }
@@ -821,7 +822,10 @@ Decision Store::Impl::Decide(const Request& r) {
   }
   d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
   if (fields_ok) QueueSaf(r, masked, d);
-  if (fields_ok && !r.request_key.empty()) RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
+  // A decision made without a record it needed is not remembered: a retry is decided again.
+  if (fields_ok && !r.request_key.empty() && d.reason != Reason::kStorageReadFailed) {
+    RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
+  }
   return d;
 }
 
@@ -1287,7 +1291,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         original_key = DedupeKeyOf(r.original_request_key);
         Result<DedupeFound> found = FindDedupe(r.original_request_key, original_key);
         if (!found.ok() && !found.status().IsNotFound()) {
-          return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+          return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
         }
         original_key_known = found.ok();
         original_id = found.ok() ? found->transfer_id : 0;
@@ -1295,7 +1299,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       Result<Transfer*> ot =
           original_id == 0 ? Result<Transfer*>(Status::NotFound("")) : FindTransfer(original_id);
       if (!ot.ok() && !ot.status().IsNotFound()) {
-        return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+        return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
       }
       if (!ot.ok()) {
         if (r.operation == Operation::kReverse && !r.original_request_key.empty() &&
@@ -1526,7 +1530,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
     const DedupeKey hashed = DedupeKeyOf(key);
     Result<DedupeFound> found = FindDedupe(key, hashed);
     if (!found.ok() && !found.status().IsNotFound()) {
-      return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+      return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
     }
     if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
@@ -1564,7 +1568,8 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
         auth_code = original_record->auth_code;
       } else {
         Result<Decision> decision = DedupeDecision(key, hashed, *found);
-        if (!decision.ok()) return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+        if (!decision.ok())
+          return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
         auth_code = decision->auth_code;
       }
       if (auth_code != r.original_auth_code) {
@@ -1575,7 +1580,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, Transfer** out) {
   }
   Result<Transfer*> t = FindTransfer(id);
   if (!t.ok() && !t.status().IsNotFound()) {
-    return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+    return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
   }
   if (!t.ok()) return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
   if ((*t)->kind != TransferKind::kPending) {

@@ -250,6 +250,10 @@ enum class Reason : uint8_t {
   kBatchNotOpen = 43,           // 12: unknown batch, or balanced / settled (no new items)
   kOriginalMismatch = 44,       // 12: the authorization's terminal or auth code differs
   kRefundExceedsCaptured = 45,  // 13: refunds naming an authorization above what it captured
+  // 96: a record the decision needed (a transfer or dedupe entry the store no longer keeps in
+  // memory) could not be read from RocksDB. Not remembered under the request key: a retry is
+  // decided again.
+  kStorageReadFailed = 60,
 };
 std::string_view ReasonName(Reason reason);
 
