@@ -11,7 +11,8 @@
 //   KYTKIN_BENCH_DIR    where the database goes (default the system temp dir)
 //   KYTKIN_BENCH_MATCH  "rrn" (default: kytkin's RRN, as the CSV and ISO 8583 channels use; the
 //                       ledger reads the authorization's journal record) or "key" (the
-//                       authorization's request key: an in-memory lookup)
+//                       authorization's request key: the store's dedupe window, or a
+//                       RocksDB point read for a key older than the window)
 //
 // Not a CI test: run it by hand, e.g. `build/bin/settlement_bench`.
 #include <benchmark/benchmark.h>

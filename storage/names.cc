@@ -92,7 +92,7 @@ constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{
     {Channel::kInternal, "internal"},
 }};
 
-constexpr std::array<std::pair<Reason, std::string_view>, 28> kReasons = {{
+constexpr std::array<std::pair<Reason, std::string_view>, 29> kReasons = {{
     {Reason::kNone, "none"},
     {Reason::kUnknownCard, "unknown_card"},
     {Reason::kCardLost, "card_lost"},
@@ -121,6 +121,7 @@ constexpr std::array<std::pair<Reason, std::string_view>, 28> kReasons = {{
     {Reason::kBatchNotOpen, "batch_not_open"},
     {Reason::kOriginalMismatch, "original_mismatch"},
     {Reason::kRefundExceedsCaptured, "refund_exceeds_captured"},
+    {Reason::kStorageReadFailed, "storage_read_failed"},
 }};
 
 }  // namespace

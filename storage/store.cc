@@ -844,7 +844,7 @@ Decision Store::Impl::Decide(const Request& r) {
     dedupe_key = DedupeKeyOf(r.request_key);
     Result<DedupeFound> found = FindDedupe(r.request_key, dedupe_key);
     if (!found.ok() && !found.status().IsNotFound()) {
-      return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+      return journal_only(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
     }
     if (found.ok() && found->fingerprint == kReversedBeforeOriginalMark) {
       reversed_before_original = true;  // decided below; its own record replaces the mark
@@ -853,7 +853,8 @@ Decision Store::Impl::Decide(const Request& r) {
         // A retransmission: the original answer, no new record. Its completion runs after the
         // original's batch is durable because batches complete in order.
         Result<Decision> original = DedupeDecision(r.request_key, dedupe_key, *found);
-        if (!original.ok()) return journal_only(ResponseCode::kSystemMalfunction, Reason::kNone);
+        if (!original.ok())
+          return journal_only(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
         original->duplicate = true;
         return std::move(original).value();
       }
@@ -893,7 +894,10 @@ Decision Store::Impl::Decide(const Request& r) {
   }
   d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
   if (fields_ok) QueueSaf(r, masked, d);
-  if (fields_ok && !r.request_key.empty()) RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
+  // A decision made without a record it needed is not remembered: a retry is decided again.
+  if (fields_ok && !r.request_key.empty() && d.reason != Reason::kStorageReadFailed) {
+    RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
+  }
   return d;
 }
 
@@ -1357,7 +1361,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
         original_key = DedupeKeyOf(r.original_request_key);
         Result<DedupeFound> found = FindDedupe(r.original_request_key, original_key);
         if (!found.ok() && !found.status().IsNotFound()) {
-          return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+          return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
         }
         original_key_known = found.ok();
         original_id = found.ok() ? found->transfer_id : 0;
@@ -1365,7 +1369,7 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       Result<Transfer*> ot =
           original_id == 0 ? Result<Transfer*>(Status::NotFound("")) : FindTransfer(original_id);
       if (!ot.ok() && !ot.status().IsNotFound()) {
-        return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+        return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
       }
       if (!ot.ok()) {
         if (r.operation == Operation::kReverse && !r.original_request_key.empty() &&
@@ -1611,10 +1615,12 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
   // The authorization's journal record, read (once) from the backend: its terminal, and for an
   // off-us decision everything settlement knows of it. A point read per item.
   std::optional<JournalRecord> record;
+  bool read_failed = false;  // a read error, not a missing record: 96, and not remembered
   auto read_record = [&](uint64_t sequence) {
     if (record && record->sequence == sequence) return true;
     record.reset();
     auto value = backend_->Get(Cf::kJournal, codec::U64Key(sequence));
+    read_failed = !value.ok() && !value.status().IsNotFound();
     if (!value.ok()) return false;
     auto decoded = codec::DecodeJournalRecord(*value);
     if (!decoded.ok()) return false;
@@ -1631,6 +1637,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
       return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
     }
     if (sequence > journal_sequence_ || !read_record(sequence) || record->request_key.empty()) {
+      if (read_failed) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
     key = record->request_key;
@@ -1640,7 +1647,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     const DedupeKey hashed = DedupeKeyOf(key);
     Result<DedupeFound> found = FindDedupe(key, hashed);
     if (!found.ok() && !found.status().IsNotFound()) {
-      return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+      return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
     }
     if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
@@ -1649,6 +1656,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     // terminal or merchant, and for an off-us decision everything settlement knows of it. The
     // dedupe window keeps only a summary, so the record is the one place all of this is.
     if (!read_record(found->journal_sequence)) {
+      if (read_failed) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
     }
     if (!r.original_auth_code.empty() && record->auth_code != r.original_auth_code) {
@@ -1673,7 +1681,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
   }
   Result<Transfer*> t = FindTransfer(id);
   if (!t.ok() && !t.status().IsNotFound()) {
-    return Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+    return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
   }
   if (!t.ok()) return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
   if ((*t)->kind != TransferKind::kPending) {
@@ -1941,7 +1949,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     if (!t.ok()) {
       return t.status().IsNotFound()
                  ? Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal)
-                 : Decline(ResponseCode::kSystemMalfunction, Reason::kNone);
+                 : Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
     }
     capture = *t;
   }

@@ -255,6 +255,10 @@ enum class Reason : uint8_t {
   // from the item's, or the item names it by transfer id only (which ties it to no terminal).
   kOriginalMismatch = 44,
   kRefundExceedsCaptured = 45,  // 13: refunds naming an authorization above what it captured
+  // 96: a record the decision needed (a transfer or dedupe entry the store no longer keeps in
+  // memory) could not be read from RocksDB. Not remembered under the request key: a retry is
+  // decided again.
+  kStorageReadFailed = 60,
 };
 std::string_view ReasonName(Reason reason);
 
