@@ -79,7 +79,7 @@ int RunLoad(Args args) {
   flags.Int("--warmup", &warmup, "seconds before the measurement, not counted");
   flags.Int("--threads", &threads, "load generator threads");
   flags.Int("--connections", &connections,
-            "ISO 8583 connections per thread (gRPC: in flight = connections * depth)");
+            "connections per thread (gRPC: channels, each its own TCP connection)");
   flags.Int("--depth", &depth, "requests in flight per connection (pipelining)");
   flags.Int("--timeout-ms", &timeout_ms, "an unanswered request times out after this");
   flags.Int("--cards", &cards, "funded cards, used with a Zipf skew");

@@ -9,6 +9,7 @@
 
 #include "core/currency.h"
 #include "core/pan.h"
+#include "switch/grpc_runtime.h"
 
 namespace kytkin {
 
@@ -505,6 +506,7 @@ std::string TakeStartupError() {
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const GrpcOptions& options, AuthorizationHandler& authorization, AdminHandler& admin,
     metrics::Registry& metrics, std::span<grpc::Service* const> more_services) {
+  ConfigureGrpcRuntime();
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
   server->in_flight_ = &InFlightGauge(metrics);
   server->authorization_ = std::make_unique<AuthorizationService>(authorization, metrics);

@@ -1,7 +1,9 @@
-// The gRPC side of `kytkin load`: one channel and one completion queue per worker thread, async
-// unary calls, at most connections * depth in flight; card setup through Admin.ImportAccounts.
+// The gRPC side of `kytkin load`: per worker thread one completion queue and --connections
+// channels (each its own TCP connection), async unary calls, --depth in flight per channel;
+// card setup through Admin.ImportAccounts.
 #include <grpcpp/grpcpp.h>
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -11,6 +13,7 @@
 
 #include "kytkin/v1/admin.grpc.pb.h"
 #include "kytkin/v1/authorization.grpc.pb.h"
+#include "switch/grpc_runtime.h"
 #include "switch/load_worker.h"
 
 namespace kytkin::load {
@@ -26,14 +29,18 @@ constexpr std::string_view kExpiry = "3012";
 constexpr std::string_view kMerchant = "KYTKINMERCH0001";
 
 std::shared_ptr<grpc::Channel> MakeChannel(const LoadOptions& options, uint32_t index) {
+  ConfigureGrpcRuntime();
   grpc::ChannelArguments args;
-  // A distinct argument per worker keeps gRPC from sharing one TCP connection between them.
+  // A distinct argument per channel, and no global subchannel pool, keep gRPC from sharing one
+  // TCP connection between channels: each is its own HTTP/2 connection, as --connections says.
   args.SetInt("kytkin.load.channel", static_cast<int>(index));
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(options.grpc_port),
                                    grpc::InsecureChannelCredentials(), args);
 }
 
 struct Call {
+  v1::Authorization::Stub* stub = nullptr;  // the connection this slot's calls use
   std::optional<grpc::ClientContext> context;
   grpc::Status status;
   LoadOperation op = LoadOperation::kAuthorize;
@@ -68,13 +75,20 @@ class GrpcWorker {
       : options_(options),
         plan_(plan),
         shared_(shared),
-        stub_(v1::Authorization::NewStub(MakeChannel(options, plan.index))),
         picker_(options.mix),
         zipf_(options.cards, options.zipf_s),
         rng_(options.seed * 7919 + plan.index),
         calls_(static_cast<size_t>(options.connections) * options.depth),
         approved_(kApprovedRingSize) {
-    for (auto& c : calls_) free_.push_back(&c);
+    for (uint32_t c = 0; c < options.connections; ++c) {
+      stubs_.push_back(
+          v1::Authorization::NewStub(MakeChannel(options, plan.index * options.connections + c)));
+    }
+    // Slot i uses connection i % connections: `depth` calls in flight on each.
+    for (size_t i = 0; i < calls_.size(); ++i) {
+      calls_[i].stub = stubs_[i % stubs_.size()].get();
+      free_.push_back(&calls_[i]);
+    }
     key_prefix_ = "ld" + std::to_string(options.seed) + "-" +
                   std::to_string(NowNs() % 1'000'000'000) + "-" + std::to_string(plan.index) + "-";
   }
@@ -159,8 +173,8 @@ class GrpcWorker {
   }
 
   void Issue(uint64_t due_ns, uint64_t now_ns) {
-    Call* call = free_.back();
-    free_.pop_back();
+    Call* call = free_.front();  // the longest idle slot: spreads calls over the connections
+    free_.pop_front();
     call->context.emplace();
     call->context->set_deadline(std::chrono::system_clock::now() +
                                 std::chrono::milliseconds(options_.timeout_ms));
@@ -183,14 +197,14 @@ class GrpcWorker {
           v1::CaptureRequest request;
           request.set_idempotency_key(call->key);
           request.mutable_authorization()->set_idempotency_key(original);
-          call->capture = stub_->PrepareAsyncCapture(&*call->context, request, &queue_);
+          call->capture = call->stub->PrepareAsyncCapture(&*call->context, request, &queue_);
           call->capture->StartCall();
           call->capture->Finish(&call->capture_response, &call->status, call);
         } else {
           v1::ReverseRequest request;
           request.set_idempotency_key(call->key);
           request.mutable_original()->set_idempotency_key(original);
-          call->reverse = stub_->PrepareAsyncReverse(&*call->context, request, &queue_);
+          call->reverse = call->stub->PrepareAsyncReverse(&*call->context, request, &queue_);
           call->reverse->StartCall();
           call->reverse->Finish(&call->reverse_response, &call->status, call);
         }
@@ -201,7 +215,7 @@ class GrpcWorker {
         request.set_idempotency_key(call->key);
         SetCard(request.mutable_card(), zipf_.Pick(rng_));
         request.mutable_merchant()->set_merchant_id(std::string(kMerchant));
-        call->balance = stub_->PrepareAsyncBalanceInquiry(&*call->context, request, &queue_);
+        call->balance = call->stub->PrepareAsyncBalanceInquiry(&*call->context, request, &queue_);
         call->balance->StartCall();
         call->balance->Finish(&call->balance_response, &call->status, call);
         break;
@@ -216,7 +230,7 @@ class GrpcWorker {
         request.mutable_amount()->set_currency_code("EUR");
         request.mutable_amount()->set_minor_units(amount);
         request.mutable_merchant()->set_merchant_id(std::string(kMerchant));
-        call->authorize = stub_->PrepareAsyncAuthorize(&*call->context, request, &queue_);
+        call->authorize = call->stub->PrepareAsyncAuthorize(&*call->context, request, &queue_);
         call->authorize->StartCall();
         call->authorize->Finish(&call->authorize_response, &call->status, call);
         break;
@@ -252,13 +266,13 @@ class GrpcWorker {
   const LoadOptions& options_;
   const WorkerPlan& plan_;
   WorkerShared& shared_;
-  std::unique_ptr<v1::Authorization::Stub> stub_;
+  std::vector<std::unique_ptr<v1::Authorization::Stub>> stubs_;  // one per connection
   grpc::CompletionQueue queue_;
   OperationPicker picker_;
   ZipfPicker zipf_;
   std::mt19937_64 rng_;
   std::vector<Call> calls_;
-  std::vector<Call*> free_;
+  std::deque<Call*> free_;
   std::vector<std::string> approved_;  // idempotency keys of approved authorizations (ring)
   size_t approved_next_ = 0;
   size_t approved_count_ = 0;

@@ -42,7 +42,8 @@ struct LoadOptions {
   uint64_t warmup_s = 2;
   // Worker threads (default 1; the server shares the machine). Connections per thread
   // (ISO 8583; default 8) and requests in flight per connection (pipelining depth, default 16).
-  // For gRPC: in flight per thread = connections * depth, over one channel per thread.
+  // For gRPC: `connections` channels per thread (separate TCP connections), `depth` calls in
+  // flight on each.
   uint32_t threads = 1;
   uint32_t connections = 8;
   uint32_t depth = 16;

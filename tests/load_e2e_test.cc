@@ -1,11 +1,19 @@
 // `kytkin load` against the real `kytkin serve` (port 0, temp data dir): a short open-loop run
-// over ISO 8583 and over gRPC answers every request it offered, and the ledger still verifies.
+// over ISO 8583 and over gRPC answers every request it offered, and the ledger still verifies;
+// gRPC's --connections are separate TCP connections.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "tests/kytkin_process.h"
 
@@ -99,6 +107,59 @@ TEST_F(LoadE2e, OpenLoopOverGrpcAnswersEveryRequestAndARerunReusesTheCards) {
     EXPECT_NE(report.find("\"answered\": 300,"), std::string::npos) << report;
     EXPECT_NE(report.find("\"errors\": 0,"), std::string::npos) << report;
   }
+}
+
+// Server-side sockets on 127.0.0.1:`port` in state ESTABLISHED. gRPC listens on a dual-stack
+// socket, so its connections show in /proc/net/tcp6 as ::ffff:127.0.0.1; both files count.
+int EstablishedOnPort(uint16_t port) {
+  char suffix[16];
+  std::snprintf(suffix, sizeof(suffix), "0100007F:%04X", port);
+  int count = 0;
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local_address, remote_address, state;
+      fields >> slot >> local_address >> remote_address >> state;
+      if (local_address.ends_with(suffix) && state == "01") ++count;
+    }
+  }
+  return count;
+}
+
+TEST_F(LoadE2e, GrpcConnectionsAreSeparateTcpConnections) {
+  // The cards first, so the measured run opens no Admin channel beside its own.
+  CommandResult setup =
+      process_->Run({"load", "--ports-json", ports_json_, "--protocol", "grpc", "--rate", "50",
+                     "--duration", "1", "--warmup", "0", "--cards", "100", "--quiet"});
+  ASSERT_TRUE(RanToTheEnd(setup.exit_code)) << setup.output;
+  const uint16_t port = process_->ports().grpc;
+  for (int i = 0; i < 500 && EstablishedOnPort(port) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the setup run's sockets close
+  }
+  ASSERT_EQ(EstablishedOnPort(port), 0);
+
+  std::atomic<bool> done{false};
+  CommandResult run;
+  std::thread load([&] {
+    run = process_->Run({"load", "--ports-json", ports_json_, "--protocol", "grpc", "--rate", "300",
+                         "--duration", "2", "--warmup", "0", "--cards", "100", "--connections", "3",
+                         "--depth", "2", "--skip-setup", "--quiet"});
+    done = true;
+  });
+  int most = 0;
+  while (!done) {
+    most = std::max(most, EstablishedOnPort(port));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  load.join();
+  ASSERT_TRUE(RanToTheEnd(run.exit_code)) << run.output;
+  // At least three (one channel carried every call before); a fourth can show for a moment
+  // when gRPC replaces a connection.
+  EXPECT_GE(most, 3) << "--connections 3 should open three TCP connections";
+  EXPECT_LE(most, 4);
 }
 
 TEST_F(LoadE2e, RefusesTargetsOffThisMachineAndBadFlags) {
