@@ -57,15 +57,22 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }  // namespace
 
 void HttpRouter::Add(http::verb method, std::string pattern, HttpHandler handler) {
+  AddAsync(method, std::move(pattern),
+           [handler = std::move(handler)](const HttpRequest& request, HttpResponder respond) {
+             respond(handler(request));
+           });
+}
+
+void HttpRouter::AddAsync(http::verb method, std::string pattern, AsyncHttpHandler handler) {
   assert(!pattern.empty() && pattern[0] == '/');
   std::vector<std::string> segments;
   for (std::string_view s : SplitPath(pattern)) segments.emplace_back(s);
   routes_.push_back({method, std::move(segments), std::move(handler)});
 }
 
-HttpResponse HttpRouter::Route(HttpRequest& request) const {
+void HttpRouter::Dispatch(HttpRequest& request, const HttpResponder& respond) const {
   if (request.path.empty() || request.path[0] != '/') {
-    return HttpResponse::Error(400, "the path must start with '/'");
+    return respond(HttpResponse::Error(400, "the path must start with '/'"));
   }
   const std::vector<std::string_view> segments = SplitPath(request.path);
   bool path_known = false;
@@ -89,10 +96,10 @@ HttpResponse HttpRouter::Route(HttpRequest& request) const {
       continue;
     }
     request.params = std::move(params);
-    return route.handler(request);
+    return route.handler(request, respond);
   }
-  if (path_known) return HttpResponse::Error(405, "method not allowed on this path");
-  return HttpResponse::Error(404, "no such path");
+  if (path_known) return respond(HttpResponse::Error(405, "method not allowed on this path"));
+  respond(HttpResponse::Error(404, "no such path"));
 }
 
 struct HttpServerState {
@@ -183,10 +190,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request.path = target.substr(0, q);
     request.query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
     request.body = req.body();
-    HttpResponse response = state_->router.Route(request);
     const bool head = req.method() == http::verb::head;
-    if (head) response.body.clear();
-    Send(std::move(response), req.keep_alive(), req.version());
+    const bool keep_alive = req.keep_alive();
+    const unsigned version = req.version();
+    // Nothing is read meanwhile (the parser, and the request's views, stay as they are).
+    state_->router.Dispatch(
+        request, [self = shared_from_this(), head, keep_alive, version](HttpResponse response) {
+          // At once for a synchronous handler (dispatch runs it inline on the session's thread);
+          // an asynchronous one answers from its own thread.
+          asio::dispatch(self->stream_.get_executor(), [self, response = std::move(response), head,
+                                                        keep_alive, version]() mutable {
+            if (head) response.body.clear();
+            self->Send(std::move(response), keep_alive, version);
+          });
+        });
   }
 
   void Send(HttpResponse r, bool keep_alive, unsigned version) {

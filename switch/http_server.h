@@ -4,8 +4,9 @@
 // One session per connection on one io_context (round-robin over the pool), keep-alive,
 // a body limit (413), a timeout to read each request and to write each response (the
 // connection is closed), connections_max (more are accepted and closed at once). Errors are
-// JSON: {"error": {"code": 404, "message": "..."}}. Handlers run on the session's thread and
-// must be quick: this is an ops API, not the authorization path.
+// JSON: {"error": {"code": 404, "message": "..."}}. Handlers run on the session's thread, which
+// also serves ISO 8583 connections, and must be quick; work that is not (a routing table reload
+// parses megabytes) goes to an asynchronous handler, which answers from its own thread.
 #pragma once
 
 #include <atomic>
@@ -50,6 +51,10 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// An asynchronous handler: `respond` must be called exactly once, from any thread (the response
+// goes back to the session's thread). The request's views stay valid until then.
+using HttpResponder = std::function<void(HttpResponse)>;
+using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder respond)>;
 
 // Maps (method, path pattern) to a handler. Patterns are absolute paths whose segments are
 // literal or "{name}" (one non-empty segment): "/api/v1/transactions/{rrn}". An unknown path
@@ -58,13 +63,16 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 class HttpRouter {
  public:
   void Add(boost::beast::http::verb method, std::string pattern, HttpHandler handler);
-  HttpResponse Route(HttpRequest& request) const;
+  void AddAsync(boost::beast::http::verb method, std::string pattern, AsyncHttpHandler handler);
+  // Runs the matching handler (or answers 400 / 404 / 405); `respond` is called exactly once, on
+  // this thread for a synchronous handler.
+  void Dispatch(HttpRequest& request, const HttpResponder& respond) const;
 
  private:
   struct Entry {
     boost::beast::http::verb method;
     std::vector<std::string> segments;
-    HttpHandler handler;
+    AsyncHttpHandler handler;
   };
   std::vector<Entry> routes_;
 };

@@ -198,6 +198,17 @@ void IssuerRouter::Stop() {
   // Links first: a send the sender waits for ends with kLinkDown.
   for (auto& link : links_) link->Stop();
   if (saf_thread_.joinable()) saf_thread_.join();
+  std::vector<HttpResponder> waiters;
+  {
+    std::lock_guard lock(saf_mu_);
+    waiters.swap(reload_waiters_);
+  }
+  for (HttpResponder& respond : waiters) respond(HttpResponse::Error(503, "shutting down"));
+}
+
+HttpResponse IssuerRouter::ReloadResponse(const Status& s) const {
+  if (!s.ok()) return HttpResponse::Error(400, s.message());
+  return HttpResponse::Json(200, "{\"version\":" + std::to_string(holder_.version()) + "}");
 }
 
 RouteChoice IssuerRouter::Route(const routing::RouteRequest& request) {
@@ -297,6 +308,7 @@ void IssuerRouter::SafLoop() {
   for (;;) {
     bool reload = false;
     std::deque<SafResult> results;
+    std::vector<HttpResponder> waiters;
     {
       std::lock_guard lock(saf_mu_);
       if (saf_stop_) return;
@@ -304,16 +316,22 @@ void IssuerRouter::SafLoop() {
       reload_due_ = false;
       saf_wake_ = false;
       results.swap(saf_results_);
+      waiters.swap(reload_waiters_);
     }
-    if (reload) {
+    if (reload || !waiters.empty()) {
+      // One reload answers every request that came meanwhile: each wants the file as it is now.
       Status s = Reload();
-      std::cerr << "kytkin: SIGHUP routing reload: " << (s.ok() ? "ok" : s.ToString()) << "\n";
+      if (reload) {
+        std::cerr << "kytkin: SIGHUP routing reload: " << (s.ok() ? "ok" : s.ToString()) << "\n";
+      }
+      for (HttpResponder& respond : waiters) respond(ReloadResponse(s));
     }
     for (const SafResult& result : results) OnSafResult(result);
     const int64_t wait_us = SafRound();
     std::unique_lock lock(saf_mu_);
-    saf_cv_.wait_for(lock, std::chrono::microseconds(wait_us),
-                     [&] { return saf_stop_ || saf_wake_ || reload_due_; });
+    saf_cv_.wait_for(lock, std::chrono::microseconds(wait_us), [&] {
+      return saf_stop_ || saf_wake_ || reload_due_ || !reload_waiters_.empty();
+    });
     if (saf_stop_) return;
   }
 }
@@ -495,11 +513,20 @@ void IssuerRouter::AddHttpRoutes(HttpRouter& router) {
     if (body.empty()) return HttpResponse::Error(503, "store unavailable");
     return HttpResponse::Json(200, std::move(body));
   });
-  router.Add(boost::beast::http::verb::post, "/api/v1/routing/reload", [this](const HttpRequest&) {
-    Status s = Reload();
-    if (!s.ok()) return HttpResponse::Error(400, s.message());
-    return HttpResponse::Json(200, "{\"version\":" + std::to_string(holder_.version()) + "}");
-  });
+  router.AddAsync(boost::beast::http::verb::post, "/api/v1/routing/reload",
+                  [this](const HttpRequest&, HttpResponder respond) {
+                    {
+                      std::lock_guard lock(saf_mu_);
+                      // The SAF thread runs (or is about to) from Start to Stop, which answers
+                      // what it left; outside them, reload here.
+                      if (started_.load(std::memory_order_acquire) && !saf_stop_) {
+                        reload_waiters_.push_back(std::move(respond));
+                        saf_cv_.notify_all();
+                        return;
+                      }
+                    }
+                    respond(ReloadResponse(Reload()));
+                  });
 }
 
 }  // namespace kytkin

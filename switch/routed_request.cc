@@ -285,7 +285,7 @@ void DecideReversal(const std::shared_ptr<HeldReversal>& held,
   storage::Request& r = held->request;
   const bool completion = r.operation == Operation::kCapture;
   // Only an authorization (0100) has a hold to complete.
-  if (!remote || (completion && !stand_in && BaseMti(found->record.mti) != "0100")) {
+  if (!remote || (completion && BaseMti(found->record.mti) != "0100")) {
     SubmitHeld(held);  // the ledger's own reversal or completion (on-us, old stand-in, or 25)
     return;
   }

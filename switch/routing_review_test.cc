@@ -577,5 +577,28 @@ TEST_F(RoutingStandInReversalTest, AReversalAfterThe0120WasDeliveredVoidsTheHold
   EXPECT_EQ(stats.reversals_unmatched, 0u);
 }
 
+// The completion (0220) of a stand-in authorization tells the issuer the final amount: a 0220
+// naming the 0120 it got, after it; the issuer keeps only the completed amount.
+TEST_F(RoutingStandInReversalTest, ACompletionOfAStandInReachesTheIssuerAfterItsAdvice) {
+  StandIn();
+  Message completion = Reversal("000043", true);
+  ASSERT_TRUE(completion.SetMti("0220").ok());
+  ASSERT_TRUE(completion.Set(4, "000000001000").ok());
+  storage::Request request = ReversalRequest("000043");
+  request.operation = storage::Operation::kCapture;
+  request.mti = "0220";
+  request.amount = Amount(1'000, 978);
+  Result<storage::Decision> d = Route(completion, request, true);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->response_code, ResponseCode::kApproved);
+  IssuerAnswersAgain();
+  ASSERT_TRUE(WaitFor([&] { return SafQueued() == 0; })) << router_->SafJson();
+  const IssuerSimStats stats = sim_->stats();
+  EXPECT_EQ(*sim_->AvailableMinor(kPan), 100'000 - 1'000)
+      << "advices applied " << stats.advices_applied << ", reversals applied "
+      << stats.reversals_applied;
+  EXPECT_EQ(stats.advices_applied, 2u);  // the 0120 and the 0220
+}
+
 }  // namespace
 }  // namespace kytkin

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 namespace kytkin {
@@ -72,6 +73,15 @@ class HttpServerTest : public ::testing::Test {
     router.Add(http::verb::post, "/api/v1/echo", [](const HttpRequest& r) {
       return HttpResponse{200, "text/plain", std::string(r.body)};
     });
+    // Answers after kSlowMs from a thread of its own.
+    router.AddAsync(
+        http::verb::post, "/api/v1/slow", [this](const HttpRequest& r, HttpResponder respond) {
+          std::lock_guard lock(slow_mu_);
+          slow_threads_.emplace_back([body = std::string(r.body), respond = std::move(respond)] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(kSlowMs));
+            respond(HttpResponse{200, "text/plain", body});
+          });
+        });
     for (int i = 0; i < 2; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
       context_ptrs_.push_back(contexts_.back().get());
@@ -86,12 +96,19 @@ class HttpServerTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    {
+      std::lock_guard lock(slow_mu_);
+      for (auto& t : slow_threads_) t.join();
+    }
     guards_.clear();
     for (auto& c : contexts_) c->stop();
     for (auto& t : threads_) t.join();
     server_.reset();
   }
 
+  static constexpr int kSlowMs = 400;
+  std::mutex slow_mu_;
+  std::vector<std::thread> slow_threads_;  // guarded by slow_mu_
   metrics::Registry metrics_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::io_context*> context_ptrs_;
@@ -207,6 +224,28 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheMaximumAreRefused) {
   EXPECT_TRUE(second.Closed());
   EXPECT_EQ(metrics_.GetCounter("kytkin_http_connections_refused_total", "").value(), 1u);
   EXPECT_EQ(first.Request(http::verb::get, "/healthz").result_int(), 200u);
+}
+
+// An asynchronous handler (a routing table reload) answers from its own thread: the session's
+// worker, which also serves terminals, goes on serving other connections meanwhile.
+TEST_F(HttpServerTest, AnAsynchronousHandlerDoesNotHoldItsWorker) {
+  Start();
+  const auto start = std::chrono::steady_clock::now();
+  std::thread slow_client([&] {
+    Client c(server_->port());
+    auto res = c.Request(http::verb::post, "/api/v1/slow", "later");
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "later");
+  });
+  std::this_thread::sleep_for(50ms);  // the slow request is at its handler
+  // Sessions go round robin over the two workers: some of these share the slow one's.
+  for (int i = 0; i < 4; ++i) {
+    Client c(server_->port());
+    EXPECT_EQ(c.Request(http::verb::get, "/healthz").result_int(), 200u);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kSlowMs));
+  slow_client.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kSlowMs));
 }
 
 TEST_F(HttpServerTest, PortInUseFails) {
