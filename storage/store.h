@@ -584,7 +584,7 @@ class Store {
   // the allocator (its own overhead and free lists not included). For benchmarks and metrics.
   struct MemoryUsage {
     uint64_t cards = 0;
-    uint64_t card_bytes = 0;  // packed records (68 bytes each) + index
+    uint64_t card_bytes = 0;  // packed records (84 bytes each, velocity included) + index
     uint64_t accounts = 0;
     uint64_t account_bytes = 0;  // packed records (56 bytes each) + index + the names kept aside
     uint64_t rocksdb_bytes = 0;  // memtables, block cache, index/filter blocks; 0 for kMemory
