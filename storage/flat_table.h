@@ -35,7 +35,7 @@ class FlatTable {
   using Key = typename Traits::Key;
   using Record = typename Traits::Record;
 
-  // Records per chunk: 2^14 (about 1 MiB of card records), so the last, partly filled chunk
+  // Records per chunk: 2^14 (about 1.3 MiB of card records), so the last, partly filled chunk
   // wastes little and the chunk pointer array stays small (611 pointers at 10^7 records).
   static constexpr size_t kChunkRecords = size_t{1} << 14;
   // The index doubles when it would be more than 3/4 full.

@@ -422,7 +422,12 @@ class Store::Impl {
   uint64_t WriteJournal(const Request& r, const std::string& token, const std::string& masked,
                         const Decision& d);
   void CountVelocity(const std::string& token, int64_t amount);
-  codec::Velocity& VelocityOf(const std::string& token);
+  // Velocity counters: a card's live in its record (CardRecord::velocity_*), any other key's
+  // (stand-in counters) in velocity_. VelocityOf is today's (zero on a new day); Stored is as
+  // last set, any day; Set changes memory only (CountVelocity marks the key for the batch).
+  codec::Velocity VelocityOf(const std::string& key);
+  codec::Velocity StoredVelocity(const std::string& key);
+  void SetVelocity(const std::string& key, const codec::Velocity& v);
   void ExpireOne(Transfer& pending);
   // A reversed debit no longer counts toward the card's daily limits (same UTC day only).
   void ReleaseVelocity(const Transfer& orig);
@@ -494,7 +499,7 @@ class Store::Impl {
   uint64_t evicted_batch_ = 0;  // batches up to this one are durable and evicted from memory
   uint64_t transfer_disk_reads_ = 0;
   uint64_t dedupe_disk_reads_ = 0;
-  std::unordered_map<std::string, codec::Velocity> velocity_;
+  std::unordered_map<std::string, codec::Velocity> velocity_;  // keys that name no card
   uint32_t velocity_prune_day_ = 0;   // the day the current pruning pass removes days before
   size_t velocity_prune_bucket_ = 0;  // the next bucket the pass looks at
   uint64_t next_transfer_id_ = 1;
@@ -582,8 +587,7 @@ Status Store::Impl::Load() {
     auto vel = codec::DecodeVelocity(k, v, &token);
     if (!vel.ok()) return vel.status();
     if (vel->day < today) return Status::Ok();  // a past day's counters limit nothing
-    auto& slot = velocity_[token];
-    if (vel->day >= slot.day) slot = *vel;
+    if (vel->day >= StoredVelocity(token).day) SetVelocity(token, *vel);
     return Status::Ok();
   }));
   auto head = view->Get(Cf::kMeta, codec::kJournalHeadKey);
@@ -681,7 +685,7 @@ void Store::Impl::Finalize(OpenBatch& b) {
     b.batch->Put(Cf::kAccounts, codec::U64Key(id), scratch_);
   }
   for (const std::string& token : b.dirty_velocity) {
-    const codec::Velocity& v = velocity_.at(token);
+    const codec::Velocity v = StoredVelocity(token);
     scratch_.clear();
     codec::EncodeVelocity(v, &scratch_);
     b.batch->Put(Cf::kVelocity, codec::VelocityKey(token, v.day), scratch_);
@@ -1138,17 +1142,36 @@ Outcome Store::Impl::CheckCard(const Request& r, const std::string& token, CardR
   return {};
 }
 
-codec::Velocity& Store::Impl::VelocityOf(const std::string& token) {
+codec::Velocity Store::Impl::StoredVelocity(const std::string& key) {
+  if (const CardRecord* card = FindCardByToken(key)) {
+    return codec::Velocity{card->velocity_day, card->velocity_count, card->velocity_amount_minor};
+  }
+  auto it = velocity_.find(key);
+  return it == velocity_.end() ? codec::Velocity{} : it->second;
+}
+
+void Store::Impl::SetVelocity(const std::string& key, const codec::Velocity& v) {
+  if (CardRecord* card = FindCardByToken(key)) {
+    card->velocity_day = v.day;
+    card->velocity_count = v.count;
+    card->velocity_amount_minor = v.amount_minor;
+    return;
+  }
+  velocity_[key] = v;
+}
+
+codec::Velocity Store::Impl::VelocityOf(const std::string& key) {
   const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
-  codec::Velocity& v = velocity_[token];
+  codec::Velocity v = StoredVelocity(key);
   if (v.day != today) v = codec::Velocity{today, 0, 0};
   return v;
 }
 
 void Store::Impl::CountVelocity(const std::string& token, int64_t amount) {
-  codec::Velocity& v = VelocityOf(token);
+  codec::Velocity v = VelocityOf(token);
   ++v.count;
   v.amount_minor += amount;
+  SetVelocity(token, v);
   open_.dirty_velocity.insert(token);
 }
 
@@ -1157,7 +1180,7 @@ Outcome Store::Impl::CheckDebitLimits(const CardRecord& card, const std::string&
   if (card.single_amount_max_minor > 0 && amount > card.single_amount_max_minor) {
     return Decline(ResponseCode::kExceedsAmountLimit, Reason::kSingleAmountLimit);
   }
-  const codec::Velocity& v = VelocityOf(token);
+  const codec::Velocity v = VelocityOf(token);
   if (card.daily_amount_max_minor > 0 && v.amount_minor + amount > card.daily_amount_max_minor) {
     return Decline(ResponseCode::kExceedsAmountLimit, Reason::kDailyAmountLimit);
   }
@@ -1523,7 +1546,7 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
   if (token.empty()) return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
   if (amount <= 0) return Decline(ResponseCode::kInvalidAmount, Reason::kInvalidAmount);
   const std::string counter_key = StandInCounterKey(token);
-  const codec::Velocity& counters = VelocityOf(counter_key);
+  const codec::Velocity counters = VelocityOf(counter_key);
   // A subtraction, so a huge amount cannot wrap the sum below the limit.
   if (r.stand_in_daily_amount_max_minor > 0 &&
       amount > r.stand_in_daily_amount_max_minor - counters.amount_minor) {
@@ -2192,9 +2215,10 @@ void Store::Impl::ReleaseVelocity(const Transfer& orig) {
   if (orig.card_token.empty() || orig.created_unix_us / kMicrosPerDay != today) return;
   const AccountRecord* debit = accounts_.Find(orig.debit_account);
   if (debit == nullptr || !IsCardholderKind(debit->kind)) return;
-  codec::Velocity& v = VelocityOf(orig.card_token);
+  codec::Velocity v = VelocityOf(orig.card_token);
   if (v.count > 0) --v.count;
   v.amount_minor = std::max<int64_t>(0, v.amount_minor - orig.amount.minor_units());
+  SetVelocity(orig.card_token, v);
   open_.dirty_velocity.insert(orig.card_token);
 }
 

@@ -15,10 +15,11 @@
 // later call fails with the same Status (health()), and nothing is retried.
 //
 // How it works: one ledger thread owns the in-memory state (the hot cache, rebuilt from disk on
-// Open) and decides requests in arrival order, appending each decision to the open batch; one
-// committer thread writes a batch with one synced write (group commit) while the ledger thread
-// fills the next, and one completion thread runs a durable batch's completions while the
-// committer writes the next. Decisions therefore see earlier decisions that are not yet synced;
+// Open; cards and accounts as packed records, storage/compact_records.h, converted to the
+// structs below at this API) and decides requests in arrival order, appending each decision to the
+// open batch; one committer thread writes a batch with one synced write (group commit) while the
+// ledger thread fills the next, and one completion thread runs a durable batch's completions while
+// the committer writes the next. Decisions therefore see earlier decisions that are not yet synced;
 // that is safe because a failed sync stops the store before anything of that batch is
 // acknowledged.
 //
@@ -604,6 +605,8 @@ class Store {
   // Creates a card for `pan` (token computed here; `card.token`/`masked_pan` are ignored) and
   // returns it. AlreadyExists if the PAN has a card; NotFound if the account does not exist.
   Result<Card> CreateCard(const Pan& pan, const Card& card);
+  // NotFound for an unknown card; InvalidArgument when the token is not 64 lowercase hex digits
+  // (message names card_token) or the status is not a CardStatus.
   Status SetCardStatus(std::string_view card_token, CardStatus status);
 
   // One row of a bulk import: an account to create (optional), a card to create for a PAN
@@ -622,6 +625,7 @@ class Store {
   // Reads of the ledger thread's view (includes decisions not yet durable; a transfer or decision
   // no longer in memory is read from disk).
   Result<Account> GetAccount(uint64_t account_id);
+  // NotFound for an unknown card; InvalidArgument (naming card_token) for a malformed token.
   Result<Card> GetCard(std::string_view card_token);
   Result<Transfer> GetTransfer(uint64_t transfer_id);
   // The decision recorded for a request key (the dedupe index). NotFound when the key is unknown.
@@ -647,7 +651,7 @@ class Store {
   // the allocator (its own overhead and free lists not included). For benchmarks and metrics.
   struct MemoryUsage {
     uint64_t cards = 0;
-    uint64_t card_bytes = 0;  // packed records (68 bytes each) + index
+    uint64_t card_bytes = 0;  // packed records (84 bytes each, velocity included) + index
     uint64_t accounts = 0;
     uint64_t account_bytes = 0;  // packed records (56 bytes each) + index + the names kept aside
     uint64_t rocksdb_bytes = 0;  // memtables, block cache, index/filter blocks; 0 for kMemory

@@ -688,6 +688,31 @@ TEST_P(StoreTest, CardsAndAccountsKeepEveryFieldAcrossReopen) {
   ExpectLedgerAndJournalOk();
 }
 
+// A card's daily counters live in its packed record: they must count, survive a restart (read
+// back from the velocity column family into the record) and start again the next UTC day.
+TEST_P(StoreTest, CardVelocityCountsSurvivesReopenAndResetsNextDay) {
+  Card card = TestCard(1);
+  card.daily_count_max = 2;
+  card.daily_amount_max_minor = 10'000;
+  Pan pan = Funded(1, 100'000, AccountKind::kCardholderDebit, card);
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, pan, 400, "p1")).approved());
+  EXPECT_EQ(Do(TestRequest(Operation::kPurchase, pan, 9'700, "p2")).reason,
+            Reason::kDailyAmountLimit);  // 400 + 9,700 > 10,000
+  Decision hold = Do(TestRequest(Operation::kAuthorize, pan, 600, "p3"));
+  EXPECT_TRUE(hold.approved());
+  if (GetParam() == Backend::kRocksDb) Reopen();
+  Decision third = Do(TestRequest(Operation::kPurchase, pan, 1, "p4"));
+  EXPECT_EQ(third.response_code, ResponseCode::kExceedsFrequencyLimit);
+  EXPECT_EQ(third.reason, Reason::kDailyCountLimit);
+  // Reversing today's hold gives its count and amount back (in the record too).
+  EXPECT_TRUE(Do(OriginalRequest(Operation::kReverse, hold.transfer_id, 0, "r3")).approved());
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, pan, 600, "p5")).approved());
+  EXPECT_EQ(Do(TestRequest(Operation::kPurchase, pan, 1, "p6")).reason, Reason::kDailyCountLimit);
+  clock_.Advance(kDayUs);
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, pan, 9'000, "p7")).approved());
+  ExpectLedgerAndJournalOk();
+}
+
 TEST_P(StoreTest, MalformedCardTokensAreRefusedNamingTheField) {
   Pan pan = Funded(1, 10'000);
   const std::string token = store_->CardToken(pan);

@@ -59,7 +59,7 @@ using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder re
 // Maps (method, path pattern) to a handler. Patterns are absolute paths whose segments are
 // literal or "{name}" (one non-empty segment): "/api/v1/transactions/{rrn}". An unknown path
 // answers 404; a known path with another method answers 405.
-// Thread safety: add routes before the server starts; Route() is then safe from any thread.
+// Thread safety: add routes before the server starts; Dispatch() is then safe from any thread.
 class HttpRouter {
  public:
   void Add(boost::beast::http::verb method, std::string pattern, HttpHandler handler);

@@ -399,7 +399,9 @@ TEST_F(SettlementTest, HttpRoutesReadReportsAndBatches) {
     HttpRequest request;
     request.path = path;
     request.query = query;
-    return router.Route(request);
+    HttpResponse response;
+    router.Dispatch(request, [&](HttpResponse r) { response = std::move(r); });  // synchronous
+    return response;
   };
   EXPECT_EQ(get("/api/v1/settlement/report", "").status, 400u);  // no batch, no date yet
   auto writer =
