@@ -456,9 +456,12 @@ void IssuerRouter::SendIssuerHead(const routing::Issuer& issuer, std::string_vie
     // Counted durably before it leaves, so after a crash the next send is a repeat.
     Result<storage::SafMessage> m = store_.SafRecordAttempt(queued.id);
     if (!m.ok()) return;
+    // The parsed message views these bytes, and the link reads it later on its own thread: they
+    // live with the callback, which the link keeps until the send ends.
+    auto bytes = std::make_shared<const std::string>(std::move(m->message));
     Message advice(*dialect);
     const bool built =
-        advice.Parse(m->message).ok() &&
+        advice.Parse(*bytes).ok() &&
         advice.SetMti(m->attempts > 1 ? RepeatMti(m->mti) : m->mti).ok() &&
         advice.Set(39, ResponseCodeDigits(m->response_code)).ok() &&
         (m->auth_code.empty() || advice.Set(38, m->auth_code).ok()) &&
@@ -473,7 +476,7 @@ void IssuerRouter::SendIssuerHead(const routing::Issuer& issuer, std::string_vie
     SafResult result{issuer.id, m->id, m->attempts, false, 0};
     // The link always calls back (answer, deadline or loss; Stop() ends what is in flight), on
     // its own thread: the result goes back to the sender thread, which holds no lock meanwhile.
-    link->Send(advice, [this, result](const IssuerReply& reply) mutable {
+    link->Send(advice, [this, result, bytes](const IssuerReply& reply) mutable {
       result.answered = reply.outcome == IssuerOutcome::kAnswered;
       result.stan = reply.stan;
       {

@@ -285,7 +285,7 @@ TEST_F(IssuerRouterTest, ARetransmissionIsAnsweredFromTheFirstAndNotForwardedAga
 // Issue 5 gap: one sender for all issuers waited out each send, so an issuer whose host takes
 // advices and never answers (its link up: sign-on and echo answered) held every other issuer's
 // advices for a deadline per attempt. Each issuer is its own strand now.
-// Failed before (nordbank's advice waited for abank's 3 s deadline).
+// Failed before (nordbank's advice waited for abank's deadline).
 TEST_F(IssuerRouterTest, AnIssuerThatNeverAnswersDoesNotDelayAnotherIssuersAdvices) {
   auto slow = IssuerSim::Start(IssuerSimOptions{});
   ASSERT_TRUE(slow.ok());
@@ -298,7 +298,7 @@ TEST_F(IssuerRouterTest, AnIssuerThatNeverAnswersDoesNotDelayAnotherIssuersAdvic
   IssuerLinkOptions link = o.links[0];
   link.id = "ab-a";
   link.port = (*slow)->port();
-  link.request_deadline_ms = 3'000;
+  link.request_deadline_ms = 5'000;
   o.links.push_back(link);
   auto router = IssuerRouter::Create(o, *store_, metrics_);
   ASSERT_TRUE(router.ok()) << router.status().ToString();
@@ -313,10 +313,11 @@ TEST_F(IssuerRouterTest, AnIssuerThatNeverAnswersDoesNotDelayAnotherIssuersAdvic
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // abank's is at its link first
   const auto queued_at = std::chrono::steady_clock::now();
   QueueAdvice("nordbank", "0120", "000002");
-  ASSERT_TRUE(WaitFor([&] { return sim_->stats().advices_applied == 1; }, 1'000))
+  // Far below abank's 5 s deadline, with room for a busy (or sanitized) test machine.
+  ASSERT_TRUE(WaitFor([&] { return sim_->stats().advices_applied == 1; }, 2'500))
       << router_->SafJson();
   const auto waited = std::chrono::steady_clock::now() - queued_at;
-  EXPECT_LT(waited, std::chrono::milliseconds(1'000));
+  EXPECT_LT(waited, std::chrono::milliseconds(2'500));
   // abank's is still unanswered and queued; nordbank's is acknowledged and gone.
   ASSERT_TRUE(WaitFor([&] { return Queued() == 1; }, 1'000)) << router_->SafJson();
   EXPECT_EQ(store_->SafList()->front().issuer, "abank");
