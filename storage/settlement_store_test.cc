@@ -104,14 +104,7 @@ class SettlementStoreTest : public ::testing::TestWithParam<Backend> {
     return a.ok() ? a->balance() : 0;
   }
 
-  void ExpectLedgerOk() {
-    auto l = store_->VerifyLedger();
-    ASSERT_TRUE(l.ok());
-    for (const auto& v : l->violations) ADD_FAILURE() << "ledger: " << v;
-    auto j = store_->VerifyJournal();
-    ASSERT_TRUE(j.ok());
-    for (const auto& v : j->violations) ADD_FAILURE() << "journal: " << v;
-  }
+  void ExpectLedgerOk() { kytkin::storage::testing::ExpectLedgerAndJournalOk(*store_); }
 
   TempDir dir_;
   ManualClock clock_;

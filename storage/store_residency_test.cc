@@ -94,14 +94,7 @@ class StoreResidencyTest : public ::testing::TestWithParam<Backend> {
     return r;
   }
 
-  void ExpectLedgerAndJournalOk() {
-    auto l = store_->VerifyLedger();
-    ASSERT_TRUE(l.ok());
-    for (const auto& v : l->violations) ADD_FAILURE() << "ledger: " << v;
-    auto j = store_->VerifyJournal();
-    ASSERT_TRUE(j.ok());
-    for (const auto& v : j->violations) ADD_FAILURE() << "journal: " << v;
-  }
+  void ExpectLedgerAndJournalOk() { kytkin::storage::testing::ExpectLedgerAndJournalOk(*store_); }
 
   TempDir dir_;
   ManualClock clock_{kTestNowUnixUs};

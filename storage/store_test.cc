@@ -71,14 +71,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return a.ok() ? *a : Account{};
   }
 
-  void ExpectLedgerAndJournalOk() {
-    auto l = store_->VerifyLedger();
-    ASSERT_TRUE(l.ok());
-    for (const auto& v : l->violations) ADD_FAILURE() << "ledger: " << v;
-    auto j = store_->VerifyJournal();
-    ASSERT_TRUE(j.ok());
-    for (const auto& v : j->violations) ADD_FAILURE() << "journal: " << v;
-  }
+  void ExpectLedgerAndJournalOk() { kytkin::storage::testing::ExpectLedgerAndJournalOk(*store_); }
 
   TempDir dir_;
   ManualClock clock_{kTestNowUnixUs};

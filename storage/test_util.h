@@ -94,4 +94,15 @@ inline Request OriginalRequest(Operation op, uint64_t original_transfer_id, int6
   return r;
 }
 
+// Fails the test for every ledger invariant (double entry, per-currency sum of zero, totals)
+// and journal link (hash chain) the store reports broken.
+inline void ExpectLedgerAndJournalOk(Store& store) {
+  auto l = store.VerifyLedger();
+  ASSERT_TRUE(l.ok());
+  for (const auto& v : l->violations) ADD_FAILURE() << "ledger: " << v;
+  auto j = store.VerifyJournal();
+  ASSERT_TRUE(j.ok());
+  for (const auto& v : j->violations) ADD_FAILURE() << "journal: " << v;
+}
+
 }  // namespace kytkin::storage::testing
