@@ -665,7 +665,8 @@ class Store {
     uint64_t open_holds = 0;          // pending transfers (the sweeper's queue)
     uint64_t dedupe_window_entries = 0;
     uint64_t unsynced_decisions = 0;   // whole decisions kept until their batch is durable
-    uint64_t velocity_counters = 0;    // per card (and stand-in counter), today's only
+    uint64_t velocity_counters = 0;    // stand-in counters per card, today's only (a card's own
+                                       // counters live in its record)
     uint64_t transfer_disk_reads = 0;  // transfers read back from disk since Open
     uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
   };
