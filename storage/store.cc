@@ -38,6 +38,7 @@ constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr size_t kHashBytes = 32;
 constexpr uint32_t kAuthCodeModulus = 1'000'000;  // six decimal digits
 constexpr size_t kTransfersReserve = 1 << 18;     // initial buckets of the resident transfers
+constexpr size_t kDedupeReserveMin = 1 << 14;     // entries of the batches in flight
 constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedupe window, at most
 // Buckets of the velocity map checked for counters of past days per ledger loop turn: the
 // pruning of a day spreads over many turns instead of stalling decisions once a day.
@@ -140,7 +141,8 @@ class Store::Impl {
         journal_hash_(kHashBytes, '\0'),
         saf_(options.card_key) {
     // Sized so the ledger thread rarely pauses to rehash.
-    dedupe_.reserve(std::min(options.dedupe_window_entries, kDedupeReserveMax));
+    dedupe_.reserve(
+        std::clamp(options.dedupe_window_entries, kDedupeReserveMin, kDedupeReserveMax));
     transfers_.reserve(kTransfersReserve);
   }
 
