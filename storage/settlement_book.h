@@ -44,11 +44,10 @@ class SettlementBook {
   const std::map<std::string, SettlementBatch, std::less<>>& batches() const { return batches_; }
 
   // Off-us authorizations (approved by a remote issuer: no hold in this ledger) that settlement
-  // or an online reversal touched, by the authorization's journal sequence: the transfer of its
-  // capture item, or kRemoteReversed when a reversal reached its issuer before any capture. 0:
-  // untouched. Keys "settlement/remote/" + big-endian sequence; one entry per off-us capture
-  // (16 bytes of map payload), all in memory like the batches.
-  static constexpr uint64_t kRemoteReversed = ~uint64_t{0};
+  // captured, by the authorization's journal sequence: the transfer of its capture item; 0:
+  // not captured. (Whether the terminal reversed it online is the SAF queue's durable mark.)
+  // Keys "settlement/remote/" + big-endian sequence; one entry per off-us capture (16 bytes of
+  // map payload), all in memory like the batches.
   uint64_t RemoteAuthorization(uint64_t sequence) const;
   void SetRemoteAuthorization(uint64_t sequence, uint64_t value);
 

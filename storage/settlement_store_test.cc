@@ -407,10 +407,12 @@ TEST_P(SettlementStoreTest, OffUsAuthorizationsSettleAgainstTheIssuersReceivable
   Decision r4 = remote("r4", 1'000, ResponseCode::kDoNotHonour);
   Decision r5 = remote("r5", 700, ResponseCode::kApproved);
   {
-    // r3's reversal reached the issuer online (an 0400 journaled as the issuer's answer).
+    // r3's reversal reached the issuer online (an 0400 journaled as the issuer's answer, marked
+    // as a follow-up the way switch/routed_request.cc sends it).
     Request reversal = TestRequest(Operation::kRemoteDecision, remote_pan, 1'000, "r3-rev");
     reversal.mti = "0400";
     reversal.original_request_key = "r3";
+    reversal.remote_follow_up = RemoteFollowUp::kReversal;
     reversal.remote_response = ResponseCode::kApproved;
     reversal.route = "reversal to issuer nordbank";
     ASSERT_TRUE(Do(reversal).approved());

@@ -453,7 +453,6 @@ class Store::Impl {
   AccountRecord* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
   // An approved reversal (0400/0420) that went to the issuer of an off-us authorization: that
   // authorization can no longer be captured by settlement.
-  void NoteRemoteReversal(const Request& r);
   void PayOut(SettlementBatch& batch);
 
   const StoreOptions options_;
@@ -1541,7 +1540,6 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
     // Nothing moves in kytkin's ledger: the issuer holds the money.
     d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
     d->available = r.remote_available;
-    if (IsApproval(r.remote_response)) NoteRemoteReversal(r);
     return Decline(r.remote_response, Reason::kNone);
   }
   const int64_t amount = r.amount.minor_units();
@@ -1936,20 +1934,6 @@ AccountRecord* Store::Impl::EnsureIssuerReceivable(std::string_view issuer, uint
   return stored;
 }
 
-void Store::Impl::NoteRemoteReversal(const Request& r) {
-  const bool reversal = r.mti.size() == 4 && r.mti[1] == '4';
-  if (!reversal || r.original_request_key.empty()) return;
-  const DedupeKey hashed = DedupeKeyOf(r.original_request_key);
-  Result<DedupeFound> found = FindDedupe(r.original_request_key, hashed);
-  if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) return;
-  if (found->transfer_id != 0) return;  // on-us: the ledger's own reversal handles it
-  Result<Decision> original = DedupeDecision(r.original_request_key, hashed, *found);
-  if (!original.ok() || !original->approved()) return;
-  // A capture already settled stays; the issuer answers that reversal on its own books.
-  if (settlement_.RemoteAuthorization(original->journal_sequence) != 0) return;
-  settlement_.SetRemoteAuthorization(original->journal_sequence, SettlementBook::kRemoteReversed);
-}
-
 Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
                                                   SettlementBatch& batch, Decision* d) {
   const int64_t amount = r.amount.minor_units();
@@ -1967,10 +1951,15 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   if (issuer.empty()) {
     return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
   }
-  const uint64_t state = settlement_.RemoteAuthorization(auth.sequence);
+  // The transfer of its capture item, if any; else whether the terminal's reversal reached the
+  // issuer (the durable mark the routing follow-up path keeps for remote originals): then the
+  // issuer released its hold and there is nothing to capture. A capture settled before an
+  // online reversal stays; the issuer answers that reversal on its own books.
+  const uint64_t capture_id = settlement_.RemoteAuthorization(auth.sequence);
+  const bool reversed_online = capture_id == 0 && saf_.Reversed(auth.request_key);
   Transfer* capture = nullptr;
-  if (state != 0 && state != SettlementBook::kRemoteReversed) {
-    Result<Transfer*> t = FindTransfer(state);
+  if (capture_id != 0) {
+    Result<Transfer*> t = FindTransfer(capture_id);
     if (!t.ok()) {
       return t.status().IsNotFound()
                  ? Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal)
@@ -1982,7 +1971,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   const Amount moved(amount, batch.currency);
 
   if (r.operation == Operation::kSettleCapture) {
-    if (state == SettlementBook::kRemoteReversed) {
+    if (reversed_online) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
     }
     if (capture != nullptr) {
@@ -2038,7 +2027,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   // kSettleReversal: reverses the capture. An uncaptured authorization is the issuer's hold,
   // released by the terminal's online reversal (which reaches the issuer), not by an item.
   if (!captured) {
-    return Decline(ResponseCode::kInvalidTransaction, capture == nullptr && state == 0
+    return Decline(ResponseCode::kInvalidTransaction, capture == nullptr && !reversed_online
                                                           ? Reason::kNotReversible
                                                           : Reason::kAlreadyResolved);
   }
