@@ -359,9 +359,19 @@ class Store::Impl {
   bool CanDebit(const AccountRecord& a, int64_t amount) const;
   // Cards and accounts in their compact form (compact_records.h), converted at the API edge.
   // The card a hex token names, or nullptr (also when the token is malformed).
+  // One decision looks its card up several times (checks, velocity, journal): the last card
+  // found is remembered by its token, so the hex is parsed and the table probed once. Records
+  // never move and cards are never deleted, so the pointer stays right; misses are not kept (the
+  // card may be created next).
   CardRecord* FindCardByToken(std::string_view token) {
+    if (last_card_ != nullptr && token == last_card_token_) return last_card_;
     auto key = ParseCardToken(token);
-    return key.ok() ? cards_.Find(*key) : nullptr;
+    CardRecord* card = key.ok() ? cards_.Find(*key) : nullptr;
+    if (card != nullptr) {
+      last_card_token_.assign(token);
+      last_card_ = card;
+    }
+    return card;
   }
   // The masked PAN of the card a token names, or "".
   std::string MaskedPanOf(std::string_view token) {
@@ -465,6 +475,8 @@ class Store::Impl {
   // Names of the accounts that have one (few: settlement, merchant), out of the hot records.
   std::unordered_map<uint64_t, std::string> account_names_;
   CardTable cards_;
+  std::string last_card_token_;  // FindCardByToken's memo
+  CardRecord* last_card_ = nullptr;
   // Resident transfers: the open holds (the sweeper and captures change them), every transfer
   // a batch not yet durable writes (RocksDB does not have it yet), and the ones read back in
   // this loop turn. The rest is read back from disk by FindTransfer when a request names it.
