@@ -25,13 +25,7 @@ constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 class MoneyReviewTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    StoreOptions o;
-    o.backend = StoreOptions::Backend::kMemory;
-    o.card_key = TestCardKey();
-    o.clock = &clock_;
-    o.sweep_interval_ms = 0;
-    o.hold_ttl_seconds = 3600;
-    auto s = Store::Open(o);
+    auto s = Store::Open(TestStoreOptions(StoreOptions::Backend::kMemory, "", &clock_));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
     ASSERT_TRUE(store_->CreateAccount(TestAccount(kMerchant, AccountKind::kMerchant)).ok());

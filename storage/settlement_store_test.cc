@@ -32,14 +32,7 @@ class SettlementStoreTest : public ::testing::TestWithParam<Backend> {
 
   void Reopen() {
     store_.reset();
-    StoreOptions o;
-    o.backend = GetParam();
-    o.data_dir = dir_.path() + "/db";
-    o.card_key = TestCardKey();
-    o.clock = &clock_;
-    o.sweep_interval_ms = 0;
-    o.hold_ttl_seconds = 3600;
-    auto s = Store::Open(o);
+    auto s = Store::Open(TestStoreOptions(GetParam(), dir_.path(), &clock_));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }

@@ -41,13 +41,7 @@ class StoreResidencyTest : public ::testing::TestWithParam<Backend> {
 
   void Reopen(size_t dedupe_window_entries = 0) {
     store_.reset();
-    StoreOptions o;
-    o.backend = GetParam();
-    o.data_dir = dir_.path() + "/db";
-    o.card_key = TestCardKey();
-    o.clock = &clock_;
-    o.sweep_interval_ms = 0;
-    o.hold_ttl_seconds = 3600;
+    StoreOptions o = TestStoreOptions(GetParam(), dir_.path(), &clock_);
     o.dedupe_window_entries = dedupe_window_entries;
     auto s = Store::Open(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

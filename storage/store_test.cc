@@ -27,16 +27,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override { Reopen(); }
 
-  StoreOptions Options() {
-    StoreOptions o;
-    o.backend = GetParam();
-    o.data_dir = dir_.path() + "/db";
-    o.card_key = TestCardKey();
-    o.clock = &clock_;
-    o.sweep_interval_ms = 0;  // tests sweep explicitly
-    o.hold_ttl_seconds = 3600;
-    return o;
-  }
+  StoreOptions Options() { return TestStoreOptions(GetParam(), dir_.path(), &clock_); }
 
   void Reopen() {
     store_.reset();

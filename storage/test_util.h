@@ -94,6 +94,21 @@ inline Request OriginalRequest(Operation op, uint64_t original_transfer_id, int6
   return r;
 }
 
+// The options store tests open with: `backend`, the database under `dir` ("" for the memory
+// backend), the test card key, an injected clock, no background sweeper (tests sweep
+// explicitly) and holds that expire after an hour.
+inline StoreOptions TestStoreOptions(StoreOptions::Backend backend, const std::string& dir,
+                                     const Clock* clock) {
+  StoreOptions o;
+  o.backend = backend;
+  if (!dir.empty()) o.data_dir = dir + "/db";
+  o.card_key = TestCardKey();
+  o.clock = clock;
+  o.sweep_interval_ms = 0;
+  o.hold_ttl_seconds = 3600;
+  return o;
+}
+
 // Fails the test for every ledger invariant (double entry, per-currency sum of zero, totals)
 // and journal link (hash chain) the store reports broken.
 inline void ExpectLedgerAndJournalOk(Store& store) {
