@@ -350,6 +350,10 @@ class Store::Impl {
                            const AccountRecord& account, int64_t amount);
   Result<AccountRecord*> Counterparty(const Request& r, uint16_t currency);
   AccountRecord* EnsureSettlement(uint16_t currency);
+  // Undoes the posting `orig`: `back` minor units go from `credited` (the side it credited) back
+  // to `debited`, as a kReversal record; `orig` is marked reversed and both are written.
+  Transfer& ReversePosting(Transfer& orig, AccountRecord& credited, AccountRecord& debited,
+                           int64_t back);
   Transfer& NewTransfer(TransferKind kind, TransferState state, uint64_t debit, uint64_t credit,
                         Amount amount);
   void PutTransfer(const Transfer& t);
@@ -1255,6 +1259,19 @@ void Store::Impl::PutTransfer(const Transfer& t) {
   MarkWritten(t.id);  // resident until this batch is durable
 }
 
+Transfer& Store::Impl::ReversePosting(Transfer& orig, AccountRecord& credited,
+                                      AccountRecord& debited, int64_t back) {
+  Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, credited.id, debited.id,
+                            Amount(back, orig.amount.currency()));
+  t.pending_id = orig.id;
+  MovePosted(credited, debited, back);
+  orig.state = TransferState::kReversed;
+  orig.resolved_by = t.id;
+  PutTransfer(t);
+  PutTransfer(orig);
+  return t;
+}
+
 void Store::Impl::MovePosted(AccountRecord& debit, AccountRecord& credit, int64_t amount) {
   debit.debits_posted += amount;
   credit.credits_posted += amount;
@@ -1505,15 +1522,8 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
       if (!CanDebit(credit, back)) {
         return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
       }
-      Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, orig.credit_account,
-                                orig.debit_account, Amount(back, orig.amount.currency()));
-      t.pending_id = orig.id;
-      MovePosted(credit, debit, back);
-      orig.state = TransferState::kReversed;
-      orig.resolved_by = t.id;
+      const Transfer& t = ReversePosting(orig, credit, debit, back);
       ReleaseVelocity(orig);
-      PutTransfer(t);
-      PutTransfer(orig);
       d->transfer_id = t.id;
       d->approved_amount = t.amount;
       finish_available();
@@ -1908,15 +1918,7 @@ Outcome Store::Impl::EvaluateSettlementItem(const Request& r, const std::string&
     if (!CanDebit(credit, back)) {
       return Decline(ResponseCode::kInsufficientFunds, Reason::kInsufficientFunds);
     }
-    Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, orig->credit_account,
-                              orig->debit_account, Amount(back, batch.currency));
-    t.pending_id = orig->id;
-    MovePosted(credit, debit, back);
-    orig->state = TransferState::kReversed;
-    orig->resolved_by = t.id;
-    PutTransfer(t);
-    PutTransfer(*orig);
-    d->transfer_id = t.id;
+    d->transfer_id = ReversePosting(*orig, credit, debit, back).id;
     batch.reversed_captures_minor += back;
   } else if (expired) {
     return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
@@ -2049,15 +2051,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
   }
   AccountRecord& receivable = AccountAt(capture->debit_account);
-  Transfer& t = NewTransfer(TransferKind::kReversal, TransferState::kFinal, acquirer.id,
-                            receivable.id, moved);
-  t.pending_id = capture->id;
-  MovePosted(acquirer, receivable, back);
-  capture->state = TransferState::kReversed;
-  capture->resolved_by = t.id;
-  PutTransfer(t);
-  PutTransfer(*capture);
-  d->transfer_id = t.id;
+  d->transfer_id = ReversePosting(*capture, acquirer, receivable, back).id;
   d->approved_amount = moved;
   batch.reversed_captures_minor += back;
   ++batch.held.reversals_count;
