@@ -18,6 +18,8 @@ constexpr size_t kHashBytes = 32;
 constexpr uint32_t kStringBytesMax = 4096;
 // Marks the optional trailing issuer fields of a journal record (JournalRecord::issuer_*).
 constexpr uint8_t kJournalIssuerSection = 1;
+// Marks the trailing items of a kSettleChunk record (JournalRecord::settlement_*).
+constexpr uint8_t kJournalSettlementSection = 2;
 
 Status Bad(std::string_view what) {
   return Status::Corruption(std::string("bad ") + std::string(what) + " record");
@@ -301,6 +303,26 @@ void EncodeJournalContent(const JournalRecord& j, std::string* out) {
     w.U32(j.issuer_stan);
     w.Str(j.issuer_time);
   }
+  // kSettleChunk records only, for the same reason.
+  if (!j.settlement_batch_id.empty() || !j.settlement_items.empty()) {
+    w.U8(kJournalSettlementSection);
+    w.Str(j.settlement_batch_id);
+    w.U32(static_cast<uint32_t>(j.settlement_items.size()));
+    for (const SettlementItemRecord& item : j.settlement_items) {
+      w.U64(item.number);
+      w.U8(static_cast<uint8_t>(item.operation));
+      w.U8(static_cast<uint8_t>(item.response_code));
+      w.U8(static_cast<uint8_t>(item.reason));
+      w.I64(item.amount_minor);
+      w.I64(item.approved_minor);
+      w.U64(item.transfer_id);
+      w.U64(item.fingerprint);
+      w.U8(item.remembered ? 1 : 0);
+      w.Str(item.rrn);
+      w.Str(item.original_request_key);
+      w.Str(item.masked_pan);
+    }
+  }
 }
 
 std::string SealJournalRecord(JournalRecord* j) {
@@ -328,14 +350,39 @@ Result<JournalRecord> DecodeJournalRecord(std::string_view value) {
       !r.Str(&j.request_key) || !r.Str(&j.prev_hash)) {
     return Bad("journal");
   }
-  if (!r.done()) {
+  // Optional trailing sections, each at most once and in this order.
+  uint8_t last_section = 0;
+  while (!r.done()) {
     uint8_t section = 0;
-    if (!r.U8(&section) || section != kJournalIssuerSection || !r.Str(&j.issuer_id) ||
-        !r.Str(&j.issuer_link) || !r.U32(&j.issuer_stan) || !r.Str(&j.issuer_time)) {
+    if (!r.U8(&section) || section <= last_section) return Bad("journal");
+    last_section = section;
+    if (section == kJournalIssuerSection) {
+      if (!r.Str(&j.issuer_id) || !r.Str(&j.issuer_link) || !r.U32(&j.issuer_stan) ||
+          !r.Str(&j.issuer_time)) {
+        return Bad("journal");
+      }
+    } else if (section == kJournalSettlementSection) {
+      uint32_t count = 0;
+      if (!r.Str(&j.settlement_batch_id) || !r.U32(&count) ||
+          count > Store::kSettlementChunkItemsMax) {
+        return Bad("journal");
+      }
+      j.settlement_items.resize(count);
+      uint8_t remembered = 0;
+      for (SettlementItemRecord& item : j.settlement_items) {
+        if (!r.U64(&item.number) || !Enum(&r, &item.operation) || !Enum(&r, &item.response_code) ||
+            !Enum(&r, &item.reason) || !r.I64(&item.amount_minor) || !r.I64(&item.approved_minor) ||
+            !r.U64(&item.transfer_id) || !r.U64(&item.fingerprint) || !r.U8(&remembered) ||
+            remembered > 1 || !r.Str(&item.rrn) || !r.Str(&item.original_request_key) ||
+            !r.Str(&item.masked_pan)) {
+          return Bad("journal");
+        }
+        item.remembered = remembered == 1;
+      }
+    } else {
       return Bad("journal");
     }
   }
-  if (!r.done()) return Bad("journal");
   j.amount = Amount(minor, currency);
   j.hash.assign(value.substr(value.size() - kHashBytes));
   if (Sha256(content) != j.hash) {

@@ -67,7 +67,7 @@ constexpr std::array<std::pair<TransferState, std::string_view>, 6> kTransferSta
     {TransferState::kFinal, "final"},
 }};
 
-constexpr std::array<std::pair<Operation, std::string_view>, 15> kOperations = {{
+constexpr std::array<std::pair<Operation, std::string_view>, 16> kOperations = {{
     {Operation::kAuthorize, "authorize"},
     {Operation::kCapture, "capture"},
     {Operation::kReverse, "reverse"},
@@ -83,6 +83,7 @@ constexpr std::array<std::pair<Operation, std::string_view>, 15> kOperations = {
     {Operation::kSettleCapture, "settle_capture"},
     {Operation::kSettleRefund, "settle_refund"},
     {Operation::kSettleReversal, "settle_reversal"},
+    {Operation::kSettleChunk, "settle_chunk"},
 }};
 
 constexpr std::array<std::pair<Channel, std::string_view>, 4> kChannels = {{

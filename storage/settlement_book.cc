@@ -12,6 +12,15 @@ constexpr std::string_view kBusinessDateKey = "settlement/business_date";
 constexpr uint8_t kBatchVersion = 1;
 constexpr std::string_view kRemotePrefix = "settlement/remote/";
 constexpr std::string_view kIssuerAccountPrefix = "settlement/issuer_account/";
+constexpr std::string_view kItemPrefix = "settlement/item/";
+constexpr size_t kItemKeySuffixBytes = 9;  // "\0" + big-endian last number
+
+std::string ItemKey(std::string_view batch_id, uint64_t last) {
+  std::string key(kItemPrefix);
+  key.append(batch_id).push_back('\0');
+  key.append(codec::U64Key(last));
+  return key;
+}
 
 // [prefix, the key just past every key with the prefix)
 std::string PrefixEnd(std::string_view prefix) {
@@ -148,6 +157,28 @@ Status SettlementBook::Load(ReadView& view) {
                   return true;
                 }));
   KYTKIN_RETURN_IF_ERROR(bad);
+  KYTKIN_RETURN_IF_ERROR(view.Scan(
+      Cf::kMeta, kItemPrefix, PrefixEnd(kItemPrefix), [&](std::string_view k, std::string_view v) {
+        k.remove_prefix(kItemPrefix.size());
+        codec::Reader r(v);
+        ItemRun run;
+        auto last = k.size() >= kItemKeySuffixBytes
+                        ? codec::ParseU64Key(k.substr(k.size() - kItemKeySuffixBytes + 1))
+                        : Result<uint64_t>(Status::Corruption("short"));
+        if (!last.ok() || k[k.size() - kItemKeySuffixBytes] != '\0' || !r.U64(&run.first) ||
+            !r.U64(&run.journal_sequence) || !r.U64(&run.fingerprint) || !r.done() ||
+            run.first == 0 || run.first > *last) {
+          bad = Status::Corruption("settlement item run record");
+          return false;
+        }
+        const std::string_view batch_id = k.substr(0, k.size() - kItemKeySuffixBytes);
+        auto it = items_.find(batch_id);
+        if (it == items_.end()) it = items_.emplace(std::string(batch_id), ItemRuns{}).first;
+        it->second.by_last_[*last] = run;
+        it->second.decided_ += *last - run.first + 1;
+        return true;
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
   auto date = view.Get(Cf::kMeta, kBusinessDateKey);
   if (date.ok()) {
     codec::Reader r(*date);
@@ -163,6 +194,27 @@ Status SettlementBook::Load(ReadView& view) {
 SettlementBatch* SettlementBook::Find(std::string_view batch_id) {
   auto it = batches_.find(batch_id);
   return it == batches_.end() ? nullptr : &it->second;
+}
+
+const SettlementBook::ItemRun* SettlementBook::ItemRuns::Find(uint64_t number) const {
+  auto it = by_last_.lower_bound(number);
+  return it != by_last_.end() && it->second.first <= number ? &it->second : nullptr;
+}
+
+const SettlementBook::ItemRuns* SettlementBook::Items(std::string_view batch_id) const {
+  auto it = items_.find(batch_id);
+  return it == items_.end() ? nullptr : &it->second;
+}
+
+void SettlementBook::AddItemRun(std::string_view batch_id, uint64_t first, uint64_t last,
+                                const ItemRun& run) {
+  auto it = items_.find(batch_id);
+  if (it == items_.end()) it = items_.emplace(std::string(batch_id), ItemRuns{}).first;
+  ItemRun stored = run;
+  stored.first = first;
+  it->second.by_last_[last] = stored;
+  it->second.decided_ += last - first + 1;
+  items_dirty_.emplace_back(it->first, last);
 }
 
 uint64_t SettlementBook::RemoteAuthorization(uint64_t sequence) const {
@@ -220,6 +272,16 @@ void SettlementBook::Flush(Batch& batch) {
     batch.Put(Cf::kMeta, std::string(kIssuerAccountPrefix) + key, scratch_);
   }
   issuer_accounts_dirty_.clear();
+  for (const auto& [batch_id, last] : items_dirty_) {
+    const ItemRun& run = items_.at(batch_id).by_last_.at(last);
+    scratch_.clear();
+    codec::Writer w(&scratch_);
+    w.U64(run.first);
+    w.U64(run.journal_sequence);
+    w.U64(run.fingerprint);
+    batch.Put(Cf::kMeta, ItemKey(batch_id, last), scratch_);
+  }
+  items_dirty_.clear();
   if (business_date_dirty_) {
     scratch_.clear();
     codec::Writer w(&scratch_);

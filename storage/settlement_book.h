@@ -15,6 +15,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "storage/backend.h"
@@ -56,6 +58,34 @@ class SettlementBook {
   uint64_t IssuerAccount(std::string_view issuer, uint16_t currency) const;
   uint64_t AddIssuerAccount(std::string_view issuer, uint16_t currency);
 
+  // Decided items of each batch, by item number (Request::settlement_item_number): runs of
+  // consecutive numbers decided in one journal record - a chunk record (its items carry the
+  // outcomes and fingerprints) or a single item's record (`fingerprint` is then the item's).
+  // Keys "settlement/item/" + batch id + "\0" + big-endian last number; ~100 bytes of memory
+  // per run, so a densely numbered batch costs one run per chunk (~1,000 for 1,000,000 items)
+  // and a sparse one a run per item.
+  struct ItemRun {
+    uint64_t first = 0;
+    uint64_t journal_sequence = 0;
+    uint64_t fingerprint = 0;  // single-item records only; 0 for a chunk
+  };
+  class ItemRuns {
+   public:
+    // The run holding `number`, or nullptr.
+    const ItemRun* Find(uint64_t number) const;
+    // Numbers in the runs.
+    uint64_t decided() const { return decided_; }
+
+   private:
+    friend class SettlementBook;
+    std::map<uint64_t, ItemRun> by_last_;
+    uint64_t decided_ = 0;
+  };
+  // nullptr when no item of the batch was decided with a number yet.
+  const ItemRuns* Items(std::string_view batch_id) const;
+  // Records numbers first..last (none of them decided before) as decided by one record.
+  void AddItemRun(std::string_view batch_id, uint64_t first, uint64_t last, const ItemRun& run);
+
   // Writes the changed records to `batch`.
   void Flush(Batch& batch);
 
@@ -66,6 +96,8 @@ class SettlementBook {
   static std::string IssuerKey(std::string_view issuer, uint16_t currency);
 
   std::map<std::string, SettlementBatch, std::less<>> batches_;
+  std::map<std::string, ItemRuns, std::less<>> items_;
+  std::vector<std::pair<std::string, uint64_t>> items_dirty_;  // (batch id, last) to write
   std::set<std::string> dirty_;
   std::map<uint64_t, uint64_t> remote_;  // authorization sequence -> capture transfer / mark
   std::set<uint64_t> remote_dirty_;

@@ -202,7 +202,39 @@ class Store::Impl {
       return Status::ResourceExhausted("store queue full (queue_requests_max)");
     }
     const bool was_empty = queue_.empty();
-    queue_.push_back(Work{std::move(request), nullptr, std::move(done)});
+    queue_.push_back(Work{std::move(request), nullptr, std::move(done), {}, nullptr});
+    lock.unlock();
+    if (was_empty) ledger_cv_.notify_one();
+    return Status::Ok();
+  }
+
+  Status SubmitChunk(std::vector<Request> items, ChunkCompletion done) {
+    if (!done) return Status::InvalidArgument("SubmitSettlementChunk needs a completion");
+    if (items.empty() || items.size() > Store::kSettlementChunkItemsMax) {
+      return Status::InvalidArgument("settlement chunk: 1.." +
+                                     std::to_string(Store::kSettlementChunkItemsMax) + " items");
+    }
+    const int64_t now = clock_->NowMonotonicMicros();
+    for (Request& r : items) {
+      if (!IsSettlementOperation(r.operation) || r.settlement_item_number == 0 ||
+          r.batch_id != items.front().batch_id) {
+        return Status::InvalidArgument(
+            "settlement chunk: every item a kSettle* of one batch_id with a "
+            "settlement_item_number");
+      }
+      if (r.received_monotonic_us == 0) r.received_monotonic_us = now;
+    }
+    std::unique_lock lock(mu_);
+    if (!fatal_.ok()) return fatal_;
+    if (stopping_) return Status::Unavailable("store is stopping");
+    if (queue_.size() >= options_.queue_requests_max) {
+      return Status::ResourceExhausted("store queue full (queue_requests_max)");
+    }
+    const bool was_empty = queue_.empty();
+    Work w;
+    w.chunk = std::move(items);
+    w.chunk_done = std::move(done);
+    queue_.push_back(std::move(w));
     lock.unlock();
     if (was_empty) ledger_cv_.notify_one();
     return Status::Ok();
@@ -228,7 +260,7 @@ class Store::Impl {
       return Status::ResourceExhausted("store queue full (queue_requests_max)");
     }
     const bool was_empty = queue_.empty();
-    queue_.push_back(Work{Request{}, std::move(fn), std::move(done)});
+    queue_.push_back(Work{Request{}, std::move(fn), std::move(done), {}, nullptr});
     lock.unlock();
     if (was_empty) ledger_cv_.notify_one();
     return Status::Ok();
@@ -242,9 +274,12 @@ class Store::Impl {
       std::lock_guard lock(mu_);
       if (!fatal_.ok()) return fatal_;
       if (stopping_) return Status::Unavailable("store is stopping");
-      queue_.push_back(Work{Request{}, std::move(fn), [&promise](Result<Decision> r) {
-                              promise.set_value(r.ok() ? Status::Ok() : r.status());
-                            }});
+      queue_.push_back(Work{
+          Request{},
+          std::move(fn),
+          [&promise](Result<Decision> r) { promise.set_value(r.ok() ? Status::Ok() : r.status()); },
+          {},
+          nullptr});
     }
     ledger_cv_.notify_one();
     return future.get();
@@ -318,10 +353,15 @@ class Store::Impl {
     Request request;
     std::function<Status()> admin;  // set: an administrative step instead of a request
     Completion done;                // may be empty for internal work
+    // Set instead: settlement items decided as one chunk (SubmitSettlementChunk).
+    std::vector<Request> chunk;
+    ChunkCompletion chunk_done;
   };
   struct Pending {
     Completion done;
     Result<Decision> result;
+    ChunkCompletion chunk_done;  // a chunk's: `result` unused
+    std::vector<Decision> chunk_decisions;
   };
   struct OpenBatch {
     uint64_t seq = 0;  // 1, 2, 3, ... in the order batches are written
@@ -343,6 +383,35 @@ class Store::Impl {
   void HandOver(std::unique_lock<std::mutex>& lock);
 
   Decision Decide(const Request& r);
+  // The field limits of Request (sizes, a known operation); false: declined 30.
+  bool FieldsOk(const Request& r, const std::string& token) const;
+  // Settlement items of one batch as one journal record (SubmitSettlementChunk).
+  void DecideChunk(std::vector<Request>& items, std::vector<Decision>* out);
+  // An item number of `batch_id` decided before: its decision (duplicate = true) and its content
+  // fingerprint. `chunk` is the chunk record being built (its items are not on disk yet).
+  // nullopt: not decided; a Status: a record it needs could not be read.
+  struct PriorItem {
+    Decision decision;
+    uint64_t fingerprint = 0;
+  };
+  Result<std::optional<PriorItem>> FindDecidedItem(const std::string& batch_id, uint64_t number,
+                                                   uint16_t currency, const JournalRecord* chunk);
+  // The remembered item `number` of chunk record `record` (number `sequence`).
+  Result<std::optional<PriorItem>> PriorFromChunk(const JournalRecord& record, uint64_t number,
+                                                  uint64_t sequence, uint16_t currency);
+  // A journal record by sequence: a settlement record of a batch not yet durable from memory,
+  // else from disk.
+  Result<JournalRecord> ReadJournalRecord(uint64_t sequence);
+  // Settlement by RRN without reading the journal: open holds by the journal sequence of their
+  // approval (kytkin's RRN), with the terminal (or merchant) the approval was made for.
+  void IndexHold(uint64_t sequence, uint64_t transfer_id, const Request& r);
+  struct IndexedHold {
+    Transfer* hold = nullptr;
+    std::string_view terminal_id, merchant_id;
+  };
+  // The open hold approved under journal `sequence`, or hold == nullptr when the index does not
+  // know it (not a hold, resolved since, or made before the store was opened).
+  IndexedHold FindHoldBySequence(uint64_t sequence);
   Outcome Evaluate(const Request& r, const std::string& token, Decision* d);
   Outcome CheckCard(const Request& r, const std::string& token, CardRecord** card,
                     AccountRecord** account, bool allow_inactive);
@@ -435,8 +504,11 @@ class Store::Impl {
   // Drops velocity counters of past UTC days, a slice of the map per call.
   void PruneVelocity();
   uint64_t Fingerprint(const Request& r, const std::string& token) const;
+  // `keep`: also keep the record in memory until its batch is durable (ReadJournalRecord).
   uint64_t WriteJournal(const Request& r, const std::string& token, const std::string& masked,
-                        const Decision& d);
+                        const Decision& d, bool keep = false);
+  // Chains, seals and writes `j` (sequence and prev_hash are set here); returns its sequence.
+  uint64_t AppendJournal(JournalRecord& j, bool keep);
   void CountVelocity(const std::string& token, int64_t amount);
   // Velocity counters: a card's live in its record (CardRecord::velocity_*), any other key's
   // (stand-in counters) in velocity_. VelocityOf is today's (zero on a new day); Stored is as
@@ -512,7 +584,21 @@ class Store::Impl {
     Decision decision;
   };
   std::deque<UnsyncedDecision> unsynced_decisions_;
-  uint64_t batch_seq_ = 0;      // the open batch's seq
+  // Settlement journal records (chunks, numbered single items) of batches not yet durable, oldest
+  // first: a resubmitted item is answered from its record, which the disk does not have yet.
+  std::deque<std::pair<uint64_t, JournalRecord>> unsynced_settlement_records_;
+  // Open holds by approval sequence (IndexHold), in sequence order. 16 bytes per hold: the
+  // transfer id in the low 40 bits and the owner (index into owners_ + 1, 0 = none) above.
+  struct HoldBySequence {
+    uint64_t sequence = 0;
+    uint64_t transfer_and_owner = 0;
+  };
+  std::vector<HoldBySequence> holds_by_sequence_;
+  // Terminal ids (and merchant ids of approvals without a terminal) the holds were made for,
+  // each once: few compared with the holds. The kind is kept beside each.
+  std::vector<std::pair<std::string, bool>> owners_;     // (id, is merchant)
+  std::unordered_map<std::string, uint32_t> owner_ids_;  // "t" / "m" + id -> index
+  uint64_t batch_seq_ = 0;                               // the open batch's seq
   uint64_t evicted_batch_ = 0;  // batches up to this one are durable and evicted from memory
   uint64_t transfer_disk_reads_ = 0;
   uint64_t dedupe_disk_reads_ = 0;
@@ -655,7 +741,10 @@ void Store::Impl::LedgerLoop() {
       const size_t room = options_.batch_decisions_max > open_.items
                               ? options_.batch_decisions_max - open_.items
                               : 0;
-      while (!queue_.empty() && works.size() < room) {
+      // A chunk counts as its items, so a group commit stays near batch_decisions_max.
+      size_t taken = 0;
+      while (!queue_.empty() && taken < room) {
+        taken += std::max<size_t>(1, queue_.front().chunk.size());
         works.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -770,6 +859,14 @@ void Store::Impl::CompletionLoop() {
     }
     completion_cv_.notify_all();  // room for the committer
     for (Pending& p : batch.pending) {
+      if (p.chunk_done) {
+        if (batch.status.ok()) {
+          p.chunk_done(std::move(p.chunk_decisions));
+        } else {
+          p.chunk_done(Result<std::vector<Decision>>(batch.status));
+        }
+        continue;
+      }
       if (!p.done) continue;
       if (batch.status.ok()) {
         p.done(std::move(p.result));
@@ -781,19 +878,27 @@ void Store::Impl::CompletionLoop() {
 }
 
 void Store::Impl::Process(Work& work) {
+  if (work.chunk_done) {
+    open_.items += work.chunk.size();
+    Pending p{nullptr, Result<Decision>(Decision{}), std::move(work.chunk_done), {}};
+    // A stopped store decides nothing more: the batch's fatal Status reaches the submitter.
+    if (!failed_.load(std::memory_order_acquire)) DecideChunk(work.chunk, &p.chunk_decisions);
+    open_.pending.push_back(std::move(p));
+    return;
+  }
   ++open_.items;
   if (failed_.load(std::memory_order_acquire)) {
     // The store is stopped: decide nothing more, tell the submitter.
-    open_.pending.push_back({std::move(work.done), Result<Decision>(health())});
+    open_.pending.push_back({std::move(work.done), Result<Decision>(health()), nullptr, {}});
     return;
   }
   if (work.admin) {
     Status s = work.admin();
     Result<Decision> r = s.ok() ? Result<Decision>(Decision{}) : Result<Decision>(s);
-    open_.pending.push_back({std::move(work.done), std::move(r)});
+    open_.pending.push_back({std::move(work.done), std::move(r), nullptr, {}});
     return;
   }
-  open_.pending.push_back({std::move(work.done), Decide(work.request)});
+  open_.pending.push_back({std::move(work.done), Decide(work.request), nullptr, {}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -826,27 +931,36 @@ uint64_t Store::Impl::Fingerprint(const Request& r, const std::string& token) co
   return f.value() == kReversedBeforeOriginalMark ? 1 : f.value();
 }
 
+bool Store::Impl::FieldsOk(const Request& r, const std::string& token) const {
+  return r.request_key.size() <= Request::kRequestKeyBytesMax &&
+         r.mti.size() <= Request::kFieldBytesMax &&
+         r.terminal_id.size() <= Request::kFieldBytesMax &&
+         r.merchant_id.size() <= Request::kFieldBytesMax &&
+         r.acquirer_id.size() <= Request::kFieldBytesMax &&
+         r.stan.size() <= Request::kFieldBytesMax && r.rrn.size() <= Request::kFieldBytesMax &&
+         r.route.size() <= Request::kFieldBytesMax &&
+         r.issuer_id.size() <= Request::kFieldBytesMax &&
+         r.issuer_link.size() <= Request::kFieldBytesMax &&
+         r.issuer_time.size() <= Request::kFieldBytesMax &&
+         r.original_request_key.size() <= Request::kRequestKeyBytesMax &&
+         token.size() <= Request::kRequestKeyBytesMax && r.operation != Operation::kExpire &&
+         ((static_cast<uint8_t>(r.operation) >= 1 &&
+           static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire)) ||
+          r.operation == Operation::kRemoteDecision || r.operation == Operation::kStandIn ||
+          IsSettlementOperation(r.operation));
+}
+
 Decision Store::Impl::Decide(const Request& r) {
   std::string token = r.card_token;
   if (r.pan) token = tokenizer_.Token(r.pan->clear_digits());
   Decision d;
   d.card_token = token;
 
-  const bool fields_ok =
-      r.request_key.size() <= Request::kRequestKeyBytesMax &&
-      r.mti.size() <= Request::kFieldBytesMax && r.terminal_id.size() <= Request::kFieldBytesMax &&
-      r.merchant_id.size() <= Request::kFieldBytesMax &&
-      r.acquirer_id.size() <= Request::kFieldBytesMax && r.stan.size() <= Request::kFieldBytesMax &&
-      r.rrn.size() <= Request::kFieldBytesMax && r.route.size() <= Request::kFieldBytesMax &&
-      r.issuer_id.size() <= Request::kFieldBytesMax &&
-      r.issuer_link.size() <= Request::kFieldBytesMax &&
-      r.issuer_time.size() <= Request::kFieldBytesMax &&
-      r.original_request_key.size() <= Request::kRequestKeyBytesMax &&
-      token.size() <= Request::kRequestKeyBytesMax && r.operation != Operation::kExpire &&
-      ((static_cast<uint8_t>(r.operation) >= 1 &&
-        static_cast<uint8_t>(r.operation) <= static_cast<uint8_t>(Operation::kExpire)) ||
-       r.operation == Operation::kRemoteDecision || r.operation == Operation::kStandIn ||
-       IsSettlementOperation(r.operation));
+  const bool fields_ok = FieldsOk(r, token);
+  // A settlement item with a number is one item whatever the channel: one decided in a chunk
+  // (which has no dedupe entry) is answered from the chunk's record.
+  const bool numbered_item =
+      fields_ok && IsSettlementOperation(r.operation) && r.settlement_item_number != 0;
 
   uint64_t fingerprint = 0;
   bool reversed_before_original = false;
@@ -882,6 +996,17 @@ Decision Store::Impl::Decide(const Request& r) {
       return journal_only(ResponseCode::kDuplicateTransmission, Reason::kDuplicateConflict);
     }
   }
+  if (numbered_item && !reversed_before_original) {
+    if (fingerprint == 0) fingerprint = Fingerprint(r, token);
+    auto prior =
+        FindDecidedItem(r.batch_id, r.settlement_item_number, r.amount.currency(), nullptr);
+    if (!prior.ok())
+      return journal_only(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+    if (prior->has_value()) {
+      if ((*prior)->fingerprint == fingerprint) return std::move((*prior)->decision);
+      return journal_only(ResponseCode::kDuplicateTransmission, Reason::kDuplicateConflict);
+    }
+  }
 
   Outcome o;
   if (!fields_ok) {
@@ -913,13 +1038,305 @@ Decision Store::Impl::Decide(const Request& r) {
     std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(seq % kAuthCodeModulus));
     d.auth_code = code;
   }
-  d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
+  const bool remembered = fields_ok && d.reason != Reason::kStorageReadFailed;
+  const bool numbered_in_batch = remembered && numbered_item && settlement_.Find(r.batch_id);
+  d.journal_sequence = WriteJournal(r, d.card_token, masked, d, numbered_in_batch);
   if (fields_ok) QueueSaf(r, masked, d);
   // A decision made without a record it needed is not remembered: a retry is decided again.
-  if (fields_ok && !r.request_key.empty() && d.reason != Reason::kStorageReadFailed) {
+  if (remembered && !r.request_key.empty()) {
     RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
   }
+  if (numbered_in_batch) {
+    settlement_.AddItemRun(r.batch_id, r.settlement_item_number, r.settlement_item_number,
+                           {0, d.journal_sequence, fingerprint});
+  }
+  if (remembered && d.approved() && d.transfer_id != 0 && !r.request_key.empty() &&
+      !IsSettlementOperation(r.operation) && r.operation != Operation::kRemoteDecision) {
+    IndexHold(d.journal_sequence, d.transfer_id, r);
+  }
   return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settlement chunks (SubmitSettlementChunk): items decided one by one by the single-item rules
+// (EvaluateSettlementItem), journaled as one record, remembered by item number (SettlementBook
+// item runs) instead of a dedupe entry each.
+
+void Store::Impl::DecideChunk(std::vector<Request>& items, std::vector<Decision>* out) {
+  out->resize(items.size());
+  const std::string& batch_id = items.front().batch_id;
+  // Nothing else is journaled while the chunk is decided, so its record takes the next number.
+  const uint64_t sequence = journal_sequence_ + 1;
+  SettlementBatch* batch = settlement_.Find(batch_id);
+  // Items decided before item runs existed have only their dedupe entries: a batch whose
+  // totals count more decisions than its runs hold looks its new numbers up there too (a 96 is
+  // counted but not remembered, so such a batch merely pays the lookups).
+  bool check_dedupe = false;
+  if (batch != nullptr) {
+    const SettlementBook::ItemRuns* runs = settlement_.Items(batch_id);
+    const uint64_t counted = batch->held.captures_count + batch->held.refunds_count +
+                             batch->held.reversals_count + batch->rejected_count;
+    check_dedupe = counted > (runs ? runs->decided() : 0);
+  }
+  JournalRecord j;
+  const Request& head = items.front();
+  j.channel = head.channel;
+  j.operation = Operation::kSettleChunk;
+  j.mti = Truncated(head.mti, Request::kFieldBytesMax);
+  j.terminal_id = Truncated(head.terminal_id, Request::kFieldBytesMax);
+  j.merchant_id = Truncated(head.merchant_id, Request::kFieldBytesMax);
+  j.acquirer_id = Truncated(head.acquirer_id, Request::kFieldBytesMax);
+  j.route = Truncated(head.route, Request::kFieldBytesMax);
+  j.amount = Amount(0, head.amount.currency());
+  j.response_code = ResponseCode::kApproved;
+  j.settlement_batch_id = Truncated(batch_id, Request::kRequestKeyBytesMax);
+  j.settlement_items.reserve(items.size());
+  // The run of consecutive numbers this chunk decides, added to the book when it ends.
+  uint64_t run_first = 0, run_last = 0;
+  auto close_run = [&] {
+    if (run_first != 0) settlement_.AddItemRun(batch_id, run_first, run_last, {0, sequence, 0});
+    run_first = 0;
+  };
+  std::vector<size_t> decided;  // indexes of the items this record decides
+  decided.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Request& r = items[i];
+    Decision& d = (*out)[i];
+    std::string token = r.card_token;
+    if (r.pan) token = tokenizer_.Token(r.pan->clear_digits());
+    const uint64_t number = r.settlement_item_number;
+    const bool fields_ok = FieldsOk(r, token);
+    const uint64_t fingerprint = fields_ok ? Fingerprint(r, token) : 0;
+    SettlementItemRecord item;
+    item.number = number;
+    item.operation = r.operation;
+    item.amount_minor = r.amount.minor_units();
+    item.fingerprint = fingerprint;
+    item.rrn = Truncated(r.rrn, Request::kFieldBytesMax);
+    item.original_request_key = Truncated(r.original_request_key, Request::kRequestKeyBytesMax);
+    if (r.pan) item.masked_pan = r.pan->masked();
+    auto decline_unremembered = [&](ResponseCode code, Reason reason) {
+      d = Decision{};
+      d.response_code = code;
+      d.reason = reason;
+      d.approved_amount = Amount(0, r.amount.currency());
+      item.response_code = code;
+      item.reason = reason;
+      item.remembered = false;
+      j.settlement_items.push_back(std::move(item));
+      decided.push_back(i);
+    };
+    if (!fields_ok) {
+      decline_unremembered(ResponseCode::kFormatError, Reason::kInvalidRequest);
+      continue;
+    }
+    // Decided before: in an earlier record, or earlier in this chunk.
+    std::optional<PriorItem> prior;
+    {
+      // The open run is not in the book yet: its items are this record's.
+      const bool in_open_run = run_first != 0 && number >= run_first && number <= run_last;
+      auto earlier = in_open_run ? PriorFromChunk(j, number, sequence, r.amount.currency())
+                                 : FindDecidedItem(batch_id, number, r.amount.currency(), &j);
+      if (!earlier.ok()) {
+        decline_unremembered(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+        continue;
+      }
+      prior = std::move(*earlier);
+    }
+    if (!prior && check_dedupe && !r.request_key.empty()) {
+      const DedupeKey hashed = DedupeKeyOf(r.request_key);
+      Result<DedupeFound> found = FindDedupe(r.request_key, hashed);
+      if (!found.ok() && !found.status().IsNotFound()) {
+        decline_unremembered(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+        continue;
+      }
+      if (found.ok()) {
+        Result<Decision> original = DedupeDecision(r.request_key, hashed, *found);
+        if (!original.ok()) {
+          decline_unremembered(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+          continue;
+        }
+        prior = PriorItem{std::move(original).value(), found->fingerprint};
+        prior->decision.duplicate = true;
+      }
+    }
+    if (prior) {
+      // As a retransmission of a single request: the first answer, no new record; other
+      // content under the same number is a 94, journaled and not remembered.
+      if (prior->fingerprint == fingerprint) {
+        d = std::move(prior->decision);
+      } else {
+        decline_unremembered(ResponseCode::kDuplicateTransmission, Reason::kDuplicateConflict);
+      }
+      continue;
+    }
+    Outcome o;
+    if (batch == nullptr || batch->state != BatchState::kOpen) {
+      o = Decline(ResponseCode::kInvalidTransaction, Reason::kBatchNotOpen);
+    } else {
+      d = Decision{};
+      d.card_token = token;
+      deciding_token_ = token;
+      o = EvaluateSettlementItem(r, token, *batch, &d);
+      deciding_token_.clear();
+      if (o.code != ResponseCode::kApproved) ++batch->rejected_count;
+    }
+    d.response_code = o.code;
+    d.reason = o.reason;
+    if (!d.approved()) {
+      d.transfer_id = 0;
+      d.approved_amount = Amount(0, r.amount.currency());
+    }
+    item.response_code = d.response_code;
+    item.reason = d.reason;
+    item.approved_minor = d.approved_amount.minor_units();
+    item.transfer_id = d.transfer_id;
+    j.settlement_items.push_back(std::move(item));
+    decided.push_back(i);
+    // Remembered by number (an unknown batch has nothing to remember it in, a 96 is decided
+    // again on a retry).
+    if (batch == nullptr || d.reason == Reason::kStorageReadFailed) continue;
+    if (run_first != 0 && number == run_last + 1) {
+      run_last = number;
+    } else {
+      close_run();
+      run_first = run_last = number;
+    }
+  }
+  close_run();
+  if (batch != nullptr) settlement_.Touch(*batch);
+  if (j.settlement_items.empty()) return;  // every item a retransmission: nothing to journal
+  j.time_unix_us = clock_->NowUnixMicros();
+  j.latency_us = head.received_monotonic_us > 0
+                     ? clock_->NowMonotonicMicros() - head.received_monotonic_us
+                     : 0;
+  char code[8];
+  std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
+  for (size_t i : decided) {
+    Decision& d = (*out)[i];
+    d.journal_sequence = sequence;
+    if (d.approved()) d.auth_code = code;
+  }
+  const uint64_t written = AppendJournal(j, true);
+  (void)written;
+  assert(written == sequence);
+}
+
+Result<std::optional<Store::Impl::PriorItem>> Store::Impl::FindDecidedItem(
+    const std::string& batch_id, uint64_t number, uint16_t currency, const JournalRecord* chunk) {
+  const SettlementBook::ItemRuns* runs = settlement_.Items(batch_id);
+  const SettlementBook::ItemRun* run = runs ? runs->Find(number) : nullptr;
+  if (run == nullptr) return std::optional<PriorItem>();
+  const uint64_t sequence = run->journal_sequence;
+  if (chunk != nullptr && sequence == journal_sequence_ + 1) {
+    return PriorFromChunk(*chunk, number, sequence, currency);
+  }
+  Result<JournalRecord> record = ReadJournalRecord(sequence);
+  if (!record.ok()) return record.status();
+  if (record->operation == Operation::kSettleChunk) {
+    return PriorFromChunk(*record, number, sequence, currency);
+  }
+  // A single item's record.
+  PriorItem prior;
+  prior.fingerprint = run->fingerprint;
+  Decision& d = prior.decision;
+  d.response_code = record->response_code;
+  d.reason = record->reason;
+  d.auth_code = record->auth_code;
+  d.transfer_id = record->transfer_id;
+  d.approved_amount = Amount(d.approved() ? record->amount.minor_units() : 0, currency);
+  d.journal_sequence = record->sequence;
+  d.card_token = record->card_token;
+  d.duplicate = true;
+  return std::optional<PriorItem>(std::move(prior));
+}
+
+Result<std::optional<Store::Impl::PriorItem>> Store::Impl::PriorFromChunk(
+    const JournalRecord& record, uint64_t number, uint64_t sequence, uint16_t currency) {
+  // The item of the record that is remembered under the number (a 30, 94 or 96 under the same
+  // number is journaled too, and not remembered).
+  for (const SettlementItemRecord& item : record.settlement_items) {
+    if (item.number != number || !item.remembered) continue;
+    PriorItem prior;
+    prior.fingerprint = item.fingerprint;
+    Decision& d = prior.decision;
+    d.response_code = item.response_code;
+    d.reason = item.reason;
+    d.transfer_id = item.transfer_id;
+    d.approved_amount = Amount(item.approved_minor, currency);
+    d.journal_sequence = sequence;
+    d.duplicate = true;
+    if (d.approved()) {
+      char code[8];
+      std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
+      d.auth_code = code;
+    }
+    return std::optional<PriorItem>(std::move(prior));
+  }
+  return Status::Corruption("journal record " + std::to_string(sequence) + " lacks item " +
+                            std::to_string(number));
+}
+
+Result<JournalRecord> Store::Impl::ReadJournalRecord(uint64_t sequence) {
+  for (auto it = unsynced_settlement_records_.rbegin(); it != unsynced_settlement_records_.rend();
+       ++it) {
+    if (it->second.sequence == sequence) return it->second;
+  }
+  Result<std::string> value = backend_->Get(Cf::kJournal, codec::U64Key(sequence));
+  if (!value.ok()) return value.status();
+  return codec::DecodeJournalRecord(*value);
+}
+
+void Store::Impl::IndexHold(uint64_t sequence, uint64_t transfer_id, const Request& r) {
+  constexpr uint64_t kTransferBits = 40;
+  constexpr uint64_t kOwnersMax = (uint64_t{1} << (64 - kTransferBits)) - 1;
+  if (transfer_id >> kTransferBits != 0) return;  // not indexed: found the slow way
+  auto it = transfers_.find(transfer_id);
+  if (it == transfers_.end() || it->second.transfer.kind != TransferKind::kPending ||
+      it->second.transfer.state != TransferState::kPending) {
+    return;
+  }
+  if (!holds_by_sequence_.empty() && holds_by_sequence_.back().sequence >= sequence) return;
+  // Resolved holds stay until the index is twice the open holds, then go in one pass.
+  if (holds_by_sequence_.size() >= 2 * pending_by_expiry_.size() + 1024) {
+    std::erase_if(holds_by_sequence_, [&](const HoldBySequence& h) {
+      auto t = transfers_.find(h.transfer_and_owner & ((uint64_t{1} << kTransferBits) - 1));
+      return t == transfers_.end() || t->second.transfer.state != TransferState::kPending;
+    });
+  }
+  uint64_t owner = 0;
+  const bool by_merchant = r.terminal_id.empty();
+  const std::string& id = by_merchant ? r.merchant_id : r.terminal_id;
+  if (!id.empty()) {
+    std::string key = (by_merchant ? "m" : "t") + id;
+    auto [pos, inserted] = owner_ids_.try_emplace(std::move(key), owners_.size());
+    if (inserted) {
+      if (owners_.size() >= kOwnersMax) {
+        owner_ids_.erase(pos);
+        return;
+      }
+      owners_.emplace_back(id, by_merchant);
+    }
+    owner = pos->second + 1;
+  }
+  holds_by_sequence_.push_back({sequence, transfer_id | (owner << kTransferBits)});
+}
+
+Store::Impl::IndexedHold Store::Impl::FindHoldBySequence(uint64_t sequence) {
+  constexpr uint64_t kTransferBits = 40;
+  IndexedHold out;
+  auto it = std::lower_bound(holds_by_sequence_.begin(), holds_by_sequence_.end(), sequence,
+                             [](const HoldBySequence& h, uint64_t s) { return h.sequence < s; });
+  if (it == holds_by_sequence_.end() || it->sequence != sequence) return out;
+  auto t = transfers_.find(it->transfer_and_owner & ((uint64_t{1} << kTransferBits) - 1));
+  if (t == transfers_.end() || t->second.transfer.state != TransferState::kPending) return out;
+  out.hold = &t->second.transfer;
+  const uint64_t owner = it->transfer_and_owner >> kTransferBits;
+  if (owner != 0) {
+    const auto& [id, by_merchant] = owners_[owner - 1];
+    (by_merchant ? out.merchant_id : out.terminal_id) = id;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -978,6 +1395,10 @@ void Store::Impl::EvictDurable(uint64_t durable_batch) {
   }
   while (!unsynced_decisions_.empty() && unsynced_decisions_.front().batch <= durable_batch) {
     unsynced_decisions_.pop_front();
+  }
+  while (!unsynced_settlement_records_.empty() &&
+         unsynced_settlement_records_.front().first <= durable_batch) {
+    unsynced_settlement_records_.pop_front();
   }
   // Oldest first, and only entries whose batch is durable: a later read finds them on disk.
   while (dedupe_.size() > options_.dedupe_window_entries && !dedupe_order_.empty() &&
@@ -1088,9 +1509,8 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
 }
 
 uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
-                                   const std::string& masked, const Decision& d) {
+                                   const std::string& masked, const Decision& d, bool keep) {
   JournalRecord j;
-  j.sequence = ++journal_sequence_;
   j.time_unix_us = clock_->NowUnixMicros();
   j.channel = r.channel;
   j.operation = r.operation;
@@ -1115,12 +1535,18 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
   j.issuer_link = Truncated(r.issuer_link, Request::kFieldBytesMax);
   j.issuer_stan = r.issuer_stan;
   j.issuer_time = Truncated(r.issuer_time, Request::kFieldBytesMax);
+  return AppendJournal(j, keep);
+}
+
+uint64_t Store::Impl::AppendJournal(JournalRecord& j, bool keep) {
+  j.sequence = ++journal_sequence_;
   j.prev_hash = journal_hash_;
   std::string value = codec::SealJournalRecord(&j);
   journal_hash_ = j.hash;
   open_.batch->Put(Cf::kJournal, codec::U64Key(j.sequence), value);
   open_.head_dirty = true;
-  return j.sequence;
+  if (keep) unsynced_settlement_records_.emplace_back(open_.seq, std::move(j));
+  return journal_sequence_;
 }
 
 Outcome Store::Impl::CheckCard(const Request& r, const std::string& token, CardRecord** card,
@@ -1541,6 +1967,9 @@ Outcome Store::Impl::Evaluate(const Request& r, const std::string& token, Decisi
     case Operation::kSettleRefund:
     case Operation::kSettleReversal:
       return EvaluateSettlement(r, token, d);
+
+    case Operation::kSettleChunk:  // a journal record kind, never a request (FieldsOk)
+      break;
   }
   return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
 }
@@ -1642,16 +2071,20 @@ std::string_view RemoteIssuerOfRoute(std::string_view route) {
 // An authorization belongs to the terminal that made it; one made without a terminal (gRPC may
 // send none) to the merchant it names. An item from another terminal or merchant must not
 // capture it: that batch's merchant would be paid for another's sale.
-Outcome CheckOriginalBelongsToItem(const JournalRecord& auth, const Request& item) {
-  if (!auth.terminal_id.empty()) {
-    if (!item.terminal_id.empty() && auth.terminal_id != item.terminal_id) {
+Outcome CheckOriginalBelongsToItem(std::string_view auth_terminal_id,
+                                   std::string_view auth_merchant_id, const Request& item) {
+  if (!auth_terminal_id.empty()) {
+    if (!item.terminal_id.empty() && auth_terminal_id != item.terminal_id) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
     }
-  } else if (!auth.merchant_id.empty() && !item.merchant_id.empty() &&
-             auth.merchant_id != item.merchant_id) {
+  } else if (!auth_merchant_id.empty() && !item.merchant_id.empty() &&
+             auth_merchant_id != item.merchant_id) {
     return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
   }
   return {};
+}
+Outcome CheckOriginalBelongsToItem(const JournalRecord& auth, const Request& item) {
+  return CheckOriginalBelongsToItem(auth.terminal_id, auth.merchant_id, item);
 }
 
 }  // namespace
@@ -1673,6 +2106,29 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     return true;
   };
   std::string key = r.original_request_key;
+  if (key.empty() && !r.rrn.empty()) {
+    // An open hold is found in memory by the sequence of its approval (IndexHold), with what the
+    // checks below need: its auth code is the sequence's last six digits, and the terminal or
+    // merchant is kept beside it. Anything else is read as below.
+    uint64_t sequence = 0;
+    const char* end = r.rrn.data() + r.rrn.size();
+    auto [ptr, ec] = std::from_chars(r.rrn.data(), end, sequence);
+    if (ec == std::errc() && ptr == end && sequence != 0) {
+      const IndexedHold indexed = FindHoldBySequence(sequence);
+      if (indexed.hold != nullptr) {
+        char code[8];
+        std::snprintf(code, sizeof code, "%06u",
+                      static_cast<unsigned>(sequence % kAuthCodeModulus));
+        if (!r.original_auth_code.empty() && r.original_auth_code != code) {
+          return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+        }
+        Outcome belongs = CheckOriginalBelongsToItem(indexed.terminal_id, indexed.merchant_id, r);
+        if (belongs.code != ResponseCode::kApproved) return belongs;
+        out->hold = indexed.hold;
+        return {};
+      }
+    }
+  }
   if (key.empty() && !r.rrn.empty()) {
     // kytkin's RRN is the journal sequence of the approval; its record names the request key.
     uint64_t sequence = 0;
@@ -2381,6 +2837,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Status Store::Submit(Request request, Completion done) {
   return impl_->Submit(std::move(request), std::move(done));
+}
+
+Status Store::SubmitSettlementChunk(std::vector<Request> items, ChunkCompletion done) {
+  return impl_->SubmitChunk(std::move(items), std::move(done));
 }
 
 Result<Decision> Store::Execute(Request request) {

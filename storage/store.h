@@ -214,6 +214,9 @@ enum class Operation : uint8_t {
   kSettleCapture = 40,   // post the authorization's hold (tolerance above it), or force-post
   kSettleRefund = 41,    // credit the cardholder (the merchant is debited at payout)
   kSettleReversal = 42,  // void the hold, or reverse its capture
+  // Journal only: one record for a chunk of items of one batch decided together
+  // (Store::SubmitSettlementChunk); each item's outcome is in JournalRecord::settlement_items.
+  kSettleChunk = 43,
 };
 std::string_view OperationName(Operation op);  // "authorize"
 std::optional<Operation> ParseOperation(std::string_view name);
@@ -377,6 +380,10 @@ struct Request {
   std::string original_auth_code;
   uint32_t capture_tolerance_bps = 0;
   int64_t capture_tolerance_minor_max = 0;
+  // The item's number within its batch (1..): its exactly-once key on every channel, so an item
+  // decided in a chunk (SubmitSettlementChunk) and the same item sent alone (ISO 8583 0320) are
+  // one item. 0: the request key alone identifies it.
+  uint64_t settlement_item_number = 0;
 
   static constexpr size_t kRequestKeyBytesMax = 128;
   static constexpr size_t kFieldBytesMax = 64;
@@ -399,6 +406,25 @@ struct Decision {
 // ---------------------------------------------------------------------------------------------
 // Journal
 
+// One item of a kSettleChunk record: what the acquirer sent and what was decided. The card is
+// named by the transfer (Transfer::card_token) or, for an item sent with a PAN, by its masked PAN.
+struct SettlementItemRecord {
+  uint64_t number = 0;                              // Request::settlement_item_number
+  Operation operation = Operation::kSettleCapture;  // kSettleCapture/Refund/Reversal
+  ResponseCode response_code = ResponseCode::kSystemMalfunction;
+  Reason reason = Reason::kNone;
+  int64_t amount_minor = 0;    // what the item asked for, in the batch currency
+  int64_t approved_minor = 0;  // what moved; 0 when declined
+  uint64_t transfer_id = 0;    // the transfer the item created; 0 when declined
+  // FNV-1a of the item's content: a resubmission with the same number and other content is
+  // declined 94 instead of being answered with this outcome.
+  uint64_t fingerprint = 0;
+  // false: not remembered under its number (a 94 for other content under a decided number, a
+  // 30, a 96), so a resubmission of the item is decided again.
+  bool remembered = true;
+  std::string rrn, original_request_key, masked_pan;  // the item's references, as sent
+};
+
 struct JournalRecord {
   uint64_t sequence = 0;  // 1, 2, 3, ... without gaps
   int64_t time_unix_us = 0;
@@ -420,6 +446,11 @@ struct JournalRecord {
   std::string issuer_id, issuer_link;
   uint32_t issuer_stan = 0;
   std::string issuer_time;
+  // kSettleChunk records only: the batch and every item decided in the chunk, in order (the
+  // record's own amount, response code and transfer id are 0). Other records decode with these
+  // empty.
+  std::string settlement_batch_id;
+  std::vector<SettlementItemRecord> settlement_items;
   std::string prev_hash;  // 32 bytes: hash of record sequence-1 (zeros for the first)
   std::string hash;       // 32 bytes: SHA-256 over the encoded content including prev_hash
 };
@@ -599,6 +630,21 @@ class Store {
 
   // Submit and wait. For tools and tests, not the event loop.
   Result<Decision> Execute(Request request);
+
+  // Settlement items of one batch decided together (the file and gRPC channels): each item
+  // (Operation::kSettle*, the same batch_id, settlement_item_number >= 1, distinct numbers
+  // are not required) is decided in order by the same rules as a single item, and the chunk is
+  // one journal record carrying every item's outcome (JournalRecord::settlement_items), durable
+  // before `done` runs once with one Decision per item, in order. An item whose number was
+  // decided before (in a chunk or alone, also before a restart) gets that decision back
+  // (Decision::duplicate), or 94 when its content differs; nothing moves twice. A bad item is
+  // declined on its own; its neighbours are decided as usual.
+  // InvalidArgument (nothing submitted, `done` never called): empty, more than
+  // kSettlementChunkItemsMax items, mixed batch ids, a non-settlement operation or number 0.
+  // Otherwise as Submit.
+  using ChunkCompletion = std::function<void(Result<std::vector<Decision>>)>;
+  static constexpr size_t kSettlementChunkItemsMax = 1024;
+  Status SubmitSettlementChunk(std::vector<Request> items, ChunkCompletion done);
 
   // Administration; each is one atomic durable write, ordered with the decisions.
   // Creates an account; a positive opening balance is a posted transfer from the issuer

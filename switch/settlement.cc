@@ -156,6 +156,7 @@ storage::Request ItemRequest(const SettlementBatch& batch, const Item& item,
   }
   r.request_key = ItemKey(batch.batch_id, item.number);
   r.batch_id = batch.batch_id;
+  r.settlement_item_number = item.number;
   r.amount = Amount(item.amount_minor, batch.currency);
   r.rrn = item.auth_rrn;
   r.original_request_key = item.auth_request_key;
@@ -216,13 +217,22 @@ Result<std::unique_ptr<BatchWriter>> BatchWriter::Open(storage::Store& store,
 
 BatchWriter::BatchWriter(storage::Store& store, const SettlementConfig& config, SettlementBatch b,
                          Options options)
-    : store_(store), config_(config), batch_(std::move(b)), options_(std::move(options)) {}
+    : store_(store),
+      config_(config),
+      batch_(std::move(b)),
+      options_(std::move(options)),
+      chunk_items_max_(
+          std::clamp<size_t>(config.window_items_max, 1, storage::Store::kSettlementChunkItemsMax)),
+      building_chunk_(std::make_shared<Chunk>()) {}
 
 BatchWriter::~BatchWriter() {
-  // Completions hold their own slot; wait so none outlives the store's caller expectations.
+  // An item Add accepted is decided even without Finish (a gRPC stream that ends without its
+  // totals), as when every item was submitted on its own.
+  (void)SubmitChunk(nullptr);
+  // Completions hold their own chunk; wait so none outlives the store's caller expectations.
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] {
-    return std::all_of(in_flight_.begin(), in_flight_.end(), [](auto& s) { return s->done; });
+    return std::all_of(in_flight_.begin(), in_flight_.end(), [](auto& c) { return c->done; });
   });
 }
 
@@ -233,44 +243,64 @@ Status BatchWriter::Add(const Item& item, const std::function<void(const ItemRes
     std::unique_lock lock(mu_);
     if (!failure_.ok()) return failure_;
   }
-  // Wait for room: deliver what is done, then block for the oldest.
   Deliver(on_result, false);
+  ItemResult& result = building_chunk_->results.emplace_back();
+  result.number = item.number;
+  result.kind = item.kind;
+  result.item_amount_minor = item.amount_minor;
+  if (item.pan) result.masked_pan = item.pan->masked();
+  building_.push_back(ItemRequest(batch_, item, config_, options_.channel, options_.mti));
+  if (building_.size() >= chunk_items_max_) return SubmitChunk(on_result);
+  return Status::Ok();
+}
+
+Status BatchWriter::SubmitChunk(const std::function<void(const ItemResult&)>& on_result) {
+  if (building_.empty()) return Status::Ok();
+  // Wait for room: deliver what is done, then block for the oldest chunk.
   {
     std::unique_lock lock(mu_);
-    while (in_flight_.size() >= config_.window_items_max) {
+    while (!in_flight_.empty() && in_flight_items_ + building_.size() > config_.window_items_max) {
       cv_.wait(lock, [&] { return in_flight_.front()->done; });
       lock.unlock();
       Deliver(on_result, false);
       lock.lock();
     }
   }
-  auto slot = std::make_shared<Slot>();
-  slot->result.number = item.number;
-  slot->result.kind = item.kind;
-  slot->result.item_amount_minor = item.amount_minor;
-  if (item.pan) slot->result.masked_pan = item.pan->masked();
+  std::shared_ptr<Chunk> chunk = std::move(building_chunk_);
+  building_chunk_ = std::make_shared<Chunk>();
+  const size_t items = building_.size();
   {
     std::lock_guard lock(mu_);
-    in_flight_.push_back(slot);
+    in_flight_.push_back(chunk);
+    in_flight_items_ += items;
   }
-  Status s = store_.Submit(ItemRequest(batch_, item, config_, options_.channel, options_.mti),
-                           [this, slot](Result<storage::Decision> d) {
-                             std::lock_guard lock(mu_);
-                             if (d.ok()) {
-                               slot->result.code = d->response_code;
-                               slot->result.reason = d->reason;
-                               slot->result.duplicate = d->duplicate;
-                               slot->result.amount_minor = d->approved_amount.minor_units();
-                               slot->result.transfer_id = d->transfer_id;
-                             } else {
-                               slot->failure = d.status();
-                             }
-                             slot->done = true;
-                             cv_.notify_all();
-                           });
+  std::vector<storage::Request> requests = std::move(building_);
+  building_.clear();
+  building_.reserve(chunk_items_max_);
+  Status s = store_.SubmitSettlementChunk(
+      std::move(requests), [this, chunk](Result<std::vector<storage::Decision>> decided) {
+        std::lock_guard lock(mu_);
+        if (decided.ok() && decided->size() == chunk->results.size()) {
+          for (size_t i = 0; i < decided->size(); ++i) {
+            const storage::Decision& d = (*decided)[i];
+            ItemResult& r = chunk->results[i];
+            r.code = d.response_code;
+            r.reason = d.reason;
+            r.duplicate = d.duplicate;
+            r.amount_minor = d.approved_amount.minor_units();
+            r.transfer_id = d.transfer_id;
+          }
+        } else {
+          chunk->failure = decided.ok() ? Status::Internal("settlement chunk: decisions missing")
+                                        : decided.status();
+        }
+        chunk->done = true;
+        cv_.notify_all();
+      });
   if (!s.ok()) {
     std::lock_guard lock(mu_);
     in_flight_.pop_back();
+    in_flight_items_ -= items;
     if (failure_.ok()) failure_ = s;
     return s;
   }
@@ -279,23 +309,27 @@ Status BatchWriter::Add(const Item& item, const std::function<void(const ItemRes
 
 void BatchWriter::Deliver(const std::function<void(const ItemResult&)>& on_result, bool wait_all) {
   for (;;) {
-    std::shared_ptr<Slot> slot;
+    std::shared_ptr<Chunk> chunk;
     {
       std::unique_lock lock(mu_);
       if (in_flight_.empty()) return;
       if (wait_all) cv_.wait(lock, [&] { return in_flight_.front()->done; });
       if (!in_flight_.front()->done) return;
-      slot = std::move(in_flight_.front());
+      chunk = std::move(in_flight_.front());
       in_flight_.pop_front();
-      if (!slot->failure.ok() && failure_.ok()) failure_ = slot->failure;
+      in_flight_items_ -= chunk->results.size();
+      if (!chunk->failure.ok() && failure_.ok()) failure_ = chunk->failure;
     }
-    if (slot->failure.ok() && on_result) on_result(slot->result);
+    if (!chunk->failure.ok() || !on_result) continue;
+    for (const ItemResult& r : chunk->results) on_result(r);
   }
 }
 
 Status BatchWriter::Finish(const std::function<void(const ItemResult&)>& on_result) {
+  Status submitted = SubmitChunk(on_result);
   Deliver(on_result, true);
   std::lock_guard lock(mu_);
+  if (!submitted.ok() && failure_.ok()) failure_ = submitted;
   return failure_;
 }
 

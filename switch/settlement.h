@@ -10,7 +10,8 @@
 //
 // Memory: a BatchWriter keeps at most SettlementConfig::window_items_max items in flight and
 // hands each result back once decided, so a batch of any size streams through in bounded
-// memory.
+// memory. It hands the ledger chunks of up to storage::Store::kSettlementChunkItemsMax items
+// (one decision, one journal record and one completion per chunk; Store::SubmitSettlementChunk).
 //
 // Thread safety: a BatchWriter is used by one thread; the free functions may be called from any
 // thread (they block on the store: not from a store completion or an event loop).
@@ -121,13 +122,15 @@ class BatchWriter {
                                                    const SettlementConfig& config,
                                                    const BatchHeader& header, const Clock& clock,
                                                    Options options);
+  // Submits the chunk being built (its results are not delivered) and waits for every chunk.
   ~BatchWriter();
 
-  // Submits one item; waits while the window is full. Results arrive in submission order through
-  // `on_result`, called from Add/Finish on this thread. Bad items (number 0, amount <= 0) are
-  // InvalidArgument and not submitted.
+  // Adds one item to the chunk being built and submits the chunk once it is full; waits while
+  // the window is full. Results arrive in submission order through `on_result`, called from
+  // Add/Finish on this thread (an item's result once its chunk is decided). Bad items (number 0,
+  // amount <= 0) are InvalidArgument and not submitted.
   Status Add(const Item& item, const std::function<void(const ItemResult&)>& on_result);
-  // Waits for every item and delivers the remaining results.
+  // Submits the last chunk, waits for every item and delivers the remaining results.
   Status Finish(const std::function<void(const ItemResult&)>& on_result);
 
   const storage::SettlementBatch& opened() const { return batch_; }
@@ -136,9 +139,11 @@ class BatchWriter {
   BatchWriter(storage::Store& store, const SettlementConfig& config, storage::SettlementBatch b,
               Options options);
   void Deliver(const std::function<void(const ItemResult&)>& on_result, bool wait_all);
+  // Submits the chunk being built, after waiting for room in the window.
+  Status SubmitChunk(const std::function<void(const ItemResult&)>& on_result);
 
-  struct Slot {
-    ItemResult result;
+  struct Chunk {
+    std::vector<ItemResult> results;
     bool done = false;
     Status failure;  // the store's failure, if any
   };
@@ -146,10 +151,14 @@ class BatchWriter {
   const SettlementConfig& config_;
   storage::SettlementBatch batch_;
   Options options_;
+  size_t chunk_items_max_ = 1;  // min(Store::kSettlementChunkItemsMax, window_items_max)
+  std::vector<storage::Request> building_;  // the next chunk's items, not submitted yet
+  std::shared_ptr<Chunk> building_chunk_;   // their results
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<Slot>> in_flight_;  // guarded by mu_, submission order
-  Status failure_;                               // first store failure
+  std::deque<std::shared_ptr<Chunk>> in_flight_;  // guarded by mu_, submission order
+  size_t in_flight_items_ = 0;                    // guarded by mu_
+  Status failure_;                                // first store failure
 };
 
 // The request an item becomes (exposed for the channels' tests).
