@@ -120,6 +120,16 @@ lacks report "4111111111111111" report-no-clear-pan
 lacks report "5555555555554444" report-no-clear-pan-2
 after_first=$(balance 2001)
 verify after-first-upload
+# The file's items were decided in chunks: one journal record carrying each item's outcome.
+expect 0 journal-export-chunk -- "$KYTKIN" journal export --data-dir "$D"
+contains out '"operation":"settle_chunk"' journal-chunk-record
+contains out '"settlement_batch_id":"B20260615-1"' journal-chunk-batch
+contains out '{"number":1,"operation":"settle_capture","response_code":"00"' journal-chunk-item
+contains out '"number":7,"operation":"settle_capture","response_code":"94","reason":"capture_conflict"' journal-chunk-conflict
+lacks out "4111111111111111" journal-no-clear-pan
+lacks out "5555555555554444" journal-no-clear-pan-2
+expect 0 journal-export-chunk-csv -- "$KYTKIN" journal export --format csv --data-dir "$D"
+contains out ',settle_capture,.*,94,capture_conflict,,0,[0-9]*,stl|B20260615-1|7,' journal-csv-item
 
 # --- re-upload in balance: the same items move nothing again ------------------------------
 expect 0 settle-in-balance -- "$KYTKIN" settle "$TMP/batch.csv" --data-dir "$D" \

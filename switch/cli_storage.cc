@@ -26,6 +26,7 @@
 #include "storage/store.h"
 #include "switch/cli.h"
 #include "switch/cli_flags.h"
+#include "switch/settlement.h"
 
 namespace kytkin::cli {
 namespace {
@@ -471,6 +472,22 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
     return h;
   }();
   const std::string_view rc = ResponseCodeDigits(j.response_code);
+  if (csv && j.operation == storage::Operation::kSettleChunk) {
+    // A settlement chunk: a row per item, as a single item's record would be (the record's
+    // sequence and hash on each; request_key names the item as the channels do).
+    for (const storage::SettlementItemRecord& item : j.settlement_items) {
+      out << j.sequence << ',' << j.time_unix_us << ',' << ChannelName(j.channel) << ','
+          << OperationName(item.operation) << ',' << CsvField(j.mti) << ','
+          << CsvField(j.terminal_id) << ',' << CsvField(j.merchant_id) << ','
+          << CsvField(j.acquirer_id) << ",," << CsvField(item.rrn) << ','
+          << CsvField(item.masked_pan) << ",," << item.amount_minor << ',' << j.amount.currency()
+          << ',' << CsvField(j.route) << ',' << ResponseCodeDigits(item.response_code) << ','
+          << ReasonName(item.reason) << ",," << item.transfer_id << ',' << j.latency_us << ','
+          << CsvField(settlement::ItemKey(j.settlement_batch_id, item.number)) << ',' << hash
+          << '\n';
+    }
+    return;
+  }
   if (csv) {
     out << j.sequence << ',' << j.time_unix_us << ',' << ChannelName(j.channel) << ','
         << OperationName(j.operation) << ',' << CsvField(j.mti) << ',' << CsvField(j.terminal_id)
@@ -496,8 +513,28 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
       << ",\"issuer_time\":" << JsonQuoted(j.issuer_time) << ",\"response_code\":\"" << rc << "\""
       << ",\"reason\":" << JsonQuoted(ReasonName(j.reason))
       << ",\"auth_code\":" << JsonQuoted(j.auth_code) << ",\"transfer_id\":" << j.transfer_id
-      << ",\"latency_us\":" << j.latency_us << ",\"request_key\":" << JsonQuoted(j.request_key)
-      << ",\"hash\":\"" << hash << "\"}\n";
+      << ",\"latency_us\":" << j.latency_us << ",\"request_key\":" << JsonQuoted(j.request_key);
+  if (j.operation == storage::Operation::kSettleChunk) {
+    // Every item the chunk decided, with what it asked for and what became of it.
+    out << ",\"settlement_batch_id\":" << JsonQuoted(j.settlement_batch_id)
+        << ",\"settlement_items\":[";
+    for (size_t i = 0; i < j.settlement_items.size(); ++i) {
+      const storage::SettlementItemRecord& item = j.settlement_items[i];
+      out << (i == 0 ? "" : ",") << "{\"number\":" << item.number
+          << ",\"operation\":" << JsonQuoted(OperationName(item.operation))
+          << ",\"response_code\":\"" << ResponseCodeDigits(item.response_code) << '"'
+          << ",\"reason\":" << JsonQuoted(ReasonName(item.reason))
+          << ",\"amount_minor\":" << item.amount_minor
+          << ",\"approved_minor\":" << item.approved_minor
+          << ",\"transfer_id\":" << item.transfer_id
+          << ",\"remembered\":" << (item.remembered ? "true" : "false")
+          << ",\"rrn\":" << JsonQuoted(item.rrn)
+          << ",\"original_request_key\":" << JsonQuoted(item.original_request_key)
+          << ",\"masked_pan\":" << JsonQuoted(item.masked_pan) << '}';
+    }
+    out << ']';
+  }
+  out << ",\"hash\":\"" << hash << "\"}\n";
 }
 
 }  // namespace
