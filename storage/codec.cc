@@ -325,12 +325,18 @@ void EncodeJournalContent(const JournalRecord& j, std::string* out) {
   }
 }
 
+void SealJournalRecord(JournalRecord* j, std::string* value) {
+  value->clear();
+  // One allocation: a settlement chunk's record is ~100 bytes per item (up to ~100 KiB).
+  value->reserve(256 + j->settlement_items.size() * 128);
+  EncodeJournalContent(*j, value);
+  j->hash = Sha256(*value);
+  value->append(j->hash);
+}
+
 std::string SealJournalRecord(JournalRecord* j) {
   std::string value;
-  value.reserve(256);
-  EncodeJournalContent(*j, &value);
-  j->hash = Sha256(value);
-  value.append(j->hash);
+  SealJournalRecord(j, &value);
   return value;
 }
 

@@ -83,6 +83,8 @@ Result<Velocity> DecodeVelocity(std::string_view key, std::string_view value, st
 void EncodeJournalContent(const JournalRecord& r, std::string* out);
 // Fills r.hash from the content. Returns the stored value.
 std::string SealJournalRecord(JournalRecord* r);
+// The same into `value` (cleared first), whose capacity a caller can keep.
+void SealJournalRecord(JournalRecord* r, std::string* value);
 // Decodes and checks the hash; Corruption names the sequence on a mismatch.
 Result<JournalRecord> DecodeJournalRecord(std::string_view value);
 

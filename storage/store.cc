@@ -44,6 +44,7 @@ constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedu
 // pruning of a day spreads over many turns instead of stalling decisions once a day.
 constexpr size_t kVelocityPruneBucketsPerTurn = 4096;
 constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for their completions
+constexpr size_t kSpareBatchesMax = 2;       // written batches kept for reuse (their buffers)
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -122,6 +123,70 @@ DedupeKey DedupeKeyOf(std::string_view request_key) {
   std::memcpy(&k.low, digest.data() + sizeof k.high, sizeof k.low);
   return k;
 }
+
+// Fixed-size blocks for the nodes of one hash map, kept on a free list instead of going back
+// to malloc: the resident transfers gain and lose two nodes per settled item and per
+// authorization (made, then evicted once durable), and that churn, in bursts of a whole group
+// commit, went past glibc's per-thread cache into its slow paths (_int_malloc, unlink_chunk,
+// malloc_consolidate: a third of the ledger thread's settlement profile). Blocks are kept for
+// reuse until the pool dies, so its memory is the map's peak. Not thread-safe: one owner thread.
+class NodePool {
+ public:
+  NodePool() = default;
+  NodePool(const NodePool&) = delete;
+  NodePool& operator=(const NodePool&) = delete;
+  // Serves requests of the first size over kPooledBytesMin it is asked for; others go to malloc.
+  bool Serves(size_t bytes) {
+    if (block_bytes_ == 0 && bytes >= kPooledBytesMin)
+      block_bytes_ = std::max(bytes, sizeof(void*));
+    return bytes == block_bytes_;
+  }
+  void* Allocate() {
+    if (free_ == nullptr) Grow();
+    void* block = free_;
+    free_ = *static_cast<void**>(block);
+    return block;
+  }
+  void Deallocate(void* block) {
+    *static_cast<void**>(block) = free_;
+    free_ = block;
+  }
+
+ private:
+  static constexpr size_t kPooledBytesMin = 32;
+  static constexpr size_t kBlocksPerSlab = 4096;
+  void Grow() {
+    auto& slab = slabs_.emplace_back(new std::byte[block_bytes_ * kBlocksPerSlab]);
+    for (size_t i = kBlocksPerSlab; i-- > 0;) Deallocate(slab.get() + i * block_bytes_);
+  }
+  size_t block_bytes_ = 0;
+  void* free_ = nullptr;
+  std::vector<std::unique_ptr<std::byte[]>> slabs_;
+};
+
+template <typename T>
+struct PoolAllocator {
+  using value_type = T;
+  explicit PoolAllocator(NodePool* p) : pool(p) {}
+  template <typename U>
+  PoolAllocator(const PoolAllocator<U>& other) : pool(other.pool) {}  // NOLINT: rebinding
+  T* allocate(size_t n) {
+    if (n == 1 && pool->Serves(sizeof(T))) return static_cast<T*>(pool->Allocate());
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, size_t n) {
+    if (n == 1 && pool->Serves(sizeof(T))) {
+      pool->Deallocate(p);
+    } else {
+      std::allocator<T>().deallocate(p, n);
+    }
+  }
+  template <typename U>
+  bool operator==(const PoolAllocator<U>& other) const {
+    return pool == other.pool;
+  }
+  NodePool* pool;
+};
 
 // Settlement items (issue 6).
 bool IsSettlementOperation(Operation op) {
@@ -202,7 +267,7 @@ class Store::Impl {
       return Status::ResourceExhausted("store queue full (queue_requests_max)");
     }
     const bool was_empty = queue_.empty();
-    queue_.push_back(Work{std::move(request), nullptr, std::move(done), {}, nullptr});
+    queue_.push_back(Work{std::move(request), nullptr, std::move(done), {}, nullptr, {}, {}});
     lock.unlock();
     if (was_empty) ledger_cv_.notify_one();
     return Status::Ok();
@@ -232,6 +297,10 @@ class Store::Impl {
     }
     const bool was_empty = queue_.empty();
     Work w;
+    // Sized here, on the submitter's thread: large allocations on the ledger thread made glibc
+    // consolidate its free lists once per chunk (malloc_consolidate in its profile).
+    w.chunk_decisions.resize(items.size());
+    w.chunk_records.reserve(items.size());
     w.chunk = std::move(items);
     w.chunk_done = std::move(done);
     queue_.push_back(std::move(w));
@@ -260,7 +329,7 @@ class Store::Impl {
       return Status::ResourceExhausted("store queue full (queue_requests_max)");
     }
     const bool was_empty = queue_.empty();
-    queue_.push_back(Work{Request{}, std::move(fn), std::move(done), {}, nullptr});
+    queue_.push_back(Work{Request{}, std::move(fn), std::move(done), {}, nullptr, {}, {}});
     lock.unlock();
     if (was_empty) ledger_cv_.notify_one();
     return Status::Ok();
@@ -279,7 +348,9 @@ class Store::Impl {
           std::move(fn),
           [&promise](Result<Decision> r) { promise.set_value(r.ok() ? Status::Ok() : r.status()); },
           {},
-          nullptr});
+          nullptr,
+          {},
+          {}});
     }
     ledger_cv_.notify_one();
     return future.get();
@@ -356,12 +427,17 @@ class Store::Impl {
     // Set instead: settlement items decided as one chunk (SubmitSettlementChunk).
     std::vector<Request> chunk;
     ChunkCompletion chunk_done;
+    std::vector<Decision> chunk_decisions;            // one per item, filled by DecideChunk
+    std::vector<SettlementItemRecord> chunk_records;  // capacity for the chunk's record
   };
   struct Pending {
     Completion done;
     Result<Decision> result;
     ChunkCompletion chunk_done;  // a chunk's: `result` unused
     std::vector<Decision> chunk_decisions;
+    // The chunk's requests, freed on the completion thread (which has time) instead of the
+    // ledger thread.
+    std::vector<Request> chunk_requests;
   };
   struct OpenBatch {
     uint64_t seq = 0;  // 1, 2, 3, ... in the order batches are written
@@ -386,7 +462,9 @@ class Store::Impl {
   // The field limits of Request (sizes, a known operation); false: declined 30.
   bool FieldsOk(const Request& r, const std::string& token) const;
   // Settlement items of one batch as one journal record (SubmitSettlementChunk).
-  void DecideChunk(std::vector<Request>& items, std::vector<Decision>* out);
+  // `records`: empty, with capacity for the items' records; `out`: one per item.
+  void DecideChunk(std::vector<Request>& items, std::vector<SettlementItemRecord> records,
+                   std::vector<Decision>* out);
   // An item number of `batch_id` decided before: its decision (duplicate = true) and its content
   // fingerprint. `chunk` is the chunk record being built (its items are not on disk yet).
   // nullopt: not decided; a Status: a record it needs could not be read.
@@ -560,7 +638,11 @@ class Store::Impl {
     Transfer transfer;
     uint64_t written_batch = 0;  // the batch with its latest write; 0: on disk already
   };
-  std::unordered_map<uint64_t, ResidentTransfer> transfers_;
+  NodePool transfer_nodes_;  // before transfers_: outlives it
+  std::unordered_map<uint64_t, ResidentTransfer, std::hash<uint64_t>, std::equal_to<uint64_t>,
+                     PoolAllocator<std::pair<const uint64_t, ResidentTransfer>>>
+      transfers_{0, std::hash<uint64_t>(), std::equal_to<uint64_t>(),
+                 PoolAllocator<std::pair<const uint64_t, ResidentTransfer>>(&transfer_nodes_)};
   std::vector<uint64_t> read_back_transfers_;  // evicted again at the end of the loop turn
   // (batch, the transfers it writes) of batches handed to the committer, oldest first.
   std::deque<std::pair<uint64_t, std::vector<uint64_t>>> handed_transfers_;
@@ -611,7 +693,9 @@ class Store::Impl {
   OpenBatch open_;
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
-  std::string deciding_token_;  // the card of the decision being made, for NewTransfer
+  std::vector<size_t> chunk_decided_;  // DecideChunk's, kept for its capacity
+  std::string journal_scratch_;        // AppendJournal's encoded record, kept for its capacity
+  std::string deciding_token_;         // the card of the decision being made, for NewTransfer
   SafQueue saf_;
   SettlementBook settlement_;
 
@@ -619,7 +703,8 @@ class Store::Impl {
   mutable std::mutex mu_;
   std::condition_variable ledger_cv_;
   std::condition_variable committer_cv_;
-  std::deque<Work> queue_;           // guarded by mu_
+  std::deque<Work> queue_;                             // guarded by mu_
+  std::vector<std::unique_ptr<Batch>> spare_batches_;  // guarded by mu_: written, emptied
   std::optional<OpenBatch> handed_;  // guarded by mu_: the batch the committer writes next
   uint64_t committed_batch_ = 0;     // guarded by mu_: the seq of the last durable batch
   bool committer_busy_ = false;      // guarded by mu_
@@ -778,7 +863,15 @@ void Store::Impl::HandOver(std::unique_lock<std::mutex>& lock) {
   handed_.emplace(std::move(open_));
   committer_busy_ = true;
   open_ = OpenBatch{};
-  open_.batch = backend_->NewBatch();
+  // A written batch again, emptied: its buffer is already the size a group commit grows to, so
+  // the next batch does not re-grow it from nothing (a settlement chunk's batch reaches a few
+  // MiB, and each doubling was a large malloc, a copy and a free on the ledger thread).
+  if (!spare_batches_.empty()) {
+    open_.batch = std::move(spare_batches_.back());
+    spare_batches_.pop_back();
+  } else {
+    open_.batch = backend_->NewBatch();
+  }
   open_.seq = ++batch_seq_;
   committer_cv_.notify_one();
 }
@@ -839,6 +932,10 @@ void Store::Impl::CommitterLoop() {
       std::unique_lock lock(mu_);
       completion_cv_.wait(lock, [&] { return durable_.size() < kCompletionBatchesMax; });
       durable_.push_back(Durable{std::move(batch->pending), s});
+      if (spare_batches_.size() < kSpareBatchesMax) {
+        batch->batch->Clear();
+        spare_batches_.push_back(std::move(batch->batch));
+      }
       committer_busy_ = false;
       if (s.ok()) committed_batch_ = batch->seq;  // the ledger thread may now evict its records
     }
@@ -880,25 +977,29 @@ void Store::Impl::CompletionLoop() {
 void Store::Impl::Process(Work& work) {
   if (work.chunk_done) {
     open_.items += work.chunk.size();
-    Pending p{nullptr, Result<Decision>(Decision{}), std::move(work.chunk_done), {}};
+    Pending p{nullptr, Result<Decision>(Decision{}), std::move(work.chunk_done), {}, {}};
     // A stopped store decides nothing more: the batch's fatal Status reaches the submitter.
-    if (!failed_.load(std::memory_order_acquire)) DecideChunk(work.chunk, &p.chunk_decisions);
+    p.chunk_decisions = std::move(work.chunk_decisions);
+    if (!failed_.load(std::memory_order_acquire)) {
+      DecideChunk(work.chunk, std::move(work.chunk_records), &p.chunk_decisions);
+    }
+    p.chunk_requests = std::move(work.chunk);
     open_.pending.push_back(std::move(p));
     return;
   }
   ++open_.items;
   if (failed_.load(std::memory_order_acquire)) {
     // The store is stopped: decide nothing more, tell the submitter.
-    open_.pending.push_back({std::move(work.done), Result<Decision>(health()), nullptr, {}});
+    open_.pending.push_back({std::move(work.done), Result<Decision>(health()), nullptr, {}, {}});
     return;
   }
   if (work.admin) {
     Status s = work.admin();
     Result<Decision> r = s.ok() ? Result<Decision>(Decision{}) : Result<Decision>(s);
-    open_.pending.push_back({std::move(work.done), std::move(r), nullptr, {}});
+    open_.pending.push_back({std::move(work.done), std::move(r), nullptr, {}, {}});
     return;
   }
-  open_.pending.push_back({std::move(work.done), Decide(work.request), nullptr, {}});
+  open_.pending.push_back({std::move(work.done), Decide(work.request), nullptr, {}, {}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1062,7 +1163,9 @@ Decision Store::Impl::Decide(const Request& r) {
 // (EvaluateSettlementItem), journaled as one record, remembered by item number (SettlementBook
 // item runs) instead of a dedupe entry each.
 
-void Store::Impl::DecideChunk(std::vector<Request>& items, std::vector<Decision>* out) {
+void Store::Impl::DecideChunk(std::vector<Request>& items,
+                              std::vector<SettlementItemRecord> records,
+                              std::vector<Decision>* out) {
   out->resize(items.size());
   const std::string& batch_id = items.front().batch_id;
   // Nothing else is journaled while the chunk is decided, so its record takes the next number.
@@ -1090,15 +1193,16 @@ void Store::Impl::DecideChunk(std::vector<Request>& items, std::vector<Decision>
   j.amount = Amount(0, head.amount.currency());
   j.response_code = ResponseCode::kApproved;
   j.settlement_batch_id = Truncated(batch_id, Request::kRequestKeyBytesMax);
-  j.settlement_items.reserve(items.size());
+  j.settlement_items = std::move(records);
+  j.settlement_items.clear();
   // The run of consecutive numbers this chunk decides, added to the book when it ends.
   uint64_t run_first = 0, run_last = 0;
   auto close_run = [&] {
     if (run_first != 0) settlement_.AddItemRun(batch_id, run_first, run_last, {0, sequence, 0});
     run_first = 0;
   };
-  std::vector<size_t> decided;  // indexes of the items this record decides
-  decided.reserve(items.size());
+  std::vector<size_t>& decided = chunk_decided_;  // indexes of the items this record decides
+  decided.clear();
   for (size_t i = 0; i < items.size(); ++i) {
     const Request& r = items[i];
     Decision& d = (*out)[i];
@@ -1541,9 +1645,9 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
 uint64_t Store::Impl::AppendJournal(JournalRecord& j, bool keep) {
   j.sequence = ++journal_sequence_;
   j.prev_hash = journal_hash_;
-  std::string value = codec::SealJournalRecord(&j);
+  codec::SealJournalRecord(&j, &journal_scratch_);
   journal_hash_ = j.hash;
-  open_.batch->Put(Cf::kJournal, codec::U64Key(j.sequence), value);
+  open_.batch->Put(Cf::kJournal, codec::U64Key(j.sequence), journal_scratch_);
   open_.head_dirty = true;
   if (keep) unsynced_settlement_records_.emplace_back(open_.seq, std::move(j));
   return journal_sequence_;
