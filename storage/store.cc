@@ -449,6 +449,11 @@ class Store::Impl {
   void ReleaseVelocity(const Transfer& orig);
   // Remote issuers (issue 5): kRemoteDecision and kStandIn.
   Outcome EvaluateRemote(const Request& r, const std::string& token, Decision* d);
+  // An online completion (0220) of a remote original, approved to go to the issuer: takes the
+  // authorization's capture in the off-us capture index (SettlementBook::kCompletedOnline), so
+  // no settlement item captures it again; declines a second completion (12) and one after a
+  // capture item (94 kCaptureConflict).
+  Outcome TakeRemoteCaptureOnline(const Request& r);
   // Queues the request's advice for its outcome in the open batch, and marks a remote original
   // reversed (RemoteFollowUp) in the same batch.
   void QueueSaf(const Request& r, const std::string& masked, const Decision& d);
@@ -972,6 +977,7 @@ void Store::Impl::EvictReadBacks() {
 
 void Store::Impl::EvictDurable(uint64_t durable_batch) {
   evicted_batch_ = durable_batch;
+  settlement_.EvictDurable(durable_batch);
   while (!handed_transfers_.empty() && handed_transfers_.front().first <= durable_batch) {
     for (uint64_t id : handed_transfers_.front().second) EvictTransfer(id);
     handed_transfers_.pop_front();
@@ -1084,6 +1090,7 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
   stats.velocity_counters = velocity_.size();
   stats.transfer_disk_reads = transfer_disk_reads_;
   stats.dedupe_disk_reads = dedupe_disk_reads_;
+  stats.settlement_index_entries = settlement_.resident_remote_authorizations();
   return stats;
 }
 
@@ -1559,6 +1566,10 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
       // Reversed already (by another request: a retransmission was answered by the dedupe).
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
     }
+    if (r.remote_follow_up == RemoteFollowUp::kCompletion && IsApproval(r.remote_response)) {
+      Outcome taken = TakeRemoteCaptureOnline(r);
+      if (taken.code != ResponseCode::kApproved) return taken;
+    }
     // Nothing moves in kytkin's ledger: the issuer holds the money.
     d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
     d->available = r.remote_available;
@@ -1587,6 +1598,30 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
     d->approved_amount = r.amount;
   }
   CountVelocity(counter_key, amount);
+  return {};
+}
+
+Outcome Store::Impl::TakeRemoteCaptureOnline(const Request& r) {
+  const DedupeKey hashed = DedupeKeyOf(r.original_request_key);
+  Result<DedupeFound> found = FindDedupe(r.original_request_key, hashed);
+  if (!found.ok() && !found.status().IsNotFound()) {
+    return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  }
+  if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
+    return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  }
+  Result<uint64_t> taken = settlement_.RemoteAuthorization(*backend_, found->journal_sequence);
+  if (!taken.ok()) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  if ((*taken & SettlementBook::kCompletedOnline) != 0) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);  // 2nd 0220
+  }
+  if (*taken != 0) {  // a settlement item captured it already
+    return Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict);
+  }
+  // This decision's journal sequence (Decide writes its record next).
+  settlement_.SetRemoteAuthorization(found->journal_sequence,
+                                     SettlementBook::kCompletedOnline | (journal_sequence_ + 1),
+                                     open_.seq);
   return {};
 }
 
@@ -1969,10 +2004,15 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   // issuer (the durable mark the routing follow-up path keeps for remote originals): then the
   // issuer released its hold and there is nothing to capture. A capture settled before an
   // online reversal stays; the issuer answers that reversal on its own books.
-  const uint64_t capture_id = settlement_.RemoteAuthorization(auth.sequence);
+  Result<uint64_t> taken = settlement_.RemoteAuthorization(*backend_, auth.sequence);
+  if (!taken.ok()) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  const uint64_t capture_id = *taken;
+  // The terminal's online completion went to the issuer: the issuer posted its hold on that
+  // completion, so the sale is cleared between issuer and acquirer outside this batch.
+  const bool completed_online = (capture_id & SettlementBook::kCompletedOnline) != 0;
   const bool reversed_online = capture_id == 0 && saf_.Reversed(auth.request_key);
   Transfer* capture = nullptr;
-  if (capture_id != 0) {
+  if (capture_id != 0 && !completed_online) {
     Result<Transfer*> t = FindTransfer(capture_id);
     if (!t.ok()) {
       return t.status().IsNotFound()
@@ -1987,6 +2027,9 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   if (r.operation == Operation::kSettleCapture) {
     if (reversed_online) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
+    }
+    if (completed_online) {
+      return Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict);
     }
     if (capture != nullptr) {
       return capture->state == TransferState::kPosted
@@ -2010,7 +2053,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     t.posted_amount_minor = amount;
     MovePosted(*receivable, acquirer, amount);
     PutTransfer(t);
-    settlement_.SetRemoteAuthorization(auth.sequence, t.id);
+    settlement_.SetRemoteAuthorization(auth.sequence, t.id, open_.seq);
     d->transfer_id = t.id;
     d->approved_amount = moved;
     ++batch.held.captures_count;

@@ -300,7 +300,8 @@ struct SafMessage {
 // approval without a kytkin hold), decided as a kRemoteDecision: the store keeps, durably and
 // beside the SAF queue, which such originals were reversed, so a second, different reversal and a
 // completion after the reversal are declined 12 (kAlreadyResolved) with nothing queued, also
-// after a restart.
+// after a restart. An approved completion takes the original's capture (see "Settlement"
+// below): a second completion is declined 12, and a settlement capture of it 94.
 enum class RemoteFollowUp : uint8_t { kNone = 0, kReversal = 1, kCompletion = 2 };
 // How long the store remembers a reversed remote original and the STAN an acknowledged 0120 went
 // under, seconds: longer than any reversal or completion window of the card networks (30 days).
@@ -460,6 +461,15 @@ struct JournalReport {
 //                   was captured), a reversal reverses the capture. Captured at most once, like
 //                   a hold; not once its reversal went to the issuer online; an uncaptured one
 //                   is not reversed by an item (12: the issuer releases its own hold).
+//                   An online completion (0220) the terminal sent, which kytkin passed on to
+//                   the issuer, is that authorization's capture: the issuer posts its hold on
+//                   it and clears the sale with the acquirer through the scheme, outside
+//                   kytkin's batches. So a capture item naming it is declined 94
+//                   (kCaptureConflict; not in the batch totals, so the acquirer's batch
+//                   reconciles without it), a refund item naming it 13 (nothing captured here)
+//                   and a reversal item 12; and an online completion of an authorization a
+//                   capture item took is declined 94, a second online completion 12. The mark
+//                   is durable (the off-us capture index) and never expires.
 //   payout          at cut-over, per batch: acquirer settlement -> merchant (gross captures less
 //                   reversed captures), merchant -> acquirer settlement (refunds), merchant ->
 //                   fees (the merchant's fee). The issuer side is credited and the acquirer side
@@ -673,6 +683,9 @@ class Store {
                                        // counters live in its record)
     uint64_t transfer_disk_reads = 0;  // transfers read back from disk since Open
     uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
+    // Off-us capture index entries (settlement, one per off-us capture) kept until their batch
+    // is durable; the rest is read back by key.
+    uint64_t settlement_index_entries = 0;
   };
   Result<MemoryStats> GetMemoryStats();
 
