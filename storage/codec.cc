@@ -18,6 +18,9 @@ constexpr size_t kHashBytes = 32;
 constexpr uint32_t kStringBytesMax = 4096;
 // Marks the optional trailing issuer fields of a journal record (JournalRecord::issuer_*).
 constexpr uint8_t kJournalIssuerSection = 1;
+// Marks the optional trailing approved amount (JournalRecord::approved_amount), after the issuer
+// section when both are present.
+constexpr uint8_t kJournalApprovedSection = 2;
 
 Status Bad(std::string_view what) {
   return Status::Corruption(std::string("bad ") + std::string(what) + " record");
@@ -301,6 +304,11 @@ void EncodeJournalContent(const JournalRecord& j, std::string* out) {
     w.U32(j.issuer_stan);
     w.Str(j.issuer_time);
   }
+  if (j.approved_amount.currency() != 0) {
+    w.U8(kJournalApprovedSection);
+    w.I64(j.approved_amount.minor_units());
+    w.U16(j.approved_amount.currency());
+  }
 }
 
 std::string SealJournalRecord(JournalRecord* j) {
@@ -328,14 +336,28 @@ Result<JournalRecord> DecodeJournalRecord(std::string_view value) {
       !r.Str(&j.request_key) || !r.Str(&j.prev_hash)) {
     return Bad("journal");
   }
-  if (!r.done()) {
+  // Trailing sections, each at most once and in order.
+  uint8_t last_section = 0;
+  while (!r.done()) {
     uint8_t section = 0;
-    if (!r.U8(&section) || section != kJournalIssuerSection || !r.Str(&j.issuer_id) ||
-        !r.Str(&j.issuer_link) || !r.U32(&j.issuer_stan) || !r.Str(&j.issuer_time)) {
+    if (!r.U8(&section) || section <= last_section) return Bad("journal");
+    last_section = section;
+    if (section == kJournalIssuerSection) {
+      if (!r.Str(&j.issuer_id) || !r.Str(&j.issuer_link) || !r.U32(&j.issuer_stan) ||
+          !r.Str(&j.issuer_time)) {
+        return Bad("journal");
+      }
+    } else if (section == kJournalApprovedSection) {
+      int64_t approved = 0;
+      uint16_t approved_currency = 0;
+      if (!r.I64(&approved) || !r.U16(&approved_currency) || approved_currency == 0) {
+        return Bad("journal");
+      }
+      j.approved_amount = Amount(approved, approved_currency);
+    } else {
       return Bad("journal");
     }
   }
-  if (!r.done()) return Bad("journal");
   j.amount = Amount(minor, currency);
   j.hash.assign(value.substr(value.size() - kHashBytes));
   if (Sha256(content) != j.hash) {

@@ -538,6 +538,59 @@ TEST_P(SettlementStoreTest, AnOnlineCompletionOfAnOffUsAuthorizationTakesItsCapt
   ExpectLedgerOk();
 }
 
+// Issue 6 gap: an issuer's partial approval (10, DE 4 the approved amount) was journaled and
+// answered as the whole amount asked, so a capture could post up to the asked amount plus the
+// tolerance. The approved amount is the decision's, the journal's (across a restart) and the
+// capture's bound; an approved amount that is not in 1..asked is declined 30.
+TEST_P(SettlementStoreTest, AnIssuersPartialApprovalBoundsTheCapture) {
+  ASSERT_TRUE(store_->OpenSettlementBatch(Header()).ok());
+  const Pan remote_pan = TestPan(780);
+  auto remote = [&](std::string key, int64_t asked, Amount approved) {
+    Request r = TestRequest(Operation::kRemoteDecision, remote_pan, asked, std::move(key));
+    r.remote_response = ResponseCode::kPartialApproval;
+    r.remote_approved_amount = approved;
+    r.remote_auth_code = "P00001";
+    r.issuer_id = "nordbank";
+    r.route = "issuer nordbank via nb-a 412us";
+    return Do(r);
+  };
+  Decision partial = remote("p1", 10'000, Amount(6'000, kEur));
+  ASSERT_EQ(partial.response_code, ResponseCode::kPartialApproval);
+  EXPECT_EQ(partial.approved_amount, Amount(6'000, kEur));
+  Decision retransmitted = remote("p1", 10'000, Amount(6'000, kEur));
+  EXPECT_TRUE(retransmitted.duplicate);
+  EXPECT_EQ(retransmitted.approved_amount, Amount(6'000, kEur));
+  for (Amount bad : {Amount(10'001, kEur), Amount(0, kEur), Amount(6'000, 840)}) {
+    Decision d =
+        remote("bad" + std::to_string(bad.minor_units()) + "-" + std::to_string(bad.currency()),
+               10'000, bad);
+    EXPECT_EQ(d.response_code, ResponseCode::kFormatError) << bad.minor_units();
+    EXPECT_EQ(d.approved_amount.minor_units(), 0);
+  }
+  if (GetParam() == Backend::kRocksDb) Reopen();
+  std::vector<JournalRecord> records;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(partial.journal_sequence, partial.journal_sequence,
+                                  [&](const JournalRecord& j) {
+                                    records.push_back(j);
+                                    return true;
+                                  })
+                  .ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].amount, Amount(10'000, kEur));  // asked
+  EXPECT_EQ(records[0].approved_amount, Amount(6'000, kEur));
+  // 20 % / at most 10.00 over the approved 60.00: 70.01 is 13 (it was within the tolerance of
+  // the 100.00 asked), 67.00 posts.
+  Request over = Item(Operation::kSettleCapture, 1, 7'001);
+  over.rrn = std::to_string(partial.journal_sequence);
+  EXPECT_EQ(Do(over).reason, Reason::kCaptureOverTolerance);
+  Request tip = Item(Operation::kSettleCapture, 2, 6'700);
+  tip.rrn = std::to_string(partial.journal_sequence);
+  EXPECT_TRUE(Do(tip).approved());
+  EXPECT_EQ(store_->GetIssuerReceivable("nordbank", kEur)->balance(), -6'700);
+  ExpectLedgerOk();
+}
+
 // Issue 6 gap: the off-us capture index held one entry per off-us capture in memory, forever.
 // Only the entries of batches not yet durable stay now; the rest is read back by key, and still
 // catches a second capture, also after a restart.

@@ -1122,6 +1122,10 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
   j.issuer_link = Truncated(r.issuer_link, Request::kFieldBytesMax);
   j.issuer_stan = r.issuer_stan;
   j.issuer_time = Truncated(r.issuer_time, Request::kFieldBytesMax);
+  if (r.operation == Operation::kRemoteDecision && r.remote_approved_amount.currency() != 0 &&
+      d.approved()) {
+    j.approved_amount = d.approved_amount;
+  }
   j.prev_hash = journal_hash_;
   std::string value = codec::SealJournalRecord(&j);
   journal_hash_ = j.hash;
@@ -1570,8 +1574,16 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
       Outcome taken = TakeRemoteCaptureOnline(r);
       if (taken.code != ResponseCode::kApproved) return taken;
     }
-    // Nothing moves in kytkin's ledger: the issuer holds the money.
-    d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
+    // Nothing moves in kytkin's ledger: the issuer holds the money, what it approved of it.
+    const Amount& partial = r.remote_approved_amount;
+    if (partial.currency() != 0 &&
+        (partial.currency() != r.amount.currency() || partial.minor_units() <= 0 ||
+         partial.minor_units() > r.amount.minor_units())) {
+      return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+    }
+    d->approved_amount = !IsApproval(r.remote_response) ? Amount(0, r.amount.currency())
+                         : partial.currency() != 0      ? partial
+                                                        : r.amount;
     d->available = r.remote_available;
     return Decline(r.remote_response, Reason::kNone);
   }
@@ -2041,7 +2053,10 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
         auth.time_unix_us + options_.hold_ttl_seconds * kMicrosPerSecond) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
     }
-    const int64_t authorized = auth.amount.minor_units();
+    // What the issuer approved: all of the request, or less (a partial approval).
+    const int64_t authorized = auth.approved_amount.currency() != 0
+                                   ? auth.approved_amount.minor_units()
+                                   : auth.amount.minor_units();
     const int64_t over = amount - authorized;
     if (over > 0 && over > std::min(BasisPointsOf(authorized, r.capture_tolerance_bps),
                                     r.capture_tolerance_minor_max)) {

@@ -354,6 +354,12 @@ struct Request {
   // kRemoteDecision: the available balance the issuer reported (DE 54), returned as
   // Decision::available; currency 0 = none.
   Amount remote_available;
+  // kRemoteDecision: what the issuer approved when it approved less than `amount` (a partial
+  // approval: DE 39 10 with the approved amount in DE 4); returned as Decision::approved_amount
+  // and journaled (JournalRecord::approved_amount), so a completion or a settlement capture is
+  // bounded by it. Currency 0 = all of `amount`. Another currency, <= 0 or above `amount` is
+  // declined 30.
+  Amount remote_approved_amount;
   // kStandIn: the issuer's stand-in limits per card and UTC day, including this request (0 = no
   // limit), and the answer when they are exceeded (normally 91).
   int64_t stand_in_daily_amount_max_minor = 0;
@@ -421,6 +427,10 @@ struct JournalRecord {
   std::string issuer_id, issuer_link;
   uint32_t issuer_stan = 0;
   std::string issuer_time;
+  // What was approved when it is less than `amount`: an issuer's partial approval
+  // (Request::remote_approved_amount). Currency 0: all of `amount` (or nothing, declined).
+  // Records without it encode and hash as before it existed.
+  Amount approved_amount;
   std::string prev_hash;  // 32 bytes: hash of record sequence-1 (zeros for the first)
   std::string hash;       // 32 bytes: SHA-256 over the encoded content including prev_hash
 };
