@@ -331,8 +331,9 @@ Status FromGrpc(const grpc::Status& s) {
   }
 }
 
-// A running server: one Settlement.SubmitBatch stream per batch. The server answers each item
-// only with the reconciliation after the T row (at most 100,000 items per batch there).
+// A running server: one Settlement.SubmitBatch stream per batch. The server answers the items
+// when the stream ends, after the T row's totals or without them (at most 100,000 items per
+// batch there).
 class GrpcSink final : public BatchSink {
  public:
   explicit GrpcSink(const std::string& target)
@@ -398,7 +399,8 @@ class GrpcSink final : public BatchSink {
     Closed out;
     if (declared == nullptr && status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
         status.error_message().starts_with("totals:")) {
-      // Without totals the server settles the items but answers none of them.
+      // A server from before it answered a batch without totals: it settled the items but
+      // answered none of them.
       return out;
     }
     KYTKIN_RETURN_IF_ERROR(FromGrpc(status));
@@ -414,7 +416,8 @@ class GrpcSink final : public BatchSink {
       r.transfer_id = o.transfer_id();
       on_result(r);
     }
-    out.reconciled = true;
+    // Without totals the server answers the items and leaves the batch unreconciled.
+    out.reconciled = response_.reconciled();
     out.code = ParseResponseCode(response_.response_code_digits())
                    .value_or(ResponseCode::kReconciliationError);
     out.state = response_.batch_state();
