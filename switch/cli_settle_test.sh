@@ -213,7 +213,7 @@ expect 0 report-http-json -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP
 contains out "\"business_date\":\"$live_date\"" report-http-date
 contains out "\"net_minor\":930" report-http-json-net
 expect 2 report-http-bad-date -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP" --date 2026-02-30
-expect 2 cutover-http -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+expect 2 cutover-http-bad-date -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP" --to-date 2026-02-30
 # A batch without a T row over --grpc: settled, and every item in the report like the local path
 # (it had no report lines before the server answered a stream without totals).
 authorize b3 4.00
@@ -239,6 +239,12 @@ expect 0 settle-grpc-trailer-later -- "$KYTKIN" settle "$TMP/live3.csv" --grpc "
 contains out "batch LIVE-2 .*: 00 in balance, state balanced" grpc-trailer-later
 cp "$TMP/report9.csv" "$TMP/report"
 contains report "LIVE-2,1,capture,4.00,captured,00,none,true," grpc-trailer-later-dup
+# The cut-over over HTTP: the balanced batches are paid out now, once.
+expect 0 cutover-http -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+contains out '"batch_id":"LIVE-1".*"state":"settled"' cutover-http-live1
+contains out '"batch_id":"LIVE-2".*"state":"settled"' cutover-http-live2
+expect 0 cutover-http-again -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+contains out "0 batch(es) paid out: .*nothing to cut over" cutover-http-nothing
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
 SERVER=""
