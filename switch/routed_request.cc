@@ -94,21 +94,6 @@ void SetIssuerFields(storage::Request& r, const routing::Issuer& issuer, std::st
   r.issuer_time = std::string(sent.Get(7));
 }
 
-// The amount of an issuer's partial approval (DE 39 10): its DE 4, in the request's currency
-// (DE 49 when the answer carries one), more than 0 and at most what was asked; nullopt when it
-// is not that.
-std::optional<Amount> PartialApprovedAmount(const Message& answer, const Amount& requested) {
-  Result<uint64_t> minor = answer.GetUint(4);
-  if (!minor.ok() || *minor == 0 || *minor > static_cast<uint64_t>(requested.minor_units())) {
-    return std::nullopt;
-  }
-  if (answer.Has(49)) {
-    Result<uint64_t> currency = answer.GetUint(49);
-    if (!currency.ok() || *currency != requested.currency()) return std::nullopt;
-  }
-  return Amount(static_cast<int64_t>(*minor), requested.currency());
-}
-
 // What a routed request carries while it waits for the issuer and the store.
 struct Routed {
   IssuerRouter& router;
@@ -424,6 +409,18 @@ bool RouteFollowUp(IssuerRouter& router, storage::Store& store, const Message& f
   held->in_flight_key = key;
   look_up();
   return true;
+}
+
+std::optional<Amount> PartialApprovedAmount(const Message& answer, const Amount& requested) {
+  Result<uint64_t> minor = answer.GetUint(4);
+  if (!minor.ok() || *minor == 0 || *minor > static_cast<uint64_t>(requested.minor_units())) {
+    return std::nullopt;
+  }
+  if (answer.Has(49)) {
+    Result<uint64_t> currency = answer.GetUint(49);
+    if (!currency.ok() || *currency != requested.currency()) return std::nullopt;
+  }
+  return Amount(static_cast<int64_t>(*minor), requested.currency());
 }
 
 bool IsRoutableOperation(CardOperation op) {
