@@ -49,24 +49,23 @@ std::string IssuerSimStats::ToJson() const {
       buf, sizeof(buf),
       "{\"connections\":%llu,\"refused_while_down\":%llu,\"requests\":%llu,"
       "\"parse_errors\":%llu,\"sign_ons\":%llu,\"echoes\":%llu,\"approvals\":%llu,"
-      "\"partial_approvals\":%llu,\"declines\":%llu,\"advices_applied\":%llu,\"advice_repeats\":%"
-      "llu,"
+      "\"declines\":%llu,\"advices_applied\":%llu,\"advice_repeats\":%llu,"
       "\"reversals_applied\":%llu,\"reversal_repeats\":%llu,"
       "\"reversals_unmatched\":%llu,\"dropped\":%llu,\"late\":%llu,"
-      "\"disconnects\":%llu}",
+      "\"disconnects\":%llu,\"partial_approvals\":%llu}",
       static_cast<unsigned long long>(connections),
       static_cast<unsigned long long>(refused_while_down),
       static_cast<unsigned long long>(requests), static_cast<unsigned long long>(parse_errors),
       static_cast<unsigned long long>(sign_ons), static_cast<unsigned long long>(echoes),
-      static_cast<unsigned long long>(approvals),
-      static_cast<unsigned long long>(partial_approvals), static_cast<unsigned long long>(declines),
+      static_cast<unsigned long long>(approvals), static_cast<unsigned long long>(declines),
       static_cast<unsigned long long>(advices_applied),
       static_cast<unsigned long long>(advice_repeats),
       static_cast<unsigned long long>(reversals_applied),
       static_cast<unsigned long long>(reversal_repeats),
       static_cast<unsigned long long>(reversals_unmatched),
       static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(late),
-      static_cast<unsigned long long>(disconnects));
+      static_cast<unsigned long long>(disconnects),
+      static_cast<unsigned long long>(partial_approvals));
   return buf;
 }
 
