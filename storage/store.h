@@ -469,8 +469,10 @@ struct JournalReport {
 //                   the batch's acquirer settlement account, which the payout passes on to the
 //                   merchant; a refund naming it runs back (acquirer -> receivable, at most what
 //                   was captured), a reversal reverses the capture. Captured at most once, like
-//                   a hold; not once its reversal went to the issuer online; an uncaptured one
-//                   is not reversed by an item (12: the issuer releases its own hold).
+//                   a hold, with the tolerance over what the issuer approved (after a partial
+//                   approval, JournalRecord::approved_amount); not once its reversal went to
+//                   the issuer online; an uncaptured one is not reversed by an item (12: the
+//                   issuer releases its own hold).
 //                   An online completion (0220) the terminal sent, which kytkin passed on to
 //                   the issuer, is that authorization's capture: the issuer posts its hold on
 //                   it and clears the sale with the acquirer through the scheme, outside
