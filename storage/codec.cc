@@ -18,9 +18,9 @@ constexpr size_t kHashBytes = 32;
 constexpr uint32_t kStringBytesMax = 4096;
 // Marks the optional trailing issuer fields of a journal record (JournalRecord::issuer_*).
 constexpr uint8_t kJournalIssuerSection = 1;
-// Marks the optional trailing approved amount (JournalRecord::approved_amount), after the issuer
-// section when both are present.
-constexpr uint8_t kJournalApprovedSection = 2;
+// Marks the optional trailing approved amount (JournalRecord::approved_amount), after the other
+// sections. 3, not 2: branch sperf's settlement chunk section takes 2 (sections must increase).
+constexpr uint8_t kJournalApprovedSection = 3;
 
 Status Bad(std::string_view what) {
   return Status::Corruption(std::string("bad ") + std::string(what) + " record");
