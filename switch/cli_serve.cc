@@ -110,8 +110,11 @@ int RunServe(Args args) {
   handlers.authorization = &online;
   handlers.admin = &admin;
   storage::Store* ledger = store->get();
-  handlers.drain = [ledger, issuer_router] {
-    issuer_router->Stop();  // links and the SAF sender, while the workers still run
+  CutOverScheduler* cutover_scheduler = cutover.get();
+  handlers.drain = [ledger, issuer_router, cutover_scheduler] {
+    issuer_router->Stop();      // links and the SAF sender, while the workers still run
+    cutover_scheduler->Stop();  // answers queued cut-over requests while their sessions can
+                                // still write
     return ledger->health();
   };
   Result<std::unique_ptr<Server>> server =

@@ -77,14 +77,21 @@ CutOverScheduler::CutOverScheduler(storage::Store& store, const SettlementConfig
   });
 }
 
-CutOverScheduler::~CutOverScheduler() {
+CutOverScheduler::~CutOverScheduler() { Stop(); }
+
+void CutOverScheduler::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (Request& r : requests_) r.respond(HttpResponse::Error(503, "the server is stopping"));
+  std::vector<Request> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(requests_);
+  }
+  for (Request& r : left) r.respond(HttpResponse::Error(503, "the server is stopping"));
 }
 
 void CutOverScheduler::Loop() {

@@ -38,8 +38,11 @@ class CutOverScheduler {
   // REQUIRES: store, config and clock outlive the scheduler.
   CutOverScheduler(storage::Store& store, const SettlementConfig& config,
                    const Clock& clock = SystemClock::Get());
-  // Stops the thread (waits for a cut-over in progress); requests still queued are answered 503.
+  // Stop().
   ~CutOverScheduler();
+  // Stops the thread (waits for a cut-over in progress) and answers the requests still queued
+  // 503, so call it while the HTTP server's threads still run (serve: in its drain). Idempotent.
+  void Stop();
 
   // Adds POST /api/v1/settlement/cutover. REQUIRES: the scheduler outlives the router's server.
   void AddHttpRoutes(HttpRouter& router);
