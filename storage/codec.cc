@@ -20,6 +20,9 @@ constexpr uint32_t kStringBytesMax = 4096;
 constexpr uint8_t kJournalIssuerSection = 1;
 // Marks the trailing items of a kSettleChunk record (JournalRecord::settlement_*).
 constexpr uint8_t kJournalSettlementSection = 2;
+// Marks the optional trailing approved amount (JournalRecord::approved_amount), after the other
+// sections (sections must increase).
+constexpr uint8_t kJournalApprovedSection = 3;
 
 Status Bad(std::string_view what) {
   return Status::Corruption(std::string("bad ") + std::string(what) + " record");
@@ -323,6 +326,11 @@ void EncodeJournalContent(const JournalRecord& j, std::string* out) {
       w.Str(item.masked_pan);
     }
   }
+  if (j.approved_amount.currency() != 0) {
+    w.U8(kJournalApprovedSection);
+    w.I64(j.approved_amount.minor_units());
+    w.U16(j.approved_amount.currency());
+  }
 }
 
 void SealJournalRecord(JournalRecord* j, std::string* value) {
@@ -385,6 +393,13 @@ Result<JournalRecord> DecodeJournalRecord(std::string_view value) {
         }
         item.remembered = remembered == 1;
       }
+    } else if (section == kJournalApprovedSection) {
+      int64_t approved = 0;
+      uint16_t approved_currency = 0;
+      if (!r.I64(&approved) || !r.U16(&approved_currency) || approved_currency == 0) {
+        return Bad("journal");
+      }
+      j.approved_amount = Amount(approved, approved_currency);
     } else {
       return Bad("journal");
     }

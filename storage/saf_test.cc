@@ -338,6 +338,35 @@ TEST_F(SafTest, TheJournalKeepsTheIssuerFieldsAndOldRecordsStillDecode) {
   EXPECT_FALSE(codec::DecodeJournalRecord(bad + codec::Sha256(bad)).ok());
 }
 
+// The approved amount of a partial approval is a trailing section after the issuer's: it
+// round-trips with both, a record without it encodes as before, and a section out of order or
+// repeated is corruption.
+TEST(JournalCodec, TheApprovedAmountSectionRoundTripsAfterTheIssuerSection) {
+  JournalRecord j;
+  j.sequence = 9;
+  j.operation = Operation::kRemoteDecision;
+  j.amount = Amount(10'000, kEur);
+  j.prev_hash = std::string(32, '\0');
+  j.issuer_id = "nordbank";
+  const std::string without = codec::SealJournalRecord(&j);
+  j.approved_amount = Amount(6'000, kEur);
+  const std::string with = codec::SealJournalRecord(&j);
+  EXPECT_GT(with.size(), without.size());
+  auto decoded = codec::DecodeJournalRecord(with);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->approved_amount, Amount(6'000, kEur));
+  EXPECT_EQ(decoded->issuer_id, "nordbank");
+  decoded = codec::DecodeJournalRecord(without);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->approved_amount.currency(), 0);
+  // The approved section again after itself: refused, even with a matching hash.
+  std::string content = with.substr(0, with.size() - 32);
+  const std::string section = content.substr(content.size() - 11);  // tag + I64 + U16
+  ASSERT_EQ(section[0], '\x03');
+  std::string twice = content + section;
+  EXPECT_FALSE(codec::DecodeJournalRecord(twice + codec::Sha256(twice)).ok());
+}
+
 // Issue 5 gap: the "already reversed" memory of remote originals was a process map, so after a
 // restart a second, different reversal queued another 0420, and a completion after a reversal
 // was approved and queued. Both are declined 12 now, from what the store keeps, across a restart.

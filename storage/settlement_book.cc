@@ -131,19 +131,7 @@ Status SettlementBook::Load(ReadView& view) {
         return true;
       }));
   KYTKIN_RETURN_IF_ERROR(bad);
-  KYTKIN_RETURN_IF_ERROR(
-      view.Scan(Cf::kMeta, kRemotePrefix, PrefixEnd(kRemotePrefix),
-                [&](std::string_view k, std::string_view v) {
-                  auto value = DecodeU64Value(v);
-                  auto sequence = codec::ParseU64Key(k.substr(kRemotePrefix.size()));
-                  if (!value.ok() || !sequence.ok()) {
-                    bad = Status::Corruption("settlement remote authorization record");
-                    return false;
-                  }
-                  remote_[*sequence] = *value;
-                  return true;
-                }));
-  KYTKIN_RETURN_IF_ERROR(bad);
+  // The off-us capture index is not read: RemoteAuthorization reads an entry when an item asks.
   KYTKIN_RETURN_IF_ERROR(
       view.Scan(Cf::kMeta, kIssuerAccountPrefix, PrefixEnd(kIssuerAccountPrefix),
                 [&](std::string_view k, std::string_view v) {
@@ -217,14 +205,25 @@ void SettlementBook::AddItemRun(std::string_view batch_id, uint64_t first, uint6
   items_dirty_.emplace_back(it->first, last);
 }
 
-uint64_t SettlementBook::RemoteAuthorization(uint64_t sequence) const {
-  auto it = remote_.find(sequence);
-  return it == remote_.end() ? 0 : it->second;
+Result<uint64_t> SettlementBook::RemoteAuthorization(Backend& backend, uint64_t sequence) const {
+  if (auto it = remote_.find(sequence); it != remote_.end()) return it->second.value;
+  // Not written by a batch still in flight: the disk has its latest value, or none.
+  Result<std::string> stored =
+      backend.Get(Cf::kMeta, std::string(kRemotePrefix) + codec::U64Key(sequence));
+  if (!stored.ok()) {
+    if (stored.status().IsNotFound()) return uint64_t{0};
+    return stored.status();
+  }
+  return DecodeU64Value(*stored);
 }
 
-void SettlementBook::SetRemoteAuthorization(uint64_t sequence, uint64_t value) {
-  remote_[sequence] = value;
+void SettlementBook::SetRemoteAuthorization(uint64_t sequence, uint64_t value, uint64_t batch_seq) {
+  remote_[sequence] = RemoteEntry{value, batch_seq};
   remote_dirty_.insert(sequence);
+}
+
+void SettlementBook::EvictDurable(uint64_t durable_batch) {
+  std::erase_if(remote_, [&](const auto& e) { return e.second.batch_seq <= durable_batch; });
 }
 
 std::string SettlementBook::IssuerKey(std::string_view issuer, uint16_t currency) {
@@ -261,7 +260,7 @@ void SettlementBook::Flush(Batch& batch) {
   for (uint64_t sequence : remote_dirty_) {
     scratch_.clear();
     codec::Writer w(&scratch_);
-    w.U64(remote_.at(sequence));
+    w.U64(remote_.at(sequence).value);
     batch.Put(Cf::kMeta, std::string(kRemotePrefix) + codec::U64Key(sequence), scratch_);
   }
   remote_dirty_.clear();

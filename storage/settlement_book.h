@@ -1,11 +1,13 @@
 // Private to storage/: the settlement batch records (issue 6) and the business date.
 //
 // Batch records are small (one per acquirer batch, independent of its item count) and all of
-// them stay in memory, so a batch's totals are updated in the same ledger-thread step as the
+// them stay in memory (the off-us capture index, one entry per item, does not: see
+// RemoteAuthorization), so a batch's totals are updated in the same ledger-thread step as the
 // item that changes them. A changed record is written once per group commit (Flush), in the same
 // atomic write as the items that changed it.
 //
-// Keys in Cf::kMeta: "settlement/batch/" + batch id, and "settlement/business_date".
+// Keys in Cf::kMeta: "settlement/batch/" + batch id, "settlement/remote/" + sequence,
+// "settlement/issuer_account/" + issuer|currency, and "settlement/business_date".
 //
 // Thread safety: none; the store's ledger thread owns it.
 #pragma once
@@ -45,13 +47,23 @@ class SettlementBook {
 
   const std::map<std::string, SettlementBatch, std::less<>>& batches() const { return batches_; }
 
-  // Off-us authorizations (approved by a remote issuer: no hold in this ledger) that settlement
-  // captured, by the authorization's journal sequence: the transfer of its capture item; 0:
-  // not captured. (Whether the terminal reversed it online is the SAF queue's durable mark.)
-  // Keys "settlement/remote/" + big-endian sequence; one entry per off-us capture (16 bytes of
-  // map payload), all in memory like the batches.
-  uint64_t RemoteAuthorization(uint64_t sequence) const;
-  void SetRemoteAuthorization(uint64_t sequence, uint64_t value);
+  // Off-us authorizations (approved by a remote issuer: no hold in this ledger) whose capture is
+  // taken, by the authorization's journal sequence: the transfer of its capture item, or
+  // kCompletedOnline | the journal sequence of the terminal's online completion (0220) that went
+  // to the issuer; 0: not captured. (Whether the terminal reversed it online is the SAF queue's
+  // durable mark.) Keys "settlement/remote/" + big-endian sequence, one per off-us capture, so
+  // they are not kept in memory: only the entries a batch not yet durable wrote stay
+  // (EvictDurable); any other is read back with a point Get on `backend` (NotFound is 0; a
+  // failed read or a record that does not decode is the error).
+  Result<uint64_t> RemoteAuthorization(Backend& backend, uint64_t sequence) const;
+  // `batch_seq`: the store's open batch, the one Flush writes the entry to.
+  void SetRemoteAuthorization(uint64_t sequence, uint64_t value, uint64_t batch_seq);
+  // Drops the entries of batches up to `durable_batch` (durable: a Get finds them).
+  void EvictDurable(uint64_t durable_batch);
+  size_t resident_remote_authorizations() const { return remote_.size(); }
+  // Marks a RemoteAuthorization value as an online completion rather than a capture transfer
+  // (transfer ids never reach bit 63).
+  static constexpr uint64_t kCompletedOnline = 1ull << 63;
 
   // The receivable account of a remote issuer in a currency (kRemoteIssuerAccountBase + n, n in
   // order of first use); 0 when it has none yet. AddIssuerAccount assigns the next id.
@@ -99,7 +111,12 @@ class SettlementBook {
   std::map<std::string, ItemRuns, std::less<>> items_;
   std::vector<std::pair<std::string, uint64_t>> items_dirty_;  // (batch id, last) to write
   std::set<std::string> dirty_;
-  std::map<uint64_t, uint64_t> remote_;  // authorization sequence -> capture transfer / mark
+  struct RemoteEntry {
+    uint64_t value = 0;
+    uint64_t batch_seq = 0;  // the store batch that writes it
+  };
+  // Authorization sequence -> entry, only until its batch is durable.
+  std::map<uint64_t, RemoteEntry> remote_;
   std::set<uint64_t> remote_dirty_;
   std::map<std::string, uint64_t, std::less<>> issuer_accounts_;  // "issuer|currency" -> id
   std::set<std::string> issuer_accounts_dirty_;

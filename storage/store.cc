@@ -599,6 +599,11 @@ class Store::Impl {
   void ReleaseVelocity(const Transfer& orig);
   // Remote issuers (issue 5): kRemoteDecision and kStandIn.
   Outcome EvaluateRemote(const Request& r, const std::string& token, Decision* d);
+  // An online completion (0220) of a remote original, approved to go to the issuer: takes the
+  // authorization's capture in the off-us capture index (SettlementBook::kCompletedOnline), so
+  // no settlement item captures it again; declines a second completion (12) and one after a
+  // capture item (94 kCaptureConflict).
+  Outcome TakeRemoteCaptureOnline(const Request& r);
   // Queues the request's advice for its outcome in the open batch, and marks a remote original
   // reversed (RemoteFollowUp) in the same batch.
   void QueueSaf(const Request& r, const std::string& masked, const Decision& d);
@@ -1493,6 +1498,7 @@ void Store::Impl::EvictReadBacks() {
 
 void Store::Impl::EvictDurable(uint64_t durable_batch) {
   evicted_batch_ = durable_batch;
+  settlement_.EvictDurable(durable_batch);
   while (!handed_transfers_.empty() && handed_transfers_.front().first <= durable_batch) {
     for (uint64_t id : handed_transfers_.front().second) EvictTransfer(id);
     handed_transfers_.pop_front();
@@ -1609,6 +1615,7 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
   stats.velocity_counters = velocity_.size();
   stats.transfer_disk_reads = transfer_disk_reads_;
   stats.dedupe_disk_reads = dedupe_disk_reads_;
+  stats.settlement_index_entries = settlement_.resident_remote_authorizations();
   return stats;
 }
 
@@ -1639,6 +1646,10 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
   j.issuer_link = Truncated(r.issuer_link, Request::kFieldBytesMax);
   j.issuer_stan = r.issuer_stan;
   j.issuer_time = Truncated(r.issuer_time, Request::kFieldBytesMax);
+  if (r.operation == Operation::kRemoteDecision && r.remote_approved_amount.currency() != 0 &&
+      d.approved()) {
+    j.approved_amount = d.approved_amount;
+  }
   return AppendJournal(j, keep);
 }
 
@@ -2092,8 +2103,20 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
       // Reversed already (by another request: a retransmission was answered by the dedupe).
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
     }
-    // Nothing moves in kytkin's ledger: the issuer holds the money.
-    d->approved_amount = IsApproval(r.remote_response) ? r.amount : Amount(0, r.amount.currency());
+    if (r.remote_follow_up == RemoteFollowUp::kCompletion && IsApproval(r.remote_response)) {
+      Outcome taken = TakeRemoteCaptureOnline(r);
+      if (taken.code != ResponseCode::kApproved) return taken;
+    }
+    // Nothing moves in kytkin's ledger: the issuer holds the money, what it approved of it.
+    const Amount& partial = r.remote_approved_amount;
+    if (partial.currency() != 0 &&
+        (partial.currency() != r.amount.currency() || partial.minor_units() <= 0 ||
+         partial.minor_units() > r.amount.minor_units())) {
+      return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+    }
+    d->approved_amount = !IsApproval(r.remote_response) ? Amount(0, r.amount.currency())
+                         : partial.currency() != 0      ? partial
+                                                        : r.amount;
     d->available = r.remote_available;
     return Decline(r.remote_response, Reason::kNone);
   }
@@ -2120,6 +2143,30 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
     d->approved_amount = r.amount;
   }
   CountVelocity(counter_key, amount);
+  return {};
+}
+
+Outcome Store::Impl::TakeRemoteCaptureOnline(const Request& r) {
+  const DedupeKey hashed = DedupeKeyOf(r.original_request_key);
+  Result<DedupeFound> found = FindDedupe(r.original_request_key, hashed);
+  if (!found.ok() && !found.status().IsNotFound()) {
+    return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  }
+  if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
+    return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+  }
+  Result<uint64_t> taken = settlement_.RemoteAuthorization(*backend_, found->journal_sequence);
+  if (!taken.ok()) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  if ((*taken & SettlementBook::kCompletedOnline) != 0) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);  // 2nd 0220
+  }
+  if (*taken != 0) {  // a settlement item captured it already
+    return Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict);
+  }
+  // This decision's journal sequence (Decide writes its record next).
+  settlement_.SetRemoteAuthorization(found->journal_sequence,
+                                     SettlementBook::kCompletedOnline | (journal_sequence_ + 1),
+                                     open_.seq);
   return {};
 }
 
@@ -2529,10 +2576,15 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
   // issuer (the durable mark the routing follow-up path keeps for remote originals): then the
   // issuer released its hold and there is nothing to capture. A capture settled before an
   // online reversal stays; the issuer answers that reversal on its own books.
-  const uint64_t capture_id = settlement_.RemoteAuthorization(auth.sequence);
+  Result<uint64_t> taken = settlement_.RemoteAuthorization(*backend_, auth.sequence);
+  if (!taken.ok()) return Decline(ResponseCode::kSystemMalfunction, Reason::kStorageReadFailed);
+  const uint64_t capture_id = *taken;
+  // The terminal's online completion went to the issuer: the issuer posted its hold on that
+  // completion, so the sale is cleared between issuer and acquirer outside this batch.
+  const bool completed_online = (capture_id & SettlementBook::kCompletedOnline) != 0;
   const bool reversed_online = capture_id == 0 && saf_.Reversed(auth.request_key);
   Transfer* capture = nullptr;
-  if (capture_id != 0) {
+  if (capture_id != 0 && !completed_online) {
     Result<Transfer*> t = FindTransfer(capture_id);
     if (!t.ok()) {
       return t.status().IsNotFound()
@@ -2548,6 +2600,9 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     if (reversed_online) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
     }
+    if (completed_online) {
+      return Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict);
+    }
     if (capture != nullptr) {
       return capture->state == TransferState::kPosted
                  ? Decline(ResponseCode::kDuplicateTransmission, Reason::kCaptureConflict)
@@ -2558,7 +2613,10 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
         auth.time_unix_us + options_.hold_ttl_seconds * kMicrosPerSecond) {
       return Decline(ResponseCode::kInvalidTransaction, Reason::kHoldExpired);
     }
-    const int64_t authorized = auth.amount.minor_units();
+    // What the issuer approved: all of the request, or less (a partial approval).
+    const int64_t authorized = auth.approved_amount.currency() != 0
+                                   ? auth.approved_amount.minor_units()
+                                   : auth.amount.minor_units();
     const int64_t over = amount - authorized;
     if (over > 0 && over > std::min(BasisPointsOf(authorized, r.capture_tolerance_bps),
                                     r.capture_tolerance_minor_max)) {
@@ -2570,7 +2628,7 @@ Outcome Store::Impl::EvaluateRemoteSettlementItem(const Request& r, const Journa
     t.posted_amount_minor = amount;
     MovePosted(*receivable, acquirer, amount);
     PutTransfer(t);
-    settlement_.SetRemoteAuthorization(auth.sequence, t.id);
+    settlement_.SetRemoteAuthorization(auth.sequence, t.id, open_.seq);
     d->transfer_id = t.id;
     d->approved_amount = moved;
     ++batch.held.captures_count;

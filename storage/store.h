@@ -303,7 +303,8 @@ struct SafMessage {
 // approval without a kytkin hold), decided as a kRemoteDecision: the store keeps, durably and
 // beside the SAF queue, which such originals were reversed, so a second, different reversal and a
 // completion after the reversal are declined 12 (kAlreadyResolved) with nothing queued, also
-// after a restart.
+// after a restart. An approved completion takes the original's capture (see "Settlement"
+// below): a second completion is declined 12, and a settlement capture of it 94.
 enum class RemoteFollowUp : uint8_t { kNone = 0, kReversal = 1, kCompletion = 2 };
 // How long the store remembers a reversed remote original and the STAN an acknowledged 0120 went
 // under, seconds: longer than any reversal or completion window of the card networks (30 days).
@@ -356,6 +357,12 @@ struct Request {
   // kRemoteDecision: the available balance the issuer reported (DE 54), returned as
   // Decision::available; currency 0 = none.
   Amount remote_available;
+  // kRemoteDecision: what the issuer approved when it approved less than `amount` (a partial
+  // approval: DE 39 10 with the approved amount in DE 4); returned as Decision::approved_amount
+  // and journaled (JournalRecord::approved_amount), so a completion or a settlement capture is
+  // bounded by it. Currency 0 = all of `amount`. Another currency, <= 0 or above `amount` is
+  // declined 30.
+  Amount remote_approved_amount;
   // kStandIn: the issuer's stand-in limits per card and UTC day, including this request (0 = no
   // limit), and the answer when they are exceeded (normally 91).
   int64_t stand_in_daily_amount_max_minor = 0;
@@ -451,6 +458,10 @@ struct JournalRecord {
   // empty.
   std::string settlement_batch_id;
   std::vector<SettlementItemRecord> settlement_items;
+  // What was approved when it is less than `amount`: an issuer's partial approval
+  // (Request::remote_approved_amount). Currency 0: all of `amount` (or nothing, declined).
+  // Records without it encode and hash as before it existed.
+  Amount approved_amount;
   std::string prev_hash;  // 32 bytes: hash of record sequence-1 (zeros for the first)
   std::string hash;       // 32 bytes: SHA-256 over the encoded content including prev_hash
 };
@@ -489,8 +500,19 @@ struct JournalReport {
 //                   the batch's acquirer settlement account, which the payout passes on to the
 //                   merchant; a refund naming it runs back (acquirer -> receivable, at most what
 //                   was captured), a reversal reverses the capture. Captured at most once, like
-//                   a hold; not once its reversal went to the issuer online; an uncaptured one
-//                   is not reversed by an item (12: the issuer releases its own hold).
+//                   a hold, with the tolerance over what the issuer approved (after a partial
+//                   approval, JournalRecord::approved_amount); not once its reversal went to
+//                   the issuer online; an uncaptured one is not reversed by an item (12: the
+//                   issuer releases its own hold).
+//                   An online completion (0220) the terminal sent, which kytkin passed on to
+//                   the issuer, is that authorization's capture: the issuer posts its hold on
+//                   it and clears the sale with the acquirer through the scheme, outside
+//                   kytkin's batches. So a capture item naming it is declined 94
+//                   (kCaptureConflict; not in the batch totals, so the acquirer's batch
+//                   reconciles without it), a refund item naming it 13 (nothing captured here)
+//                   and a reversal item 12; and an online completion of an authorization a
+//                   capture item took is declined 94, a second online completion 12. The mark
+//                   is durable (the off-us capture index) and never expires.
 //   payout          at cut-over, per batch: acquirer settlement -> merchant (gross captures less
 //                   reversed captures), merchant -> acquirer settlement (refunds), merchant ->
 //                   fees (the merchant's fee). The issuer side is credited and the acquirer side
@@ -719,6 +741,9 @@ class Store {
                                        // counters live in its record)
     uint64_t transfer_disk_reads = 0;  // transfers read back from disk since Open
     uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
+    // Off-us capture index entries (settlement, one per off-us capture) kept until their batch
+    // is durable; the rest is read back by key.
+    uint64_t settlement_index_entries = 0;
   };
   Result<MemoryStats> GetMemoryStats();
 

@@ -197,6 +197,12 @@ Status BuildResponse(const Message& request, ResponseCode code, const storage::D
     KYTKIN_RETURN_IF_ERROR(response.Set(38, decision->auth_code));
   }
   KYTKIN_RETURN_IF_ERROR(response.Set(39, ResponseCodeDigits(code)));
+  // A partial approval (an issuer's): DE 4 is what was approved, not what was asked.
+  if (decision != nullptr && code == ResponseCode::kPartialApproval &&
+      decision->approved_amount.currency() != 0) {
+    KYTKIN_RETURN_IF_ERROR(
+        response.SetUint(4, static_cast<uint64_t>(decision->approved_amount.minor_units())));
+  }
   // A routed inquiry carries the issuer's balance; one the issuer did not give has currency 0.
   if (decision != nullptr && IsApproval(code) && request.Get(3).starts_with(kTypeBalanceInquiry) &&
       decision->available.currency() != 0) {
@@ -366,6 +372,7 @@ void Authorizer::OnDurable(Pending& pending, const Result<storage::Decision>& de
     durable.decision.response_code = decision->response_code;
     durable.decision.auth_code = decision->auth_code;
     durable.decision.available = decision->available;
+    durable.decision.approved_amount = decision->approved_amount;
     durable.decision.journal_sequence = decision->journal_sequence;
   }
   pending.done.Defer([this, dialect = pending.dialect, operation = pending.operation,

@@ -98,6 +98,7 @@ int RunIssuerSim(Args args) {
   std::string decline = "0", drop = "0", late = "0", disconnect = "0";
   int64_t latency_fixed_us = 0, latency_mean_us = 0, late_delay_us = 1'000'000;
   int64_t unknown_balance = -1, currency = 978, up_ms = 0, down_ms = 0, seed = 1;
+  bool partial_approvals = false;
   FlagSet flags;
   flags.String("--listen", &listen, "address to listen on, HOST:PORT (port 0 = any free port)");
   flags.String("--dialect", &dialect, "ISO 8583 dialect");
@@ -119,6 +120,8 @@ int RunIssuerSim(Args args) {
   flags.Int("--up-period-ms", &up_ms, "with --down-period-ms: alternate up and down periods");
   flags.Int("--down-period-ms", &down_ms, "length of a down period, ms");
   flags.Int("--seed", &seed, "seed of the latency and fault generator");
+  flags.Bool("--partial-approvals", &partial_approvals,
+             "approve a 0100 the funds do not cover for what is left: 10, DE 4 the amount");
   if (Status s = flags.Parse(args); !s.ok()) return Fail(s.message());
   if (flags.help_requested()) {
     std::cout << kUsage << flags.Help();
@@ -152,6 +155,7 @@ int RunIssuerSim(Args args) {
   b.latency_fixed_us = latency_fixed_us;
   b.latency_exponential_mean_us = latency_mean_us;
   b.late_delay_us = late_delay_us;
+  b.partial_approvals = partial_approvals;
   options.unknown_card_balance_minor = unknown_balance;
   options.currency = static_cast<uint16_t>(currency);
   options.up_period_ms = up_ms;

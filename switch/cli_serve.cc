@@ -2,6 +2,7 @@
 // and the HTTP ops server, and runs until SIGTERM/SIGINT.
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "storage/store.h"
 #include "switch/authorizer.h"
@@ -94,10 +95,14 @@ int RunServe(Args args) {
   SettlementService settlement_grpc(**store, options.settlement);
   OnlineAuthorizer online(**store, SystemClock::Get(), issuer_router);
   LedgerAdmin admin(**store);
+  // The daily settlement cut-over (pays out batches, moves the business date), and on demand
+  // over HTTP; it outlives the server (its route) and stops before the ledger closes.
+  auto cutover = std::make_unique<CutOverScheduler>(**store, options.settlement);
   HttpRouter router;
   AddTransactionRoutes(**store, router);
   issuer_router->AddHttpRoutes(router);
   AddSettlementRoutes(**store, router);
+  cutover->AddHttpRoutes(router);
 
   ServerHandlers handlers;
   handlers.iso = &settlement_iso;
@@ -105,8 +110,11 @@ int RunServe(Args args) {
   handlers.authorization = &online;
   handlers.admin = &admin;
   storage::Store* ledger = store->get();
-  handlers.drain = [ledger, issuer_router] {
-    issuer_router->Stop();  // links and the SAF sender, while the workers still run
+  CutOverScheduler* cutover_scheduler = cutover.get();
+  handlers.drain = [ledger, issuer_router, cutover_scheduler] {
+    issuer_router->Stop();      // links and the SAF sender, while the workers still run
+    cutover_scheduler->Stop();  // answers queued cut-over requests while their sessions can
+                                // still write
     return ledger->health();
   };
   Result<std::unique_ptr<Server>> server =
@@ -119,13 +127,11 @@ int RunServe(Args args) {
     (void)(*server)->WaitForShutdown();
     return StartupFailure("issuer links", s);
   }
-  // The daily settlement cut-over (pays out batches, moves the business date).
-  CutOverScheduler cutover(**store, options.settlement);
-
   std::cout << (*server)->Describe() << "kytkin: ready (data in " << options.data_dir
             << ", ports in " << options.data_dir << "/ports.json)" << std::endl;
   int code = (*server)->WaitForShutdown();
   server->reset();  // every listener and call is done before the ledger closes
+  cutover.reset();  // its thread uses the ledger
   Status health = ledger->health();
   store->reset();  // commits and syncs what was submitted
   if (!health.ok()) return StartupFailure("ledger", health);

@@ -331,8 +331,9 @@ Status FromGrpc(const grpc::Status& s) {
   }
 }
 
-// A running server: one Settlement.SubmitBatch stream per batch. The server answers each item
-// only with the reconciliation after the T row (at most 100,000 items per batch there).
+// A running server: one Settlement.SubmitBatch stream per batch. The server answers the items
+// when the stream ends, after the T row's totals or without them (at most 100,000 items per
+// batch there).
 class GrpcSink final : public BatchSink {
  public:
   explicit GrpcSink(const std::string& target)
@@ -398,7 +399,8 @@ class GrpcSink final : public BatchSink {
     Closed out;
     if (declared == nullptr && status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
         status.error_message().starts_with("totals:")) {
-      // Without totals the server settles the items but answers none of them.
+      // A server from before it answered a batch without totals: it settled the items but
+      // answered none of them.
       return out;
     }
     KYTKIN_RETURN_IF_ERROR(FromGrpc(status));
@@ -414,7 +416,8 @@ class GrpcSink final : public BatchSink {
       r.transfer_id = o.transfer_id();
       on_result(r);
     }
-    out.reconciled = true;
+    // Without totals the server answers the items and leaves the batch unreconciled.
+    out.reconciled = response_.reconciled();
     out.code = ParseResponseCode(response_.response_code_digits())
                    .value_or(ResponseCode::kReconciliationError);
     out.state = response_.batch_state();
@@ -448,9 +451,16 @@ class GrpcSink final : public BatchSink {
   bool broken_ = false;           // the server ended the stream early; Close says why
 };
 
-// GET http://HOST:PORT/TARGET of a running server's HTTP API; the body of a 200, else an error
-// with the server's message.
-Result<std::string> HttpGet(const std::string& host_port, const std::string& target) {
+// An HTTP answer: its status and body.
+struct HttpAnswer {
+  unsigned status = 0;
+  std::string body;
+};
+
+// `method` http://HOST:PORT/TARGET of a running server's HTTP API, with a JSON `body` (none when
+// empty); any answer the server gives, or an error when it cannot be reached.
+Result<HttpAnswer> HttpCall(const std::string& host_port, boost::beast::http::verb method,
+                            const std::string& target, const std::string& body) {
   namespace asio = boost::asio;
   namespace http = boost::beast::http;
   const size_t colon = host_port.rfind(':');
@@ -468,9 +478,12 @@ Result<std::string> HttpGet(const std::string& host_port, const std::string& tar
   const timeval timeout{kServerTimeoutSeconds, 0};
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  http::request<http::empty_body> request(http::verb::get, target, 11);
+  http::request<http::string_body> request(method, target, 11);
   request.set(http::field::host, host_port);
   request.set(http::field::connection, "close");
+  if (!body.empty()) request.set(http::field::content_type, "application/json");
+  request.body() = body;
+  request.prepare_payload();
   http::write(socket, request, ec);
   if (ec) return Status::Unavailable("--http " + host_port + ": " + ec.message());
   boost::beast::flat_buffer buffer;
@@ -478,12 +491,18 @@ Result<std::string> HttpGet(const std::string& host_port, const std::string& tar
   parser.body_limit(kHttpResponseBytesMax);
   http::read(socket, buffer, parser, ec);
   if (ec) return Status::Unavailable("--http " + host_port + ": " + ec.message());
-  const auto& response = parser.get();
-  if (response.result_int() != 200) {
-    return Status::FailedPrecondition("server answered " + std::to_string(response.result_int()) +
-                                      ": " + response.body());
+  return HttpAnswer{parser.get().result_int(), parser.get().body()};
+}
+
+// GET: the body of a 200, else an error with the server's message.
+Result<std::string> HttpGet(const std::string& host_port, const std::string& target) {
+  auto answer = HttpCall(host_port, boost::beast::http::verb::get, target, "");
+  if (!answer.ok()) return answer.status();
+  if (answer->status != 200) {
+    return Status::FailedPrecondition("server answered " + std::to_string(answer->status) + ": " +
+                                      answer->body);
   }
-  return response.body();
+  return std::move(answer->body);
 }
 
 std::string PercentEncoded(std::string_view text) {
@@ -712,12 +731,13 @@ namespace {
 
 constexpr std::string_view kSettlementUsage =
     "usage: kytkin settlement report --date YYYY-MM-DD [--format csv|json] [--http HOST:PORT]\n"
-    "       kytkin settlement cutover [--to-date YYYY-MM-DD]\n"
+    "       kytkin settlement cutover [--to-date YYYY-MM-DD] [--http HOST:PORT]\n"
     "       kytkin settlement show --batch ID [--http HOST:PORT]\n"
     "\n"
     "On the data dir while no server runs; with --http, from a running `kytkin serve`'s HTTP\n"
     "API (report without --date: the server's current business date). A running server cuts\n"
-    "over by itself at settlement.cutover_utc.\n"
+    "over by itself at settlement.cutover_utc; `cutover --http` asks it to now (its answer,\n"
+    "the batches paid out, is printed as JSON).\n"
     "\n"
     "  report   per acquirer and merchant for one business date: batches, captures, refunds,\n"
     "           reversals, gross, refunds, fees and net (fees and net of batches not yet paid\n"
@@ -735,7 +755,7 @@ int RunSettlement(Args args) {
   sf.Register(flags);
   std::string date_text, format = "csv", batch_id, to_date, http_target;
   flags.String("--http", &http_target,
-               "HOST:PORT of a running `kytkin serve`'s HTTP API (report, show)");
+               "HOST:PORT of a running `kytkin serve`'s HTTP API (report, show, cutover)");
   flags.String("--date", &date_text, "business date (report)");
   flags.String("--format", &format, "csv or json (report)");
   flags.String("--batch", &batch_id, "batch id (show)");
@@ -780,8 +800,27 @@ int RunSettlement(Args args) {
   }
   if (command == "cutover") {
     if (!http_target.empty()) {
-      return Fail("settlement cutover",
-                  "--http: a running server cuts over by itself at settlement.cutover_utc", 2);
+      // The server's POST /api/v1/settlement/cutover: the same payout, on its own thread.
+      std::string body;
+      if (!to_date.empty()) {
+        auto d = settlement::ParseDate(to_date);
+        if (!d.ok())
+          return Fail("settlement cutover", "--to-date: " + std::string(d.status().message()), 2);
+        body = "{\"to_date\":\"" + to_date + "\"}";
+      }
+      auto answer =
+          HttpCall(http_target, boost::beast::http::verb::post, "/api/v1/settlement/cutover", body);
+      if (!answer.ok()) return Fail("settlement cutover", answer.status().ToString());
+      if (answer->status == 409) {  // nothing due: not an error, as on the data dir
+        std::cout << "0 batch(es) paid out: " << answer->body;
+        return 0;
+      }
+      if (answer->status != 200) {
+        return Fail("settlement cutover",
+                    "server answered " + std::to_string(answer->status) + ": " + answer->body);
+      }
+      std::cout << answer->body;
+      return 0;
     }
     auto store =
         sf.Open("it cuts over by itself at settlement.cutover_utc; stop it to cut over by hand");

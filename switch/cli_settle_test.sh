@@ -223,7 +223,38 @@ expect 0 report-http-json -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP
 contains out "\"business_date\":\"$live_date\"" report-http-date
 contains out "\"net_minor\":930" report-http-json-net
 expect 2 report-http-bad-date -- "$KYTKIN" settlement report --http "127.0.0.1:$HTTP" --date 2026-02-30
-expect 2 cutover-http -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+expect 2 cutover-http-bad-date -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP" --to-date 2026-02-30
+# A batch without a T row over --grpc: settled, and every item in the report like the local path
+# (it had no report lines before the server answered a stream without totals).
+authorize b3 4.00
+cat >"$TMP/live2.csv" <<CSV
+H,LIVE-2,100001,TERM0001,KYTKINMERCH0001,EUR
+I,1,capture,4.00,$RRN_b3,$CODE_b3,,000001
+I,2,capture,1.00,999999999,,,000002
+I,3,capture,1.50,,,5555555555554444,000003
+CSV
+expect 1 settle-grpc-no-trailer -- "$KYTKIN" settle "$TMP/live2.csv" --grpc "127.0.0.1:$GRPC" \
+  --report "$TMP/report8.csv"
+contains out "batch LIVE-2 .*business date [0-9-]*): no T row, not reconciled" grpc-no-trailer
+cp "$TMP/report8.csv" "$TMP/report"
+contains report "LIVE-2,1,capture,4.00,captured,00,none,false,[1-9][0-9]*,,[0-9]" grpc-no-trailer-1
+contains report "LIVE-2,2,capture,1.00,rejected,25,unknown_original,false,0,,[0-9]" grpc-no-trailer-2
+contains report "LIVE-2,3,capture,1.50,force_posted,00,force_posted,false,[1-9][0-9]*,555555\*\*\*\*\*\*4444," grpc-no-trailer-3
+[ "$(grep -c '^LIVE-2,' "$TMP/report")" = 3 ] || fail "grpc-no-trailer: $(cat "$TMP/report")"
+# The batch stays open: the same file with its T row reconciles it, the items as duplicates.
+cat "$TMP/live2.csv" >"$TMP/live3.csv"
+echo "T,2,5.50,0,0.00,0,0.00" >>"$TMP/live3.csv"
+expect 0 settle-grpc-trailer-later -- "$KYTKIN" settle "$TMP/live3.csv" --grpc "127.0.0.1:$GRPC" \
+  --report "$TMP/report9.csv"
+contains out "batch LIVE-2 .*: 00 in balance, state balanced" grpc-trailer-later
+cp "$TMP/report9.csv" "$TMP/report"
+contains report "LIVE-2,1,capture,4.00,captured,00,none,true," grpc-trailer-later-dup
+# The cut-over over HTTP: the balanced batches are paid out now, once.
+expect 0 cutover-http -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+contains out '"batch_id":"LIVE-1".*"state":"settled"' cutover-http-live1
+contains out '"batch_id":"LIVE-2".*"state":"settled"' cutover-http-live2
+expect 0 cutover-http-again -- "$KYTKIN" settlement cutover --http "127.0.0.1:$HTTP"
+contains out "0 batch(es) paid out: .*nothing to cut over" cutover-http-nothing
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
 SERVER=""

@@ -461,6 +461,12 @@ constexpr std::string_view kJournalCsvHeader =
     "masked_pan,card_token,amount_minor,currency,route,response_code,reason,auth_code,"
     "transfer_id,latency_us,request_key,hash";
 
+// ,"approved_minor":N for a partial approval (the issuer approved less than the amount).
+std::string ApprovedMinorJson(const storage::JournalRecord& j) {
+  if (j.approved_amount.currency() == 0) return "";
+  return ",\"approved_minor\":" + std::to_string(j.approved_amount.minor_units());
+}
+
 void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
   const std::string hash = [&] {
     static constexpr char kHex[] = "0123456789abcdef";
@@ -508,7 +514,8 @@ void WriteRecord(std::ostream& out, const storage::JournalRecord& j, bool csv) {
       << ",\"rrn\":" << JsonQuoted(j.rrn) << ",\"masked_pan\":" << JsonQuoted(j.masked_pan)
       << ",\"card_token\":" << JsonQuoted(j.card_token)
       << ",\"amount_minor\":" << j.amount.minor_units() << ",\"currency\":" << j.amount.currency()
-      << ",\"route\":" << JsonQuoted(j.route) << ",\"issuer_id\":" << JsonQuoted(j.issuer_id)
+      << ApprovedMinorJson(j) << ",\"route\":" << JsonQuoted(j.route)
+      << ",\"issuer_id\":" << JsonQuoted(j.issuer_id)
       << ",\"issuer_link\":" << JsonQuoted(j.issuer_link) << ",\"issuer_stan\":" << j.issuer_stan
       << ",\"issuer_time\":" << JsonQuoted(j.issuer_time) << ",\"response_code\":\"" << rc << "\""
       << ",\"reason\":" << JsonQuoted(ReasonName(j.reason))

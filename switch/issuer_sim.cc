@@ -52,7 +52,7 @@ std::string IssuerSimStats::ToJson() const {
       "\"declines\":%llu,\"advices_applied\":%llu,\"advice_repeats\":%llu,"
       "\"reversals_applied\":%llu,\"reversal_repeats\":%llu,"
       "\"reversals_unmatched\":%llu,\"dropped\":%llu,\"late\":%llu,"
-      "\"disconnects\":%llu}",
+      "\"disconnects\":%llu,\"partial_approvals\":%llu}",
       static_cast<unsigned long long>(connections),
       static_cast<unsigned long long>(refused_while_down),
       static_cast<unsigned long long>(requests), static_cast<unsigned long long>(parse_errors),
@@ -64,7 +64,8 @@ std::string IssuerSimStats::ToJson() const {
       static_cast<unsigned long long>(reversal_repeats),
       static_cast<unsigned long long>(reversals_unmatched),
       static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(late),
-      static_cast<unsigned long long>(disconnects));
+      static_cast<unsigned long long>(disconnects),
+      static_cast<unsigned long long>(partial_approvals));
   return buf;
 }
 
@@ -91,7 +92,8 @@ Result<int64_t> IssuerSimLedger::AvailableMinor(std::string_view pan) const {
 }
 
 Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force_decline,
-                                     iso8583::Message& response, IssuerSimStats& stats) {
+                                     iso8583::Message& response, IssuerSimStats& stats,
+                                     bool partial_approvals) {
   const std::string_view mti = request.mti();
   if (mti.size() != 4 || IsResponseMti(mti)) return false;
   auto response_mti = iso8583::ResponseMti(mti);
@@ -236,7 +238,17 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
     return decline(ResponseCode::kInvalidTransaction);
   }
   if (force_decline) return decline(ResponseCode::kDoNotHonour);
-  if (debit_minor > card->available_minor) return decline(ResponseCode::kInsufficientFunds);
+  ResponseCode approval = ResponseCode::kApproved;
+  if (debit_minor > card->available_minor) {
+    if (!partial_approvals || base != "0100" || card->available_minor <= 0) {
+      return decline(ResponseCode::kInsufficientFunds);
+    }
+    // What the card has left, held and answered 10 with DE 4 the approved amount.
+    debit_minor = card->available_minor;
+    KYTKIN_RETURN_IF_ERROR(response.SetUint(4, static_cast<uint64_t>(debit_minor)));
+    approval = ResponseCode::kPartialApproval;
+    ++stats.partial_approvals;
+  }
   card->available_minor -= debit_minor;
   auto taken = std::make_shared<Taken>(Taken{std::string(pan), debit_minor, false, false});
   by_original_[Key({base, stan, time})] = taken;
@@ -246,7 +258,7 @@ Result<bool> IssuerSimLedger::Answer(const iso8583::Message& request, bool force
                 static_cast<unsigned long long>(next_approval_code_++ % 1000000));
   KYTKIN_RETURN_IF_ERROR(response.Set(38, approval_code));
   ++stats.approvals;
-  return answer(ResponseCode::kApproved);
+  return answer(approval);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,7 +388,8 @@ class SimSession : public std::enable_shared_from_this<SimSession> {
       if (network && sim_.behavior.ignore_echoes && request_.Get(70) == kNetworkEcho) {
         fate.drop = true;
       }
-      auto answered = sim_.ledger.Answer(request_, fate.force_decline, response_, sim_.stats);
+      auto answered = sim_.ledger.Answer(request_, fate.force_decline, response_, sim_.stats,
+                                         sim_.behavior.partial_approvals);
       answer = answered.ok() && *answered;
     }
     if (fate.disconnect) return false;

@@ -5,7 +5,8 @@
 //
 // What it answers (ISO 8583:1987 MTIs):
 //   0800  sign-on (DE 70 001), sign-off (002), echo (301): 0810 with 00, without latency or faults
-//   0100  authorization: a hold on the card's balance -> 0110 00 (DE 38), 51, 14 (unknown card)
+//   0100  authorization: a hold on the card's balance -> 0110 00 (DE 38), 51, 14 (unknown card);
+//         with partial approvals on, a hold on what is left -> 0110 10, DE 4 the approved amount
 //   0200  purchase (DE 3 00) debits, refund (20) and reload (21) credit, balance inquiry (31,
 //         the available balance in DE 54)
 //   0120/0121  authorization advice: applied without a funds check -> 0130 00
@@ -67,6 +68,9 @@ struct IssuerSimBehavior {
   // Echoes (0800 DE 70 301) go unanswered: a host that hangs but keeps its TCP connections open.
   // Default false.
   bool ignore_echoes = false;
+  // A 0100 the card's funds do not cover, while it has some, is approved for what it has:
+  // 0110 with 10 (partial approval) and the approved amount in DE 4, instead of 51. Default false.
+  bool partial_approvals = false;
 };
 
 // Counters, for tests and the CLI's exit line.
@@ -77,7 +81,8 @@ struct IssuerSimStats {
   uint64_t parse_errors = 0;         // frames that were not a message in the dialect
   uint64_t sign_ons = 0;             // 0800 DE 70 001
   uint64_t echoes = 0;               // 0800 DE 70 301
-  uint64_t approvals = 0;            // 0100/0200 answered 00
+  uint64_t approvals = 0;            // 0100/0200 answered 00 or 10 (partial)
+  uint64_t partial_approvals = 0;    // of those, 0100 answered 10
   uint64_t declines = 0;             // 0100/0200 answered anything else
   uint64_t advices_applied = 0;      // 0120/0121 and 0220/0221 applied (first time)
   uint64_t advice_repeats = 0;       // 0120/0121 and 0220/0221 seen again: not applied
@@ -101,10 +106,12 @@ class IssuerSimLedger {
   void SetUnknownCardBalance(Amount balance) { unknown_card_balance_ = balance; }
 
   // Writes the answer to `request` into `response` (same dialect). `force_decline` answers 05
-  // to a 0100/0200 that would have been approved. Returns false when the request is itself a
-  // response (no answer is due). Errors only when the response cannot be built.
+  // to a 0100/0200 that would have been approved; `partial_approvals` as
+  // IssuerSimBehavior::partial_approvals. Returns false when the request is itself a response
+  // (no answer is due). Errors only when the response cannot be built.
   Result<bool> Answer(const iso8583::Message& request, bool force_decline,
-                      iso8583::Message& response, IssuerSimStats& stats);
+                      iso8583::Message& response, IssuerSimStats& stats,
+                      bool partial_approvals = false);
 
   // The card's available balance in minor units; NotFound for a card the ledger never saw.
   Result<int64_t> AvailableMinor(std::string_view pan) const;

@@ -50,9 +50,9 @@ class LedgerTest : public ::testing::Test {
  protected:
   void SetUp() override { ledger_.AddCard(kPan, Amount(10'000, kEur)); }
   // The response code of the answer to `r`.
-  std::string Code(const TerminalRequest& r, bool force_decline = false) {
+  std::string Code(const TerminalRequest& r, bool force_decline = false, bool partial = false) {
     iso8583::Message request = Build(r);
-    auto answered = ledger_.Answer(request, force_decline, response_, stats_);
+    auto answered = ledger_.Answer(request, force_decline, response_, stats_, partial);
     EXPECT_TRUE(answered.ok() && *answered);
     return std::string(response_.Get(39));
   }
@@ -74,6 +74,25 @@ TEST_F(LedgerTest, AuthorizationHoldsFundsAndDeclinesBeyondThem) {
   EXPECT_EQ(Available(), 0);
   EXPECT_EQ(stats_.approvals, 2u);
   EXPECT_EQ(stats_.declines, 1u);
+}
+
+// The partial approval knob: a 0100 above the funds is approved for what is left (10, DE 4 the
+// approved amount, held like a full approval); nothing left, a purchase, or the knob off: 51.
+TEST_F(LedgerTest, PartialApprovalsHoldWhatIsLeft) {
+  EXPECT_EQ(Code(Request(CardOperation::kAuthorize, kPan, 12'000, 1)), "51");  // knob off
+  EXPECT_EQ(Code(Request(CardOperation::kPurchase, kPan, 12'000, 2), false, true), "51");
+  EXPECT_EQ(Code(Request(CardOperation::kAuthorize, kPan, 12'000, 3), false, true), "10");
+  EXPECT_EQ(response_.GetUint(4).value(), 10'000u);
+  EXPECT_EQ(response_.Get(38).size(), 6u);
+  EXPECT_EQ(Available(), 0);
+  EXPECT_EQ(Code(Request(CardOperation::kAuthorize, kPan, 1, 4), false, true), "51");
+  EXPECT_EQ(stats_.partial_approvals, 1u);
+  EXPECT_EQ(stats_.approvals, 1u);
+  // Its reversal gives back what was held, not what was asked.
+  TerminalRequest reversal = Request(CardOperation::kReversalAdvice, kPan, 10'000, 5);
+  reversal.original = {"0100", 3, "1127003000"};
+  EXPECT_EQ(Code(reversal), "00");
+  EXPECT_EQ(Available(), 10'000);
 }
 
 TEST_F(LedgerTest, UnknownCardForcedDeclineAndBadAmount) {

@@ -21,6 +21,12 @@ namespace {
 
 using storage::Operation;
 
+// ,"approved_minor":N for a partial approval (the issuer approved less than the amount).
+std::string ApprovedMinorJson(const storage::JournalRecord& j) {
+  if (j.approved_amount.currency() == 0) return "";
+  return ",\"approved_minor\":" + std::to_string(j.approved_amount.minor_units());
+}
+
 uint16_t CurrencyNumeric(std::string_view code) {
   // Validated already: three letters or three digits of a known currency.
   if (code.size() == 3 && code[0] >= '0' && code[0] <= '9') {
@@ -116,8 +122,8 @@ std::string TransactionJson(const storage::JournalRecord& j) {
     << "\",\"stan\":\"" << JsonEscape(j.stan) << "\",\"masked_pan\":\"" << JsonEscape(j.masked_pan)
     << "\",\"card_token\":\"" << JsonEscape(j.card_token)
     << "\",\"amount_minor\":" << j.amount.minor_units() << ",\"amount\":\""
-    << j.amount.FormatMajor() << "\",\"currency\":" << j.amount.currency() << ",\"route\":\""
-    << JsonEscape(j.route) << "\",\"issuer_id\":\"" << JsonEscape(j.issuer_id)
+    << j.amount.FormatMajor() << "\",\"currency\":" << j.amount.currency() << ApprovedMinorJson(j)
+    << ",\"route\":\"" << JsonEscape(j.route) << "\",\"issuer_id\":\"" << JsonEscape(j.issuer_id)
     << "\",\"issuer_link\":\"" << JsonEscape(j.issuer_link)
     << "\",\"issuer_stan\":" << j.issuer_stan << ",\"issuer_time\":\"" << JsonEscape(j.issuer_time)
     << "\",\"response_code\":\"" << ResponseCodeDigits(j.response_code) << "\",\"reason\":\""

@@ -183,6 +183,20 @@ void OnIssuerReply(const std::shared_ptr<Routed>& routed, const IssuerReply& rep
     r.remote_response =
         ParseResponseCode(reply.response->Get(39)).value_or(ResponseCode::kDoNotHonour);
     r.remote_auth_code = std::string(reply.response->Get(38));
+    if (r.remote_response == ResponseCode::kPartialApproval) {
+      // The issuer approved less than asked: DE 4 of its answer. One that cannot be read, or is
+      // not in 1..the request's amount, is passed on as 05, and a 0420 undoes whatever the
+      // issuer holds for it.
+      std::optional<Amount> approved = PartialApprovedAmount(*reply.response, r.amount);
+      if (approved) {
+        r.remote_approved_amount = *approved;
+      } else {
+        r.remote_response = ResponseCode::kDoNotHonour;
+        r.saf_issuer = issuer->id;
+        Result<std::string> reversal = PackAdvice(routed->message, "0420", reply.stan);
+        if (reversal.ok()) r.saf_always = {"0420", std::move(reversal).value()};
+      }
+    }
     // A balance inquiry's answer: the issuer's available balance (DE 54, amount type 02).
     if (auto amounts = ParseAdditionalAmounts(reply.response->Get(54)); amounts.ok()) {
       for (const AdditionalAmount& a : *amounts) {
@@ -395,6 +409,18 @@ bool RouteFollowUp(IssuerRouter& router, storage::Store& store, const Message& f
   held->in_flight_key = key;
   look_up();
   return true;
+}
+
+std::optional<Amount> PartialApprovedAmount(const Message& answer, const Amount& requested) {
+  Result<uint64_t> minor = answer.GetUint(4);
+  if (!minor.ok() || *minor == 0 || *minor > static_cast<uint64_t>(requested.minor_units())) {
+    return std::nullopt;
+  }
+  if (answer.Has(49)) {
+    Result<uint64_t> currency = answer.GetUint(49);
+    if (!currency.ok() || *currency != requested.currency()) return std::nullopt;
+  }
+  return Amount(static_cast<int64_t>(*minor), requested.currency());
 }
 
 bool IsRoutableOperation(CardOperation op) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "iso8583/message.h"
 #include "routing/routing_table.h"
@@ -38,6 +39,13 @@ struct RoutedCardRequest {
 
 // Operations routing applies to: authorization, purchase, refund, balance inquiry.
 bool IsRoutableOperation(CardOperation op);
+
+// The amount of an issuer's partial approval (DE 39 10): the answer's DE 4, in the request's
+// currency (DE 49, when the answer carries one, must be it), more than 0 and at most
+// `requested`. nullopt otherwise: RouteCardRequest then answers 05 and queues a 0420 that undoes
+// whatever the issuer holds for it.
+std::optional<Amount> PartialApprovedAmount(const iso8583::Message& answer,
+                                            const Amount& requested);
 
 // Returns false, touching nothing, when the request stays on-us (or routing is off, or the
 // request names no PAN): the caller goes on to the ledger. Otherwise takes `request` and calls

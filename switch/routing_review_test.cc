@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -604,6 +605,72 @@ TEST_F(RoutingStandInReversalTest, ACompletionOfAStandInReachesTheIssuerAfterIts
       << "advices applied " << stats.advices_applied << ", reversals applied "
       << stats.reversals_applied;
   EXPECT_EQ(stats.advices_applied, 2u);  // the 0120 and the 0220
+}
+
+// An issuer's partial approval (10) is only as good as its DE 4: 1..the amount asked, in the
+// request's currency. Anything else is not taken as an approval of some amount (RouteCardRequest
+// answers 05 and queues a 0420 for it).
+TEST(PartialApprovedAmount, TakesDe4OnlyWithinTheAmountAskedAndItsCurrency) {
+  const Amount asked(10'000, 978);
+  auto answer = [](std::optional<uint64_t> de4, std::optional<uint64_t> de49) {
+    Message m(*iso8583::FindDialect("iso87-ascii"));
+    EXPECT_TRUE(m.SetMti("0110").ok());
+    EXPECT_TRUE(m.Set(39, "10").ok());
+    if (de4) {
+      EXPECT_TRUE(m.SetUint(4, *de4).ok());
+    }
+    if (de49) {
+      EXPECT_TRUE(m.SetUint(49, *de49).ok());
+    }
+    return m;
+  };
+  EXPECT_EQ(PartialApprovedAmount(answer(6'000, 978), asked), Amount(6'000, 978));
+  EXPECT_EQ(PartialApprovedAmount(answer(6'000, std::nullopt), asked), Amount(6'000, 978));
+  EXPECT_EQ(PartialApprovedAmount(answer(10'000, 978), asked), asked);
+  EXPECT_FALSE(PartialApprovedAmount(answer(10'001, 978), asked));
+  EXPECT_FALSE(PartialApprovedAmount(answer(0, 978), asked));
+  EXPECT_FALSE(PartialApprovedAmount(answer(std::nullopt, 978), asked));
+  EXPECT_FALSE(PartialApprovedAmount(answer(6'000, 840), asked));
+}
+
+// Through the router: the issuer-sim approves part of a 0100 (10, DE 4), and the decision, its
+// dedupe answer and its journal record carry the approved amount, not the amount asked.
+TEST_F(RoutingReviewTest, APartialApprovalIsTheApprovedAmount) {
+  IssuerSimBehavior partial;
+  partial.partial_approvals = true;
+  sim_->SetBehavior(partial);
+  Message message = TerminalRequest();
+  ASSERT_TRUE(message.SetUint(4, 150'000).ok());  // the card has 1,000.00 at the issuer
+  std::promise<Result<storage::Decision>> decided;
+  RoutedCardRequest in;
+  in.message = &message;
+  storage::Request r = CardRequest();
+  r.amount = Amount(150'000, 978);
+  ASSERT_TRUE(RouteCardRequest(*router_, *store_, in, r, [&](Result<storage::Decision> d) {
+    decided.set_value(std::move(d));
+  }));
+  auto future = decided.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Result<storage::Decision> d = future.get();
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->response_code, ResponseCode::kPartialApproval);
+  EXPECT_EQ(d->approved_amount, Amount(100'000, 978));
+  auto found = store_->FindDecision(CardRequest().request_key);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->approved_amount, Amount(100'000, 978));
+  std::vector<storage::JournalRecord> records;
+  ASSERT_TRUE(store_
+                  ->ExportJournal(d->journal_sequence, d->journal_sequence,
+                                  [&](const storage::JournalRecord& j) {
+                                    records.push_back(j);
+                                    return true;
+                                  })
+                  .ok());
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].amount, Amount(150'000, 978));
+  EXPECT_EQ(records[0].approved_amount, Amount(100'000, 978));
+  EXPECT_TRUE(store_->SafList()->empty());  // nothing to undo
+  EXPECT_EQ(sim_->stats().partial_approvals, 1u);
 }
 
 }  // namespace

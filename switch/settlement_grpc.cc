@@ -65,9 +65,7 @@ class SettlementService::Call final : public grpc::ServerReadReactor<v1::Settlem
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side
-      Finish(totals_seen_ ? grpc::Status::OK
-                          : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                         "totals: the stream ended without the declared totals"));
+      Finish(totals_seen_ ? grpc::Status::OK : ToGrpc(EndWithoutTotals()));
       return;
     }
     Status s = Handle(message_);
@@ -206,13 +204,30 @@ class SettlementService::Call final : public grpc::ServerReadReactor<v1::Settlem
     if (!rec.ok()) return rec.status();
     response_->set_response_code(ToProto(rec->code));
     response_->set_response_code_digits(std::string(ResponseCodeDigits(rec->code)));
-    response_->set_batch_state(std::string(storage::BatchStateName(rec->batch.state)));
-    response_->set_business_date(settlement::FormatDate(rec->batch.business_date));
-    FillTotals(rec->batch.held, response_->mutable_held());
-    response_->set_rejected(rec->batch.rejected_count);
-    response_->set_force_posted(rec->batch.forced_count);
+    FillBatch(rec->batch);
+    response_->set_reconciled(true);
     totals_seen_ = true;
     return Status::Ok();
+  }
+
+  // The stream ended after the items: they are settled and answered like any, and the batch is
+  // not reconciled (it stays open); the answer carries its state and kytkin's totals so far.
+  Status EndWithoutTotals() {
+    if (!writer_) return Invalid("header: the stream ended without one");
+    KYTKIN_RETURN_IF_ERROR(writer_->Finish([this](const settlement::ItemResult& r) { Record(r); }));
+    auto batch = service_.store_.GetSettlementBatch(writer_->opened().batch_id);
+    if (!batch.ok()) return batch.status();
+    FillBatch(*batch);
+    response_->set_reconciled(false);
+    return Status::Ok();
+  }
+
+  void FillBatch(const storage::SettlementBatch& batch) {
+    response_->set_batch_state(std::string(storage::BatchStateName(batch.state)));
+    response_->set_business_date(settlement::FormatDate(batch.business_date));
+    FillTotals(batch.held, response_->mutable_held());
+    response_->set_rejected(batch.rejected_count);
+    response_->set_force_posted(batch.forced_count);
   }
 
   SettlementService& service_;

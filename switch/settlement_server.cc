@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -75,30 +77,129 @@ CutOverScheduler::CutOverScheduler(storage::Store& store, const SettlementConfig
   });
 }
 
-CutOverScheduler::~CutOverScheduler() {
+CutOverScheduler::~CutOverScheduler() { Stop(); }
+
+void CutOverScheduler::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::vector<Request> left;
+  {
+    std::lock_guard lock(mu_);
+    left.swap(requests_);
+  }
+  for (Request& r : left) r.respond(HttpResponse::Error(503, "the server is stopping"));
 }
 
 void CutOverScheduler::Loop() {
+  auto next_check = std::chrono::steady_clock::now();
   for (;;) {
-    auto settled = settlement::CutOverIfDue(store_, config_, clock_.NowUnixMicros());
-    if (!settled.ok()) {
-      std::cerr << "kytkin settlement: cut-over failed: " << settled.status().ToString() << "\n";
-    } else if (!settled->empty()) {
-      std::cout << "kytkin settlement: cut-over paid out " << settled->size() << " batch(es)"
-                << std::endl;
+    if (std::chrono::steady_clock::now() >= next_check) {
+      next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCheckIntervalMs);
+      auto settled = settlement::CutOverIfDue(store_, config_, clock_.NowUnixMicros());
+      if (!settled.ok()) {
+        std::cerr << "kytkin settlement: cut-over failed: " << settled.status().ToString() << "\n";
+      } else if (!settled->empty()) {
+        std::cout << "kytkin settlement: cut-over paid out " << settled->size() << " batch(es)"
+                  << std::endl;
+      }
     }
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, std::chrono::milliseconds(kCheckIntervalMs),
-                     [&] { return stopping_; })) {
-      return;
+    std::vector<Request> requests;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_check, [&] { return stopping_ || !requests_.empty(); });
+      if (stopping_) return;
+      requests.swap(requests_);
     }
+    for (Request& r : requests) r.respond(CutOver(r.to_date));
   }
+}
+
+HttpResponse CutOverScheduler::CutOver(std::optional<int32_t> to_date) {
+  auto current = store_.SettlementBusinessDate();
+  if (!current.ok()) return HttpResponse::Error(503, current.status().message());
+  const int32_t target =
+      to_date ? *to_date
+              : std::max(*current, settlement::BusinessDateAt(clock_.NowUnixMicros(),
+                                                              config_.cutover_minute_utc)) +
+                    1;
+  // Due: an open or balanced batch of an earlier date. Checked first, so a request with nothing
+  // to pay changes nothing (not even the business date).
+  auto batches = store_.ListSettlementBatches(0);
+  if (!batches.ok()) return HttpResponse::Error(503, batches.status().message());
+  const bool due = std::any_of(batches->begin(), batches->end(), [&](const auto& b) {
+    return b.state != storage::BatchState::kSettled && b.business_date < target;
+  });
+  auto settled =
+      due ? store_.CutOverSettlement(target)
+          : Result<std::vector<storage::SettlementBatch>>(std::vector<storage::SettlementBatch>{});
+  if (!settled.ok()) return HttpResponse::Error(503, settled.status().message());
+  if (settled->empty()) {
+    return HttpResponse::Error(409,
+                               "nothing to cut over: no open or balanced batch of a "
+                               "business date before " +
+                                   settlement::FormatDate(target));
+  }
+  std::cout << "kytkin settlement: cut-over (HTTP) paid out " << settled->size() << " batch(es)"
+            << std::endl;
+  // The business date never moves back (an earlier to_date pays the batches before it only).
+  std::string body = "{\"business_date\":\"" + settlement::FormatDate(std::max(*current, target)) +
+                     "\",\"settled\":[";
+  for (size_t i = 0; i < settled->size(); ++i) {
+    if (i > 0) body += ",";
+    body += settlement::BatchJson((*settled)[i]);
+  }
+  return HttpResponse::Json(200, body + "]}\n");
+}
+
+void CutOverScheduler::AddHttpRoutes(HttpRouter& router) {
+  router.AddAsync(boost::beast::http::verb::post, "/api/v1/settlement/cutover",
+                  [this](const HttpRequest& request, HttpResponder respond) {
+                    auto to_date = ParseCutOverBody(request.body);
+                    if (!to_date.ok()) {
+                      respond(HttpResponse::Error(400, to_date.status().message()));
+                      return;
+                    }
+                    {
+                      std::lock_guard lock(mu_);
+                      if (!stopping_ && requests_.size() < kQueuedRequestsMax) {
+                        requests_.push_back({*to_date, std::move(respond)});
+                        cv_.notify_all();
+                        return;
+                      }
+                    }
+                    respond(HttpResponse::Error(503, "cut-over busy or stopping; retry"));
+                  });
+}
+
+Result<std::optional<int32_t>> ParseCutOverBody(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return std::optional<int32_t>();
+  }
+  if (body.size() > CutOverScheduler::kBodyBytesMax) {
+    return Status::InvalidArgument("body: at most " +
+                                   std::to_string(CutOverScheduler::kBodyBytesMax) + " bytes");
+  }
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(body, ec);
+  if (ec || !parsed.is_object()) {
+    return Status::InvalidArgument("body: a JSON object, e.g. {\"to_date\":\"2026-11-28\"}");
+  }
+  std::optional<int32_t> to_date;
+  for (const auto& [key, value] : parsed.as_object()) {
+    if (key != "to_date") {
+      return Status::InvalidArgument(std::string(key) + ": unknown field (only to_date)");
+    }
+    if (!value.is_string()) return Status::InvalidArgument("to_date: a string YYYY-MM-DD");
+    auto date = settlement::ParseDate(std::string_view(value.as_string()));
+    if (!date.ok())
+      return Status::InvalidArgument("to_date: " + std::string(date.status().message()));
+    to_date = *date;
+  }
+  return to_date;
 }
 
 void AddSettlementRoutes(storage::Store& store, HttpRouter& router) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "iso8583/dialect.h"
@@ -209,6 +210,79 @@ TEST_F(SettlementTest, SchedulerPaysOutOnceTheCutOverPasses) {
   EXPECT_EQ(state(), storage::BatchState::kSettled);
   EXPECT_EQ(*store_->SettlementBusinessDate(), kDay + 1);
   EXPECT_EQ(store_->GetAccount(1001)->balance(), 10'000 - 100 - 5);  // 1 % + 0.05
+}
+
+// POST /api/v1/settlement/cutover: pays out on the scheduler's thread what is due (by default
+// the current business date and earlier, or up to to_date), once: a second call is 409 and
+// changes nothing; a bad body is 400 naming the field.
+TEST_F(SettlementTest, HttpCutOverPaysOutWhatIsDueOnce) {
+  CutOverScheduler scheduler(*store_, config_, clock_);
+  HttpRouter router;
+  scheduler.AddHttpRoutes(router);
+  auto post = [&](std::string_view body) {
+    HttpRequest request;
+    request.method = boost::beast::http::verb::post;
+    request.path = "/api/v1/settlement/cutover";
+    request.body = body;
+    std::promise<HttpResponse> answered;
+    router.Dispatch(request, [&](HttpResponse r) { answered.set_value(std::move(r)); });
+    auto future = answered.get_future();
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return future.get();
+  };
+  auto open_batch = [&](std::string id, int32_t date) {
+    BatchHeader h = Header(std::move(id));
+    auto writer = BatchWriter::Open(*store_, config_, h, clock_, {});
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    Item sale;
+    sale.number = 1;
+    sale.amount_minor = 10'000;
+    sale.pan = pan_;
+    ASSERT_TRUE((*writer)->Add(sale, nullptr).ok());
+    ASSERT_TRUE((*writer)->Finish(nullptr).ok());
+    EXPECT_EQ((*writer)->opened().business_date, date);
+  };
+  HttpResponse nothing = post("");
+  EXPECT_EQ(nothing.status, 409u) << nothing.body;
+  EXPECT_NE(nothing.body.find("nothing to cut over"), std::string::npos) << nothing.body;
+  // The scheduler's own check at start made today the business date; the 409 did not move it.
+  EXPECT_EQ(*store_->SettlementBusinessDate(), kDay);
+  open_batch("B1", kDay);
+
+  for (std::string_view bad : {"{", "[1]", "{\"to_date\":20260616}", "{\"to_date\":\"2026-02-30\"}",
+                               "{\"date\":\"2026-06-16\"}"}) {
+    HttpResponse r = post(bad);
+    EXPECT_EQ(r.status, 400u) << bad;
+    const bool names_field = r.body.find("to_date") != std::string::npos ||
+                             r.body.find("body:") != std::string::npos ||
+                             r.body.find("date: unknown field") != std::string::npos;
+    EXPECT_TRUE(names_field) << r.body;
+  }
+  EXPECT_EQ(post(std::string(CutOverScheduler::kBodyBytesMax + 1, ' ') + "{}").status, 400u);
+  // to_date not past the batch's date: nothing due.
+  EXPECT_EQ(post("{\"to_date\":\"2026-06-15\"}").status, 409u);
+  EXPECT_EQ(store_->GetSettlementBatch("B1")->state, storage::BatchState::kOpen);
+
+  HttpResponse paid = post("");  // the default: the day after today's business date
+  ASSERT_EQ(paid.status, 200u) << paid.body;
+  EXPECT_NE(paid.body.find("\"business_date\":\"2026-06-16\""), std::string::npos) << paid.body;
+  EXPECT_NE(paid.body.find("\"batch_id\":\"B1\""), std::string::npos) << paid.body;
+  EXPECT_EQ(store_->GetSettlementBatch("B1")->state, storage::BatchState::kSettled);
+  EXPECT_EQ(store_->GetAccount(1001)->balance(), 10'000 - 100 - 5);
+  EXPECT_EQ(post("").status, 409u);  // paid once
+  EXPECT_EQ(store_->GetAccount(1001)->balance(), 10'000 - 100 - 5);
+
+  // A batch of the new date, paid by naming a later to_date.
+  open_batch("B2", kDay + 1);
+  HttpResponse named = post(" {\"to_date\": \"2026-06-20\"} ");
+  ASSERT_EQ(named.status, 200u) << named.body;
+  EXPECT_NE(named.body.find("\"business_date\":\"2026-06-20\""), std::string::npos);
+  EXPECT_NE(named.body.find("\"batch_id\":\"B2\""), std::string::npos);
+  EXPECT_EQ(named.body.find("\"batch_id\":\"B1\""), std::string::npos);
+  EXPECT_EQ(*store_->SettlementBusinessDate(), kDay + 5);
+  auto ledger = store_->VerifyLedger();
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_TRUE(ledger->ok());
 }
 
 TEST_F(SettlementTest, BadHeadersNameTheField) {

@@ -374,6 +374,112 @@ TEST_F(RoutingE2e, OffUsAuthorizationsSettleAgainstTheIssuersReceivable) {
   EXPECT_NE(receivable.find("\"balance\":\"-25.00\""), std::string::npos) << receivable;
 }
 
+// Issue 6 gaps, through the real switch: an issuer's partial approval (0110 DE 39 10, DE 4 the
+// approved amount) reaches the terminal with the approved amount, is journaled, and bounds the
+// off-us capture (the tolerance over what was approved, not what was asked); an authorization the
+// terminal completed online (the 0220 went to the issuer) is not captured again by a 0320 (94).
+TEST_F(RoutingE2e, PartialApprovalsAndOnlineCompletionsBoundOffUsCaptures) {
+  ASSERT_TRUE(sim_a_->Start(0, {"--partial-approvals"}).ok());
+  ASSERT_TRUE(sim_b_->Start(0).ok());
+  ASSERT_TRUE(StartServe(2000,
+                         "[settlement]\n[settlement.merchants.KYTKINMERCH0001]\n"
+                         "account = 1001\n")
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return LinkUp("nb-a") && LinkUp("sb-a"); }));
+  const iso8583::Dialect& dialect = *iso8583::FindDialect("iso87-ascii");
+  auto c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"), dialect,
+                                       iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const TerminalIdentity identity;
+  auto exchange = [&](const iso8583::Message& request) {
+    iso8583::Message response(dialect);
+    Status s = (*c)->Exchange(request, response);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return response;
+  };
+  struct Approval {
+    std::string code, rrn, auth_code;
+    uint64_t amount_minor = 0;
+  };
+  auto authorize = [&](const char* pan, uint32_t stan, int64_t minor) {
+    TerminalRequest r;
+    r.operation = CardOperation::kAuthorize;
+    r.pan = pan;
+    r.amount = Amount(minor, kEur);
+    r.stan = stan;
+    r.transmission_time = time_;
+    r.pin_present = true;
+    iso8583::Message m(dialect);
+    EXPECT_TRUE(BuildTerminalRequest(r, identity, m).ok());
+    iso8583::Message response = exchange(m);
+    Result<uint64_t> amount = response.GetUint(4);
+    return Approval{std::string(response.Get(39)), std::string(response.Get(37)),
+                    std::string(response.Get(38)), amount.ok() ? *amount : 0};
+  };
+  auto upload = [&](uint32_t stan, int64_t minor, const Approval& a, const char* batch = "1") {
+    iso8583::Message m(dialect);
+    EXPECT_TRUE(m.Set(60, batch).ok());
+    EXPECT_TRUE(m.SetMti("0320").ok());
+    EXPECT_TRUE(m.Set(3, "000000").ok());
+    EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
+    EXPECT_TRUE(m.Set(7, time_).ok());
+    EXPECT_TRUE(m.SetUint(11, stan).ok());
+    EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
+    EXPECT_TRUE(m.Set(37, a.rrn).ok());
+    EXPECT_TRUE(m.Set(38, a.auth_code).ok());
+    EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
+    EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
+    EXPECT_TRUE(m.Set(49, "978").ok());
+    return std::string(exchange(m).Get(39));
+  };
+  // The nordbank card has 1,000.00 at the issuer: 1,500.00 asked, 1,000.00 approved.
+  const Approval partial = authorize(kNordbankPan, 301, 150'000);
+  EXPECT_EQ(partial.code, "10");
+  EXPECT_EQ(partial.amount_minor, 100'000u);
+  EXPECT_EQ(partial.auth_code.size(), 6u);
+  const Approval completed = authorize(kSouthbankPan, 302, 5'000);
+  EXPECT_EQ(completed.code, "00");
+  EXPECT_EQ(completed.amount_minor, 5'000u);
+  EXPECT_EQ(SendFollowUp(CardOperation::kFinancialAdvice, kSouthbankPan, 5'000, 303, "0100", 302),
+            "00");
+
+  EXPECT_EQ(upload(1, 110'000, partial), "13");  // 100.00 over what was approved: above 20.00
+  EXPECT_EQ(upload(2, 101'000, partial), "00");  // a 10.00 tip on the approved 1,000.00
+  EXPECT_EQ(upload(3, 5'000, completed), "94");  // completed online: the issuer has it
+  iso8583::Message reconcile(dialect);
+  ASSERT_TRUE(reconcile.SetMti("0500").ok());
+  ASSERT_TRUE(reconcile.Set(7, time_).ok());
+  ASSERT_TRUE(reconcile.SetUint(11, 304).ok());
+  ASSERT_TRUE(reconcile.Set(32, identity.acquirer_id).ok());
+  ASSERT_TRUE(reconcile.Set(41, identity.terminal_id).ok());
+  ASSERT_TRUE(reconcile.Set(42, identity.merchant_id).ok());
+  ASSERT_TRUE(reconcile.SetUint(76, 1).ok());
+  ASSERT_TRUE(reconcile.SetUint(88, 101'000).ok());
+  EXPECT_EQ(exchange(reconcile).Get(39), "00");
+  c->reset();
+
+  // A restart keeps the mark: the completed one is still refused (in a new batch; the first is
+  // balanced, closed to items).
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  ASSERT_TRUE(StartServe(2000,
+                         "[settlement]\n[settlement.merchants.KYTKINMERCH0001]\n"
+                         "account = 1001\n")
+                  .ok());
+  c = TerminalConnection::Connect("127.0.0.1", process_->ports().iso.at("pos"), dialect,
+                                  iso8583::Framing::kBinary2, kTerminalTimeoutMs);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(upload(4, 5'000, completed, "2"), "94");
+  c->reset();
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  const std::string journal = Journal();
+  EXPECT_NE(journal.find("\"amount_minor\":150000,\"currency\":978,\"approved_minor\":100000"),
+            std::string::npos)
+      << journal;
+  const std::string a = sim_a_->Stop();
+  EXPECT_EQ(JsonNumber(a, "partial_approvals"), 1) << a;
+  EXPECT_EQ(JsonNumber(a, "advices_applied"), 1) << a;  // the southbank completion
+}
+
 TEST_F(RoutingE2e, RoutesByBinFailsOverToTheBackupAndDeliversStandInAdvices) {
   ASSERT_TRUE(sim_a_->Start(0).ok());
   ASSERT_TRUE(sim_b_->Start(0).ok());

@@ -9,6 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -53,6 +58,25 @@ account = 1001
 fee_bps = 100
 fee_fixed_minor = 5
 )";
+
+// POST `body` (JSON) to the server's HTTP API; the whole response ("" when it cannot connect).
+std::string HttpPost(uint16_t port, const std::string& path, const std::string& body) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "";
+  asio::write(socket,
+              asio::buffer("POST " + path +
+                           " HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body),
+              ec);
+  std::string response;
+  asio::read(socket, asio::dynamic_buffer(response), ec);
+  return response;
+}
 
 struct Reply {
   std::map<int, std::string> fields;
@@ -307,6 +331,47 @@ TEST_F(SettlementE2e, BatchUploadReconciliationAndPayout) {
   cut = process_->Run({"settlement", "cutover", "--data-dir", data});
   EXPECT_NE(cut.output.find("0 batch(es) paid out"), std::string::npos) << cut.output;
   EXPECT_EQ(Balance(1001), "60.49");
+  CommandResult verify = process_->Run({"ledger", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  verify = process_->Run({"journal", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+// The operator's cut-over while the server runs: POST /api/v1/settlement/cutover pays out the
+// balanced batch (200, the batch settled, as JSON), a second one finds nothing due (409), a bad
+// body is 400 naming the field; the merchant is paid once.
+TEST_F(SettlementE2e, HttpCutOverPaysOutTheBatchesOnce) {
+  const uint16_t http = process_->ports().http;
+  const std::string path = "/api/v1/settlement/cutover";
+  const std::string nothing = HttpPost(http, path, "");
+  EXPECT_NE(nothing.find(" 409 "), std::string::npos) << nothing;
+  Reply a1 = Authorize(kDebitPan, 1'000);
+  EXPECT_EQ(Upload("00", 1'000, 1, &a1).code(), "00");
+  EXPECT_EQ(Reconcile(1, 1'000, 0, 0).code(), "00");
+
+  const std::string bad = HttpPost(http, path, "{\"to_date\":\"tomorrow\"}");
+  EXPECT_NE(bad.find(" 400 "), std::string::npos) << bad;
+  EXPECT_NE(bad.find("\"message\":\"to_date: "), std::string::npos) << bad;
+  const std::string unknown = HttpPost(http, path, "{\"date\":\"2026-11-28\"}");
+  EXPECT_NE(unknown.find(" 400 "), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("date: unknown field"), std::string::npos) << unknown;
+  const std::string get = HttpGet(http, path);
+  EXPECT_NE(get.find(" 405 "), std::string::npos) << get;
+
+  const std::string paid = HttpPost(http, path, "");
+  EXPECT_NE(paid.find(" 200 "), std::string::npos) << paid;
+  EXPECT_NE(paid.find("\"batch_id\":\"100001|TERM0001|"), std::string::npos) << paid;
+  EXPECT_NE(paid.find("\"state\":\"settled\""), std::string::npos) << paid;
+  EXPECT_NE(paid.find("\"payout_minor\":985"), std::string::npos) << paid;  // 10.00 - 1 % - 0.05
+  const std::string again = HttpPost(http, path, "");
+  EXPECT_NE(again.find(" 409 "), std::string::npos) << again;
+  EXPECT_NE(again.find("nothing to cut over"), std::string::npos) << again;
+  EXPECT_EQ(Upload("00", 1'000, 2, &a1).code(), "12");  // the batch is settled: no new items
+
+  conn_.reset();
+  ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
+  EXPECT_EQ(Balance(1001), "9.85");
+  const std::string data = process_->data_dir().string();
   CommandResult verify = process_->Run({"ledger", "verify", "--data-dir", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   verify = process_->Run({"journal", "verify", "--data-dir", data});
