@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cassert>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,12 @@ constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedu
 // pruning of a day spreads over many turns instead of stalling decisions once a day.
 constexpr size_t kVelocityPruneBucketsPerTurn = 4096;
 constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for their completions
+// The open-hold index (Cf::kOpenHolds): present once this meta key is. Its value is the index's
+// layout version.
+constexpr std::string_view kOpenHoldsIndexKey = "open_holds_index";
+constexpr std::string_view kOpenHoldsIndexVersion = "1";
+// Index entries per write while an old data dir gets its index, so the batch stays small.
+constexpr size_t kIndexBuildBatchWritesMax = 65'536;
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -149,6 +156,7 @@ class Store::Impl {
   ~Impl() { Stop(); }
 
   Status Load();
+  const Store::OpenStats& open_stats() const { return open_stats_; }
   void Start() {
     open_.batch = backend_->NewBatch();
     open_.seq = ++batch_seq_;
@@ -341,6 +349,12 @@ class Store::Impl {
   // Writes the records changed in the open batch that are written once per batch.
   void Finalize(OpenBatch& b);
   void HandOver(std::unique_lock<std::mutex>& lock);
+  // Open: the open holds from their index, or from a scan of every transfer that then writes
+  // the index (a data dir from before it).
+  Status LoadOpenHoldIndex(ReadView& view);
+  Status BuildOpenHoldIndex(ReadView& view);
+  // Makes a pending transfer read at Open resident (and the sweeper's).
+  void AdoptOpenHold(Transfer hold);
 
   Decision Decide(const Request& r);
   Outcome Evaluate(const Request& r, const std::string& token, Decision* d);
@@ -528,6 +542,7 @@ class Store::Impl {
   std::string deciding_token_;  // the card of the decision being made, for NewTransfer
   SafQueue saf_;
   SettlementBook settlement_;
+  Store::OpenStats open_stats_;  // set by Load, read-only after
 
   // Shared between threads.
   mutable std::mutex mu_;
@@ -560,6 +575,11 @@ class Store::Impl {
 // Loading
 
 Status Store::Impl::Load() {
+  using Steady = std::chrono::steady_clock;
+  const auto load_start = Steady::now();
+  auto since_us = [](Steady::time_point from) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - from).count();
+  };
   auto view = backend_->NewReadView();
   Status bad;
   auto scan = [&](Cf cf, auto&& fn) -> Status {
@@ -569,44 +589,56 @@ Status Store::Impl::Load() {
     }));
     return bad;
   };
+  auto phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kAccounts, [&](std::string_view, std::string_view v) {
     auto a = codec::DecodeAccount(v);
     if (!a.ok()) return a.status();
     if (!a->name.empty()) account_names_[a->id] = a->name;
     accounts_.Insert(ToAccountRecord(*a));
+    ++open_stats_.accounts;
     return Status::Ok();
   }));
+  open_stats_.accounts_us = since_us(phase_start);
+  phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kCards, [&](std::string_view, std::string_view v) {
     auto c = codec::DecodeCard(v);
     if (!c.ok()) return c.status();
     auto packed = PackCard(*c);
     if (!packed.ok()) return Status::Corruption("card record: " + packed.status().ToString());
     cards_.Insert(*packed);
+    ++open_stats_.cards;
     return Status::Ok();
   }));
-  KYTKIN_RETURN_IF_ERROR(scan(Cf::kTransfers, [&](std::string_view, std::string_view v) {
-    // Only the open holds stay in memory; the scan also finds the next transfer id. The
-    // dedupe index is not read at all: its window fills as requests arrive.
-    auto t = codec::DecodeTransfer(v);
-    if (!t.ok()) return t.status();
-    next_transfer_id_ = std::max(next_transfer_id_, t->id + 1);
-    if (t->state == TransferState::kPending) {
-      pending_by_expiry_.insert({t->expires_unix_us, t->id});
-      transfers_[t->id] = ResidentTransfer{std::move(t).value(), 0};
-    }
-    return Status::Ok();
-  }));
+  open_stats_.cards_us = since_us(phase_start);
+  phase_start = Steady::now();
+  // Only the open holds stay in memory. The dedupe index is not read at all: its window fills
+  // as requests arrive.
+  auto marker = view->Get(Cf::kMeta, kOpenHoldsIndexKey);
+  if (marker.ok()) {
+    KYTKIN_RETURN_IF_ERROR(LoadOpenHoldIndex(*view));
+  } else if (marker.status().IsNotFound()) {
+    KYTKIN_RETURN_IF_ERROR(BuildOpenHoldIndex(*view));
+  } else {
+    return marker.status();
+  }
+  open_stats_.open_holds = pending_by_expiry_.size();
+  open_stats_.transfers_us = since_us(phase_start);
+  phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(saf_.Load(*view));
   KYTKIN_RETURN_IF_ERROR(settlement_.Load(*view));
+  open_stats_.saf_settlement_us = since_us(phase_start);
+  phase_start = Steady::now();
   const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
     if (!vel.ok()) return vel.status();
+    ++open_stats_.velocity_entries;
     if (vel->day < today) return Status::Ok();  // a past day's counters limit nothing
     if (vel->day >= StoredVelocity(token).day) SetVelocity(token, *vel);
     return Status::Ok();
   }));
+  open_stats_.velocity_us = since_us(phase_start);
   auto head = view->Get(Cf::kMeta, codec::kJournalHeadKey);
   if (head.ok()) {
     auto h = codec::DecodeJournalHead(*head);
@@ -629,7 +661,86 @@ Status Store::Impl::Load() {
                                       return false;
                                     }));
   if (extra) return Status::Corruption("journal has records past its head");
+  open_stats_.total_us = since_us(load_start);
   return Status::Ok();
+}
+
+void Store::Impl::AdoptOpenHold(Transfer hold) {
+  pending_by_expiry_.insert({hold.expires_unix_us, hold.id});
+  const uint64_t id = hold.id;
+  transfers_[id] = ResidentTransfer{std::move(hold), 0};
+}
+
+Status Store::Impl::LoadOpenHoldIndex(ReadView& view) {
+  Status bad;
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view v) {
+        auto t = codec::DecodeTransfer(v);
+        auto id = codec::ParseU64Key(k);
+        if (!t.ok() || !id.ok() || t->id != *id || t->kind != TransferKind::kPending ||
+            t->state != TransferState::kPending) {
+          bad = Status::Corruption("open hold index: entry " + codec::Hex(k) +
+                                   " is not an open hold under its own id");
+          return false;
+        }
+        AdoptOpenHold(std::move(t).value());
+        return true;
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  // The next transfer id: one past the greatest key, without reading the others.
+  auto last = view.LastKey(Cf::kTransfers);
+  if (last.ok()) {
+    auto id = codec::ParseU64Key(*last);
+    if (!id.ok()) return Status::Corruption("transfers: a key that is not a transfer id");
+    next_transfer_id_ = *id + 1;
+  } else if (!last.status().IsNotFound()) {
+    return last.status();
+  }
+  for (const auto& [id, rt] : transfers_) {
+    if (id >= next_transfer_id_) {
+      return Status::Corruption("open hold index names transfer " + std::to_string(id) +
+                                " past the last transfer");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::BuildOpenHoldIndex(ReadView& view) {
+  // A data dir from before the index (or one whose first build was interrupted: the marker is
+  // written last): every transfer is read once, and the index is written before anything is
+  // decided, so later opens read only the open holds.
+  open_stats_.open_hold_index_built = true;
+  std::unique_ptr<Batch> batch = backend_->NewBatch();
+  Status bad;
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kTransfers, "", "", [&](std::string_view k, std::string_view v) {
+        auto t = codec::DecodeTransfer(v);
+        if (!t.ok()) {
+          bad = t.status();
+          return false;
+        }
+        ++open_stats_.transfers_scanned;
+        next_transfer_id_ = std::max(next_transfer_id_, t->id + 1);
+        if (t->state == TransferState::kPending) {
+          batch->Put(Cf::kOpenHolds, k, v);
+          AdoptOpenHold(std::move(t).value());
+        }
+        if (batch->count() >= kIndexBuildBatchWritesMax) {
+          bad = backend_->Commit(*batch, /*sync=*/false);
+          batch->Clear();
+        }
+        return bad.ok();
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  // Entries left by an interrupted build stay right (nothing was decided since), but drop any
+  // that no longer name an open hold.
+  KYTKIN_RETURN_IF_ERROR(view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, auto) {
+    auto id = codec::ParseU64Key(k);
+    if (!id.ok() || !transfers_.contains(*id)) batch->Delete(Cf::kOpenHolds, k);
+    return true;
+  }));
+  batch->Put(Cf::kMeta, kOpenHoldsIndexKey, kOpenHoldsIndexVersion);
+  return backend_->Commit(*batch, !options_.unsafe_disable_sync);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1255,7 +1366,16 @@ Transfer& Store::Impl::NewTransfer(TransferKind kind, TransferState state, uint6
 void Store::Impl::PutTransfer(const Transfer& t) {
   scratch_.clear();
   codec::EncodeTransfer(t, &scratch_);
-  open_.batch->Put(Cf::kTransfers, codec::U64Key(t.id), scratch_);
+  const std::string key = codec::U64Key(t.id);
+  open_.batch->Put(Cf::kTransfers, key, scratch_);
+  // The open-hold index, in the same batch: a restart finds exactly the holds still open.
+  if (t.kind == TransferKind::kPending) {
+    if (t.state == TransferState::kPending) {
+      open_.batch->Put(Cf::kOpenHolds, key, scratch_);
+    } else {
+      open_.batch->Delete(Cf::kOpenHolds, key);
+    }
+  }
   MarkWritten(t.id);  // resident until this batch is durable
 }
 
@@ -2353,6 +2473,8 @@ Status Store::Impl::SetCardStatusLocked(std::string_view token, CardStatus statu
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
+const Store::OpenStats& Store::open_stats() const { return impl_->open_stats(); }
+
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.card_key.size() != 32) return Status::InvalidArgument("card_key: need 32 bytes");
   if (options.batch_decisions_max == 0) {
@@ -2696,13 +2818,43 @@ Result<LedgerReport> Store::VerifyLedger() {
   KYTKIN_RETURN_IF_ERROR(bad);
   report.accounts = accounts.size();
   report.transfers = transfers.size();
+  auto violation = [&](std::string text) { report.violations.push_back(std::move(text)); };
+  // The open-hold index (what Open reads) names exactly the pending transfers, with their
+  // current record.
+  std::set<uint64_t> indexed;
+  std::string encoded;
+  KYTKIN_RETURN_IF_ERROR(
+      view->Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view v) {
+        auto id = codec::ParseU64Key(k);
+        if (!id.ok()) {
+          violation("open hold index: malformed key " + codec::Hex(k));
+          return true;
+        }
+        indexed.insert(*id);
+        auto t = transfers.find(*id);
+        if (t == transfers.end() || t->second.state != TransferState::kPending) {
+          violation("open hold index names transfer " + std::to_string(*id) +
+                    ", which is not an open hold");
+          return true;
+        }
+        encoded.clear();
+        codec::EncodeTransfer(t->second, &encoded);
+        if (encoded != v) {
+          violation("open hold index entry " + std::to_string(*id) + " differs from its transfer");
+        }
+        return true;
+      }));
+  for (const auto& [id, t] : transfers) {
+    if (t.state == TransferState::kPending && !indexed.contains(id)) {
+      violation("open hold " + std::to_string(id) + " is missing from the open hold index");
+    }
+  }
 
   struct Totals {
     int64_t debits_posted = 0, credits_posted = 0, debits_pending = 0, credits_pending = 0;
   };
   std::map<uint64_t, Totals> recomputed;
   std::map<uint64_t, std::vector<uint64_t>> resolutions;  // original -> resolving transfers
-  auto violation = [&](std::string text) { report.violations.push_back(std::move(text)); };
   for (const auto& [id, t] : transfers) {
     if (!accounts.count(t.debit_account) || !accounts.count(t.credit_account)) {
       violation("transfer " + std::to_string(id) + " names a missing account");

@@ -28,8 +28,9 @@
 // newest StoreOptions::dedupe_window_entries request keys as a ~100-byte summary; anything older
 // is read back from RocksDB by key (bloom-filtered point reads) when a request names it, so
 // memory does not grow with the number of requests, and a retransmission of an old request still
-// gets its original answer. Open reads the open holds, not every transfer (it still scans the
-// transfers once to find them).
+// gets its original answer. Open reads the open holds from their own column family (each entry
+// written in the same batch as its transfer and deleted in the batch that resolves the hold), not
+// every transfer; a data dir from before that index gets it by one full scan at its first Open.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
 // completion thread, in decision order; they must be short and must not block (post the result
@@ -675,6 +676,24 @@ class Store {
     uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
   };
   Result<MemoryStats> GetMemoryStats();
+  // What Open read to rebuild the in-memory state and how long each part took (wall clock), so
+  // a slow restart says where its time went. Fixed once Open returns.
+  struct OpenStats {
+    uint64_t accounts = 0;               // account records read (all of them)
+    uint64_t cards = 0;                  // card records read (all of them)
+    uint64_t open_holds = 0;             // open holds made resident
+    uint64_t transfers_scanned = 0;      // transfer records read: 0 when the open-hold index
+                                         // exists, every transfer once when Open had to build it
+    bool open_hold_index_built = false;  // this Open scanned the transfers and wrote the index
+    uint64_t velocity_entries = 0;       // velocity records read, past days' included
+    int64_t accounts_us = 0;
+    int64_t cards_us = 0;
+    int64_t transfers_us = 0;       // the open holds: index read, or scan + index build
+    int64_t saf_settlement_us = 0;  // SAF queue and settlement batches
+    int64_t velocity_us = 0;
+    int64_t total_us = 0;  // all of Load, journal head check included
+  };
+  const OpenStats& open_stats() const;
 
   // Expires up to sweep_holds_max holds past their expiry; returns how many.
   Result<size_t> SweepExpiredHolds();
