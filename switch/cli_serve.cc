@@ -15,6 +15,7 @@
 #include "switch/settlement_grpc.h"
 #include "switch/settlement_iso.h"
 #include "switch/settlement_server.h"
+#include "switch/store_metrics.h"
 
 namespace kytkin::cli {
 namespace {
@@ -77,6 +78,9 @@ int RunServe(Args args) {
   if (options.demo) {
     if (Status s = SeedDemoData(**store, std::cout); !s.ok()) return StartupFailure("demo", s);
   }
+  // The ledger's memory and its last open on /metrics, before anything listens.
+  StoreMetrics store_metrics(**store, metrics);
+  store_metrics.Start();
 
   // Routing: the table and its link ids are checked before anything listens.
   IssuerRouterOptions router_options{options.routing, options.issuer_links};
@@ -127,6 +131,7 @@ int RunServe(Args args) {
   int code = (*server)->WaitForShutdown();
   server->reset();  // every listener and call is done before the ledger closes
   Status health = ledger->health();
+  store_metrics.Stop();
   store->reset();  // commits and syncs what was submitted
   if (!health.ok()) return StartupFailure("ledger", health);
   std::cout << "kytkin: stopped" << std::endl;
