@@ -33,6 +33,7 @@ storage::StoreOptions StoreOptionsFor(const ServeOptions& options, std::string c
   s.batch_decisions_max = options.ledger.group_commit_records_max;
   s.unsafe_disable_sync = !options.ledger.sync;
   s.hold_ttl_seconds = options.ledger.hold_expiry_s;
+  s.dedupe_window_entries = options.ledger.dedupe_window_entries;
   return s;
 }
 
