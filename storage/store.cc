@@ -2495,6 +2495,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     if (!b.ok()) return b.status();
     backend = std::move(b).value();
   }
+  if (options.wrap_backend_for_testing) {
+    backend = options.wrap_backend_for_testing(std::move(backend));
+    if (backend == nullptr) return Status::InvalidArgument("wrap_backend_for_testing: no backend");
+  }
   auto impl = std::make_unique<Impl>(options, std::move(backend));
   KYTKIN_RETURN_IF_ERROR(impl->Load());
   impl->Start();

@@ -63,6 +63,8 @@ class Env;
 
 namespace kytkin::storage {
 
+class Backend;  // storage/backend.h, private to storage/ (StoreOptions::wrap_backend_for_testing)
+
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
@@ -577,6 +579,10 @@ struct StoreOptions {
   std::function<void(size_t batch_decisions, int64_t commit_us)> on_commit;
   // For fault tests: the RocksDB Env to use (not owned). Default: the process's default Env.
   rocksdb::Env* rocksdb_env_for_testing = nullptr;
+  // For fault tests: wraps the backend Open made (RocksDB or memory) before the store uses it,
+  // e.g. to fail point reads on the decision path (storage/fault_backend.h). Default: none.
+  std::function<std::unique_ptr<storage::Backend>(std::unique_ptr<storage::Backend>)>
+      wrap_backend_for_testing;
 };
 
 class Store {
