@@ -49,7 +49,8 @@ constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for thei
 // layout version.
 constexpr std::string_view kOpenHoldsIndexKey = "open_holds_index";
 constexpr std::string_view kOpenHoldsIndexVersion = "1";
-// Index entries per write while an old data dir gets its index, so the batch stays small.
+// Writes per batch while Open builds the open-hold index or deletes past days' velocity records,
+// so a batch stays small.
 constexpr size_t kIndexBuildBatchWritesMax = 65'536;
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -458,6 +459,8 @@ class Store::Impl {
   codec::Velocity VelocityOf(const std::string& key);
   codec::Velocity StoredVelocity(const std::string& key);
   void SetVelocity(const std::string& key, const codec::Velocity& v);
+  // Set + marks the key for the open batch, deleting the record of the day it replaces.
+  void ReplaceVelocity(const std::string& token, const codec::Velocity& v);
   void ExpireOne(Transfer& pending);
   // A reversed debit no longer counts toward the card's daily limits (same UTC day only).
   void ReleaseVelocity(const Transfer& orig);
@@ -629,15 +632,27 @@ Status Store::Impl::Load() {
   open_stats_.saf_settlement_us = since_us(phase_start);
   phase_start = Steady::now();
   const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
+  // A past day's counters limit nothing: they are deleted, so the next Open does not read them
+  // (data dirs from before the write path deleted them kept one record per key and day).
+  std::unique_ptr<Batch> stale_velocity = backend_->NewBatch();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
     if (!vel.ok()) return vel.status();
     ++open_stats_.velocity_entries;
-    if (vel->day < today) return Status::Ok();  // a past day's counters limit nothing
+    if (vel->day < today) {
+      stale_velocity->Delete(Cf::kVelocity, k);
+      if (stale_velocity->count() < kIndexBuildBatchWritesMax) return Status::Ok();
+      Status s = backend_->Commit(*stale_velocity, /*sync=*/false);
+      stale_velocity->Clear();
+      return s;
+    }
     if (vel->day >= StoredVelocity(token).day) SetVelocity(token, *vel);
     return Status::Ok();
   }));
+  if (stale_velocity->count() > 0) {
+    KYTKIN_RETURN_IF_ERROR(backend_->Commit(*stale_velocity, /*sync=*/false));
+  }
   open_stats_.velocity_us = since_us(phase_start);
   auto head = view->Get(Cf::kMeta, codec::kJournalHeadKey);
   if (head.ok()) {
@@ -1173,16 +1188,20 @@ void Store::Impl::PruneVelocity() {
   const size_t end =
       std::min(velocity_.bucket_count(), velocity_prune_bucket_ + kVelocityPruneBucketsPerTurn);
   if (velocity_prune_bucket_ >= end) return;
-  std::vector<std::string> stale;
+  std::vector<std::pair<std::string, uint32_t>> stale;
   for (size_t b = velocity_prune_bucket_; b < end; ++b) {
     for (auto it = velocity_.begin(b); it != velocity_.end(b); ++it) {
       // A counter the open batch writes stays for Finalize.
       if (it->second.day < today && !open_.dirty_velocity.contains(it->first)) {
-        stale.push_back(it->first);
+        stale.emplace_back(it->first, it->second.day);
       }
     }
   }
-  for (const std::string& token : stale) velocity_.erase(token);
+  for (const auto& [token, day] : stale) {
+    velocity_.erase(token);
+    // Its record goes too (with the next batch written), so Open does not read it again.
+    open_.batch->Delete(Cf::kVelocity, codec::VelocityKey(token, day));
+  }
   velocity_prune_bucket_ = end;
 }
 
@@ -1299,6 +1318,16 @@ void Store::Impl::CountVelocity(const std::string& token, int64_t amount) {
   codec::Velocity v = VelocityOf(token);
   ++v.count;
   v.amount_minor += amount;
+  ReplaceVelocity(token, v);
+}
+
+void Store::Impl::ReplaceVelocity(const std::string& token, const codec::Velocity& v) {
+  // One record per key on disk: a counter of an earlier day is deleted in the batch that writes
+  // the new day's (Finalize), so Open reads at most one record per card or stand-in key.
+  const codec::Velocity stored = StoredVelocity(token);
+  if (stored.day != 0 && stored.day != v.day) {
+    open_.batch->Delete(Cf::kVelocity, codec::VelocityKey(token, stored.day));
+  }
   SetVelocity(token, v);
   open_.dirty_velocity.insert(token);
 }
@@ -2335,8 +2364,7 @@ void Store::Impl::ReleaseVelocity(const Transfer& orig) {
   codec::Velocity v = VelocityOf(orig.card_token);
   if (v.count > 0) --v.count;
   v.amount_minor = std::max<int64_t>(0, v.amount_minor - orig.amount.minor_units());
-  SetVelocity(orig.card_token, v);
-  open_.dirty_velocity.insert(orig.card_token);
+  ReplaceVelocity(orig.card_token, v);
 }
 
 size_t Store::Impl::SweepLocked() {

@@ -691,7 +691,8 @@ class Store {
     uint64_t transfers_scanned = 0;      // transfer records read: 0 when the open-hold index
                                          // exists, every transfer once when Open had to build it
     bool open_hold_index_built = false;  // this Open scanned the transfers and wrote the index
-    uint64_t velocity_entries = 0;       // velocity records read, past days' included
+    uint64_t velocity_entries = 0;       // velocity records read (a past day's are then
+                                         // deleted: at most one per key is left)
     int64_t accounts_us = 0;
     int64_t cards_us = 0;
     int64_t transfers_us = 0;       // the open holds: index read, or scan + index build

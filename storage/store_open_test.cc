@@ -23,6 +23,7 @@ constexpr uint64_t kOther = 2;
 constexpr int64_t kOpeningMinor = 1'000'000;
 constexpr int kPurchases = 40;
 constexpr int64_t kHoldTtlUs = 3600LL * 1'000'000;  // TestStoreOptions' hold_ttl_seconds
+constexpr int64_t kDayUs = 86'400'000'000;
 
 // Big-endian transfer id, the key of Cf::kTransfers and Cf::kOpenHolds.
 std::string IdKey(uint64_t id) {
@@ -242,6 +243,45 @@ TEST_F(StoreOpenTest, InterruptedIndexBuildIsRedoneAndDropsStaleEntries) {
   Reopen();
   EXPECT_EQ(store_->open_stats().transfers_scanned, 0u);
   EXPECT_EQ(store_->open_stats().open_holds, 2u);
+}
+
+TEST_F(StoreOpenTest, OpenReadsOneVelocityRecordPerCardNotOnePerDay) {
+  // Day 1: both cards spend. Day 2: card 1 spends again, and the batch that writes its day-2
+  // counter deletes its day-1 record.
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, pan_, 10, "d1-a")).approved());
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, other_pan_, 10, "d1-b")).approved());
+  clock_.Advance(kDayUs);
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, pan_, 20, "d2-a")).approved());
+  Reopen();
+  // Card 1's day-2 record, and card 2's day-1 record, which this open deletes.
+  EXPECT_EQ(store_->open_stats().velocity_entries, 2u);
+  Reopen();
+  EXPECT_EQ(store_->open_stats().velocity_entries, 1u);
+  clock_.Advance(kDayUs);
+  Reopen();
+  EXPECT_EQ(store_->open_stats().velocity_entries, 1u);  // yesterday's, deleted now
+  Reopen();
+  EXPECT_EQ(store_->open_stats().velocity_entries, 0u);
+  ExpectLedgerAndJournalOk(*store_);
+}
+
+TEST_F(StoreOpenTest, TodaysVelocityOutlivesTheDeletionOfPastDays) {
+  constexpr uint64_t kLimited = 3;
+  const Pan limited_pan = TestPan(kLimited);
+  ASSERT_TRUE(store_->CreateAccount(TestAccount(kLimited), kOpeningMinor).ok());
+  Card card = TestCard(kLimited);
+  card.daily_count_max = 2;
+  ASSERT_TRUE(store_->CreateCard(limited_pan, card).ok());
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "y1")).approved());
+  clock_.Advance(kDayUs);
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "t1")).approved());
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "t2")).approved());
+  Reopen();
+  Reopen();
+  EXPECT_EQ(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "t3")).response_code,
+            ResponseCode::kExceedsFrequencyLimit);
+  clock_.Advance(kDayUs);
+  EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "n1")).approved());
 }
 
 TEST_F(StoreOpenTest, IndexEntryThatIsNoOpenHoldRefusesToOpen) {
