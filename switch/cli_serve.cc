@@ -2,6 +2,7 @@
 // and the HTTP ops server, and runs until SIGTERM/SIGINT.
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "storage/store.h"
 #include "switch/authorizer.h"
@@ -125,13 +126,16 @@ int RunServe(Args args) {
     return StartupFailure("issuer links", s);
   }
   // The daily settlement cut-over (pays out batches, moves the business date).
-  CutOverScheduler cutover(**store, options.settlement);
+  // Ended explicitly before the ledger closes: its thread calls the store every second.
+  std::optional<CutOverScheduler> cutover;
+  cutover.emplace(**store, options.settlement);
 
   std::cout << (*server)->Describe() << "kytkin: ready (data in " << options.data_dir
             << ", ports in " << options.data_dir << "/ports.json)" << std::endl;
   int code = (*server)->WaitForShutdown();
   server->reset();  // every listener and call is done before the ledger closes
   Status health = ledger->health();
+  cutover.reset();
   store_metrics.Stop();
   store->reset();  // commits and syncs what was submitted
   if (!health.ok()) return StartupFailure("ledger", health);
