@@ -156,7 +156,8 @@ class Store::Impl {
 
   ~Impl() { Stop(); }
 
-  Status Load();
+  // Rebuilds the in-memory state; `backend_open_us` is the backend's own open, for OpenStats.
+  Status Load(int64_t backend_open_us);
   const Store::OpenStats& open_stats() const { return open_stats_; }
   void Start() {
     open_.batch = backend_->NewBatch();
@@ -577,9 +578,10 @@ class Store::Impl {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-Status Store::Impl::Load() {
+Status Store::Impl::Load(int64_t backend_open_us) {
   using Steady = std::chrono::steady_clock;
   const auto load_start = Steady::now();
+  open_stats_.backend_open_us = backend_open_us;
   auto since_us = [](Steady::time_point from) {
     return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - from).count();
   };
@@ -676,7 +678,7 @@ Status Store::Impl::Load() {
                                       return false;
                                     }));
   if (extra) return Status::Corruption("journal has records past its head");
-  open_stats_.total_us = since_us(load_start);
+  open_stats_.total_us = backend_open_us + since_us(load_start);
   return Status::Ok();
 }
 
@@ -2514,6 +2516,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.hold_ttl_seconds <= 0)
     return Status::InvalidArgument("hold_ttl_seconds: must be > 0");
   if (options.sweep_interval_ms < 0) return Status::InvalidArgument("sweep_interval_ms: negative");
+  const auto backend_start = std::chrono::steady_clock::now();
   std::unique_ptr<Backend> backend;
   if (options.backend == StoreOptions::Backend::kMemory) {
     backend = NewMemoryBackend();
@@ -2527,8 +2530,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     backend = options.wrap_backend_for_testing(std::move(backend));
     if (backend == nullptr) return Status::InvalidArgument("wrap_backend_for_testing: no backend");
   }
+  const int64_t backend_open_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::steady_clock::now() - backend_start)
+                                      .count();
   auto impl = std::make_unique<Impl>(options, std::move(backend));
-  KYTKIN_RETURN_IF_ERROR(impl->Load());
+  KYTKIN_RETURN_IF_ERROR(impl->Load(backend_open_us));
   impl->Start();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }

@@ -693,12 +693,14 @@ class Store {
     bool open_hold_index_built = false;  // this Open scanned the transfers and wrote the index
     uint64_t velocity_entries = 0;       // velocity records read (a past day's are then
                                          // deleted: at most one per key is left)
+    int64_t backend_open_us = 0;         // RocksDB's own open: mostly replaying the WAL of what no
+                                         // memtable flush had written to table files yet
     int64_t accounts_us = 0;
     int64_t cards_us = 0;
     int64_t transfers_us = 0;       // the open holds: index read, or scan + index build
     int64_t saf_settlement_us = 0;  // SAF queue and settlement batches
     int64_t velocity_us = 0;
-    int64_t total_us = 0;  // all of Load, journal head check included
+    int64_t total_us = 0;  // all of Open: backend_open_us + reading the records
   };
   const OpenStats& open_stats() const;
 

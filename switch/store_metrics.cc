@@ -48,6 +48,7 @@ StoreMetrics::StoreMetrics(storage::Store& store, metrics::Registry& registry)
           registry.GetCounter("kytkin_store_dedupe_disk_reads_total",
                               "Dedupe lookups that went to disk (not in the window) since start")) {
   const storage::Store::OpenStats& open = store.open_stats();
+  OpenPart(registry, "backend").Set(open.backend_open_us);
   OpenPart(registry, "accounts").Set(open.accounts_us);
   OpenPart(registry, "cards").Set(open.cards_us);
   OpenPart(registry, "open_holds").Set(open.transfers_us);

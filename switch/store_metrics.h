@@ -18,7 +18,8 @@
 //   kytkin_store_velocity_counters                             stand-in velocity counters
 //   kytkin_store_transfer_disk_reads_total,
 //   kytkin_store_dedupe_disk_reads_total (counters)            point reads of evicted records
-//   kytkin_store_open_microseconds{part="accounts|cards|open_holds|saf_settlement|velocity|total"}
+//   kytkin_store_open_microseconds{part="backend|accounts|cards|open_holds|saf_settlement|velocity|
+//                                       total"}            backend: RocksDB's open (WAL replay)
 //   kytkin_store_open_transfers_scanned                        transfers the last open read (0
 //                                                              once the open-hold index exists)
 //
