@@ -13,10 +13,20 @@
 //   KYTKIN_BENCH_DIR      where the database goes (default the system temp dir)
 //   KYTKIN_BENCH_OPENING  opening balance per account, minor units (default 100,000; 0 imports
 //                         no opening-balance transfers, to see what the transfers cost)
+//   KYTKIN_BENCH_HOLDS    authorization holds taken after the import (default 0), one per card
+//                         from card 1 on, so the reopen has that many open holds to load
+//   KYTKIN_BENCH_OPEN_DIR an existing data dir (card key 32 x 'm', as here): no import, only
+//                         open it and print where the open spent its time (Store::OpenStats),
+//                         e.g. twice on a data dir from before the open-hold index: the first
+//                         open builds it by a full scan, the second reads only the open holds
+//
+// After the reopen it prints Store::OpenStats: what the open read and how long each part took.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +42,7 @@ namespace kytkin::storage {
 namespace {
 
 constexpr size_t kChunkRows = 10'000;  // rows per Import call (one durable write)
+constexpr uint64_t kHoldWindow = 256;  // KYTKIN_BENCH_HOLDS: authorizations in flight
 constexpr int64_t kOpeningBalanceMinor = 100'000;
 constexpr uint16_t kEur = 978;
 constexpr uint64_t kDefaultCards = 1'000'000;
@@ -45,6 +56,11 @@ uint64_t CardsToImport() {
 int64_t OpeningBalanceMinor() {
   const char* v = std::getenv("KYTKIN_BENCH_OPENING");
   return v && *v ? std::strtoll(v, nullptr, 10) : kOpeningBalanceMinor;
+}
+
+uint64_t HoldsToTake() {
+  const char* v = std::getenv("KYTKIN_BENCH_HOLDS");
+  return v && *v ? std::strtoull(v, nullptr, 10) : 0;
 }
 
 std::string BenchDir() {
@@ -76,6 +92,46 @@ Pan CardPan(uint64_t n) {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+constexpr double kMicrosPerSecond = 1e6;
+
+void PrintOpenStats(const Store::OpenStats& o) {
+  std::printf(
+      "open: %.2f s total; RocksDB open (WAL replay) %.2f s, accounts %.2f s (%llu), cards %.2f s "
+      "(%llu), open holds %.2f s (%llu "
+      "holds, %llu transfers scanned%s), SAF + settlement %.2f s, velocity %.2f s (%llu "
+      "records)\n",
+      static_cast<double>(o.total_us) / kMicrosPerSecond,
+      static_cast<double>(o.backend_open_us) / kMicrosPerSecond,
+      static_cast<double>(o.accounts_us) / kMicrosPerSecond,
+      static_cast<unsigned long long>(o.accounts),
+      static_cast<double>(o.cards_us) / kMicrosPerSecond, static_cast<unsigned long long>(o.cards),
+      static_cast<double>(o.transfers_us) / kMicrosPerSecond,
+      static_cast<unsigned long long>(o.open_holds),
+      static_cast<unsigned long long>(o.transfers_scanned),
+      o.open_hold_index_built ? ", index built" : "",
+      static_cast<double>(o.saf_settlement_us) / kMicrosPerSecond,
+      static_cast<double>(o.velocity_us) / kMicrosPerSecond,
+      static_cast<unsigned long long>(o.velocity_entries));
+  std::fflush(stdout);
+}
+
+// KYTKIN_BENCH_OPEN_DIR: open an existing data dir once and say where the time went.
+int OpenExisting(const char* data_dir) {
+  StoreOptions options;
+  options.data_dir = data_dir;
+  options.card_key = std::string(32, 'm');
+  const auto start = std::chrono::steady_clock::now();
+  auto opened = Store::Open(options);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "open %s: %s\n", data_dir, opened.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("opened %s in %.2f s, RSS %llu MiB\n", data_dir, Seconds(start),
+              static_cast<unsigned long long>(ResidentKib() / 1024));
+  PrintOpenStats((*opened)->open_stats());
+  return 0;
 }
 
 void BM_CardCacheMemory(benchmark::State& state) {
@@ -135,6 +191,37 @@ void BM_CardCacheMemory(benchmark::State& state) {
       }
       import_s = Seconds(start);
       rss_imported_kib = ResidentKib();
+      // Open holds for the reopen to load: authorizations pipelined kHoldWindow at a time.
+      const uint64_t holds = std::min(HoldsToTake(), cards);
+      std::atomic<uint64_t> in_flight{0}, approved{0};
+      const auto holds_start = std::chrono::steady_clock::now();
+      for (uint64_t n = 1; n <= holds; ++n) {
+        for (uint64_t f = in_flight.load(); f >= kHoldWindow; f = in_flight.load()) {
+          in_flight.wait(f);
+        }
+        Request r;
+        r.operation = Operation::kAuthorize;
+        r.pan = CardPan(n);
+        r.amount = Amount(1, kEur);
+        r.request_key = "hold-" + std::to_string(n);
+        r.mti = "0100";
+        in_flight.fetch_add(1);
+        Status s = store->Submit(std::move(r), [&](Result<Decision> d) {
+          if (d.ok() && d->approved()) approved.fetch_add(1);
+          in_flight.fetch_sub(1);
+          in_flight.notify_one();
+        });
+        if (!s.ok()) {
+          state.SkipWithError(s.ToString().c_str());
+          return;
+        }
+      }
+      for (uint64_t f = in_flight.load(); f > 0; f = in_flight.load()) in_flight.wait(f);
+      if (holds > 0) {
+        std::printf("  %llu holds taken (%llu approved), %.1f s\n",
+                    static_cast<unsigned long long>(holds),
+                    static_cast<unsigned long long>(approved.load()), Seconds(holds_start));
+      }
     }
     // A restarted server: the cache is rebuilt from what is on disk. Hand the first store's
     // freed heap back to the OS first, so the number is the rebuilt cache's, not glibc's free
@@ -157,6 +244,7 @@ void BM_CardCacheMemory(benchmark::State& state) {
     }
     usage = *measured;
     state.counters["reopen_s"] = reopen_s;
+    PrintOpenStats((*reopened)->open_stats());
   }
   const double per_card =
       static_cast<double>(rss_reopened_kib - rss_empty_kib) * 1024.0 / static_cast<double>(cards);
@@ -200,4 +288,13 @@ BENCHMARK(BM_CardCacheMemory)->Iterations(1)->UseRealTime()->Unit(benchmark::kSe
 }  // namespace
 }  // namespace kytkin::storage
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (const char* dir = std::getenv("KYTKIN_BENCH_OPEN_DIR"); dir && *dir) {
+    return kytkin::storage::OpenExisting(dir);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

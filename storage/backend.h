@@ -21,8 +21,12 @@ enum class Cf : int {
   kVelocity,
   kMeta,
   kSaf,  // store-and-forward advices for remote issuers (saf_queue.h)
+  // The open holds (pending transfers), a copy of their kTransfers record under the same key,
+  // written in the same batch as the transfer and deleted when it resolves, so Open reads these
+  // instead of every transfer. Added to existing data dirs by one full scan (store.cc, Load).
+  kOpenHolds,
 };
-inline constexpr int kCfCount = 8;
+inline constexpr int kCfCount = 9;
 
 // An atomic group of writes.
 class Batch {
@@ -45,6 +49,8 @@ class ReadView {
                       const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
   // NotFound when absent.
   virtual Result<std::string> Get(Cf cf, std::string_view key) = 0;
+  // The greatest key of `cf` (the next transfer id at Open without a scan); NotFound when empty.
+  virtual Result<std::string> LastKey(Cf cf) = 0;
 };
 
 class Backend {

@@ -52,6 +52,11 @@ class MemoryReadView final : public ReadView {
     if (it == t.end()) return Status::NotFound("no such key");
     return it->second;
   }
+  Result<std::string> LastKey(Cf cf) override {
+    const Table& t = tables_[static_cast<int>(cf)];
+    if (t.empty()) return Status::NotFound("empty");
+    return t.rbegin()->first;
+  }
 
  private:
   Tables tables_;

@@ -18,7 +18,7 @@ namespace kytkin::storage {
 namespace {
 
 constexpr std::array<const char*, kCfCount> kCfNames = {
-    "accounts", "cards", "transfers", "dedupe", "journal", "velocity", "meta", "saf"};
+    "accounts", "cards", "transfers", "dedupe", "journal", "velocity", "meta", "saf", "open_holds"};
 
 // Memory budgets, so the store's RocksDB part has a stated ceiling (the hot cache in store.cc
 // comes on top). Memtables of all column families together: past this RocksDB flushes the
@@ -53,7 +53,7 @@ class WholeKeyTransform final : public rocksdb::SliceTransform {
 // How a column family is written and read, which decides its memtable.
 enum class CfAccess {
   // Written with random keys on every decision or batch and read only by whole scans (Load,
-  // VerifyLedger): accounts, velocity.
+  // VerifyLedger): accounts, velocity, open holds.
   kScannedOnly,
   // Read by key on the hot path, mostly for keys that are absent: dedupe (a point Get per
   // request whose key is not in the store's in-memory window, i.e. every new request).
@@ -70,6 +70,7 @@ CfAccess AccessOf(Cf cf) {
   switch (cf) {
     case Cf::kAccounts:
     case Cf::kVelocity:
+    case Cf::kOpenHolds:
       return CfAccess::kScannedOnly;
     case Cf::kDedupe:
       return CfAccess::kPointMisses;
@@ -146,6 +147,19 @@ class RocksReadView final : public ReadView {
     if (s.IsNotFound()) return Status::NotFound("no such key");
     if (!s.ok()) return FromRocks(s, "get");
     return value;
+  }
+
+  Result<std::string> LastKey(Cf cf) override {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, (*cfs_)[static_cast<int>(cf)]));
+    it->SeekToLast();
+    if (!it->Valid()) {
+      KYTKIN_RETURN_IF_ERROR(FromRocks(it->status(), "seek to last"));
+      return Status::NotFound("empty");
+    }
+    return std::string(ToView(it->key()));
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cassert>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -45,6 +46,13 @@ constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedu
 constexpr size_t kVelocityPruneBucketsPerTurn = 4096;
 constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for their completions
 constexpr size_t kSpareBatchesMax = 2;       // written batches kept for reuse (their buffers)
+// The open-hold index (Cf::kOpenHolds): present once this meta key is. Its value is the index's
+// layout version.
+constexpr std::string_view kOpenHoldsIndexKey = "open_holds_index";
+constexpr std::string_view kOpenHoldsIndexVersion = "1";
+// Writes per batch while Open builds the open-hold index or deletes past days' velocity records,
+// so a batch stays small.
+constexpr size_t kIndexBuildBatchWritesMax = 65'536;
 
 // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -213,7 +221,9 @@ class Store::Impl {
 
   ~Impl() { Stop(); }
 
-  Status Load();
+  // Rebuilds the in-memory state; `backend_open_us` is the backend's own open, for OpenStats.
+  Status Load(int64_t backend_open_us);
+  const Store::OpenStats& open_stats() const { return open_stats_; }
   void Start() {
     open_.batch = backend_->NewBatch();
     open_.seq = ++batch_seq_;
@@ -457,6 +467,12 @@ class Store::Impl {
   // Writes the records changed in the open batch that are written once per batch.
   void Finalize(OpenBatch& b);
   void HandOver(std::unique_lock<std::mutex>& lock);
+  // Open: the open holds from their index, or from a scan of every transfer that then writes
+  // the index (a data dir from before it).
+  Status LoadOpenHoldIndex(ReadView& view);
+  Status BuildOpenHoldIndex(ReadView& view);
+  // Makes a pending transfer read at Open resident (and the sweeper's).
+  void AdoptOpenHold(Transfer hold);
 
   Decision Decide(const Request& r);
   // The field limits of Request (sizes, a known operation); false: declined 30.
@@ -594,6 +610,8 @@ class Store::Impl {
   codec::Velocity VelocityOf(const std::string& key);
   codec::Velocity StoredVelocity(const std::string& key);
   void SetVelocity(const std::string& key, const codec::Velocity& v);
+  // Set + marks the key for the open batch, deleting the record of the day it replaces.
+  void ReplaceVelocity(const std::string& token, const codec::Velocity& v);
   void ExpireOne(Transfer& pending);
   // A reversed debit no longer counts toward the card's daily limits (same UTC day only).
   void ReleaseVelocity(const Transfer& orig);
@@ -703,6 +721,7 @@ class Store::Impl {
   std::string deciding_token_;         // the card of the decision being made, for NewTransfer
   SafQueue saf_;
   SettlementBook settlement_;
+  Store::OpenStats open_stats_;  // set by Load, read-only after
 
   // Shared between threads.
   mutable std::mutex mu_;
@@ -735,7 +754,13 @@ class Store::Impl {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-Status Store::Impl::Load() {
+Status Store::Impl::Load(int64_t backend_open_us) {
+  using Steady = std::chrono::steady_clock;
+  const auto load_start = Steady::now();
+  open_stats_.backend_open_us = backend_open_us;
+  auto since_us = [](Steady::time_point from) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - from).count();
+  };
   auto view = backend_->NewReadView();
   Status bad;
   auto scan = [&](Cf cf, auto&& fn) -> Status {
@@ -745,44 +770,68 @@ Status Store::Impl::Load() {
     }));
     return bad;
   };
+  auto phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kAccounts, [&](std::string_view, std::string_view v) {
     auto a = codec::DecodeAccount(v);
     if (!a.ok()) return a.status();
     if (!a->name.empty()) account_names_[a->id] = a->name;
     accounts_.Insert(ToAccountRecord(*a));
+    ++open_stats_.accounts;
     return Status::Ok();
   }));
+  open_stats_.accounts_us = since_us(phase_start);
+  phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kCards, [&](std::string_view, std::string_view v) {
     auto c = codec::DecodeCard(v);
     if (!c.ok()) return c.status();
     auto packed = PackCard(*c);
     if (!packed.ok()) return Status::Corruption("card record: " + packed.status().ToString());
     cards_.Insert(*packed);
+    ++open_stats_.cards;
     return Status::Ok();
   }));
-  KYTKIN_RETURN_IF_ERROR(scan(Cf::kTransfers, [&](std::string_view, std::string_view v) {
-    // Only the open holds stay in memory; the scan also finds the next transfer id. The
-    // dedupe index is not read at all: its window fills as requests arrive.
-    auto t = codec::DecodeTransfer(v);
-    if (!t.ok()) return t.status();
-    next_transfer_id_ = std::max(next_transfer_id_, t->id + 1);
-    if (t->state == TransferState::kPending) {
-      pending_by_expiry_.insert({t->expires_unix_us, t->id});
-      transfers_[t->id] = ResidentTransfer{std::move(t).value(), 0};
-    }
-    return Status::Ok();
-  }));
+  open_stats_.cards_us = since_us(phase_start);
+  phase_start = Steady::now();
+  // Only the open holds stay in memory. The dedupe index is not read at all: its window fills
+  // as requests arrive.
+  auto marker = view->Get(Cf::kMeta, kOpenHoldsIndexKey);
+  if (marker.ok()) {
+    KYTKIN_RETURN_IF_ERROR(LoadOpenHoldIndex(*view));
+  } else if (marker.status().IsNotFound()) {
+    KYTKIN_RETURN_IF_ERROR(BuildOpenHoldIndex(*view));
+  } else {
+    return marker.status();
+  }
+  open_stats_.open_holds = pending_by_expiry_.size();
+  open_stats_.transfers_us = since_us(phase_start);
+  phase_start = Steady::now();
   KYTKIN_RETURN_IF_ERROR(saf_.Load(*view));
   KYTKIN_RETURN_IF_ERROR(settlement_.Load(*view));
+  open_stats_.saf_settlement_us = since_us(phase_start);
+  phase_start = Steady::now();
   const auto today = static_cast<uint32_t>(clock_->NowUnixMicros() / kMicrosPerDay);
+  // A past day's counters limit nothing: they are deleted, so the next Open does not read them
+  // (data dirs from before the write path deleted them kept one record per key and day).
+  std::unique_ptr<Batch> stale_velocity = backend_->NewBatch();
   KYTKIN_RETURN_IF_ERROR(scan(Cf::kVelocity, [&](std::string_view k, std::string_view v) {
     std::string token;
     auto vel = codec::DecodeVelocity(k, v, &token);
     if (!vel.ok()) return vel.status();
-    if (vel->day < today) return Status::Ok();  // a past day's counters limit nothing
+    ++open_stats_.velocity_entries;
+    if (vel->day < today) {
+      stale_velocity->Delete(Cf::kVelocity, k);
+      if (stale_velocity->count() < kIndexBuildBatchWritesMax) return Status::Ok();
+      Status s = backend_->Commit(*stale_velocity, /*sync=*/false);
+      stale_velocity->Clear();
+      return s;
+    }
     if (vel->day >= StoredVelocity(token).day) SetVelocity(token, *vel);
     return Status::Ok();
   }));
+  if (stale_velocity->count() > 0) {
+    KYTKIN_RETURN_IF_ERROR(backend_->Commit(*stale_velocity, /*sync=*/false));
+  }
+  open_stats_.velocity_us = since_us(phase_start);
   auto head = view->Get(Cf::kMeta, codec::kJournalHeadKey);
   if (head.ok()) {
     auto h = codec::DecodeJournalHead(*head);
@@ -805,7 +854,86 @@ Status Store::Impl::Load() {
                                       return false;
                                     }));
   if (extra) return Status::Corruption("journal has records past its head");
+  open_stats_.total_us = backend_open_us + since_us(load_start);
   return Status::Ok();
+}
+
+void Store::Impl::AdoptOpenHold(Transfer hold) {
+  pending_by_expiry_.insert({hold.expires_unix_us, hold.id});
+  const uint64_t id = hold.id;
+  transfers_[id] = ResidentTransfer{std::move(hold), 0};
+}
+
+Status Store::Impl::LoadOpenHoldIndex(ReadView& view) {
+  Status bad;
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view v) {
+        auto t = codec::DecodeTransfer(v);
+        auto id = codec::ParseU64Key(k);
+        if (!t.ok() || !id.ok() || t->id != *id || t->kind != TransferKind::kPending ||
+            t->state != TransferState::kPending) {
+          bad = Status::Corruption("open hold index: entry " + codec::Hex(k) +
+                                   " is not an open hold under its own id");
+          return false;
+        }
+        AdoptOpenHold(std::move(t).value());
+        return true;
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  // The next transfer id: one past the greatest key, without reading the others.
+  auto last = view.LastKey(Cf::kTransfers);
+  if (last.ok()) {
+    auto id = codec::ParseU64Key(*last);
+    if (!id.ok()) return Status::Corruption("transfers: a key that is not a transfer id");
+    next_transfer_id_ = *id + 1;
+  } else if (!last.status().IsNotFound()) {
+    return last.status();
+  }
+  for (const auto& [id, rt] : transfers_) {
+    if (id >= next_transfer_id_) {
+      return Status::Corruption("open hold index names transfer " + std::to_string(id) +
+                                " past the last transfer");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::BuildOpenHoldIndex(ReadView& view) {
+  // A data dir from before the index (or one whose first build was interrupted: the marker is
+  // written last): every transfer is read once, and the index is written before anything is
+  // decided, so later opens read only the open holds.
+  open_stats_.open_hold_index_built = true;
+  std::unique_ptr<Batch> batch = backend_->NewBatch();
+  Status bad;
+  KYTKIN_RETURN_IF_ERROR(
+      view.Scan(Cf::kTransfers, "", "", [&](std::string_view k, std::string_view v) {
+        auto t = codec::DecodeTransfer(v);
+        if (!t.ok()) {
+          bad = t.status();
+          return false;
+        }
+        ++open_stats_.transfers_scanned;
+        next_transfer_id_ = std::max(next_transfer_id_, t->id + 1);
+        if (t->state == TransferState::kPending) {
+          batch->Put(Cf::kOpenHolds, k, v);
+          AdoptOpenHold(std::move(t).value());
+        }
+        if (batch->count() >= kIndexBuildBatchWritesMax) {
+          bad = backend_->Commit(*batch, /*sync=*/false);
+          batch->Clear();
+        }
+        return bad.ok();
+      }));
+  KYTKIN_RETURN_IF_ERROR(bad);
+  // Entries left by an interrupted build stay right (nothing was decided since), but drop any
+  // that no longer name an open hold.
+  KYTKIN_RETURN_IF_ERROR(view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, auto) {
+    auto id = codec::ParseU64Key(k);
+    if (!id.ok() || !transfers_.contains(*id)) batch->Delete(Cf::kOpenHolds, k);
+    return true;
+  }));
+  batch->Put(Cf::kMeta, kOpenHoldsIndexKey, kOpenHoldsIndexVersion);
+  return backend_->Commit(*batch, !options_.unsafe_disable_sync);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1593,16 +1721,20 @@ void Store::Impl::PruneVelocity() {
   const size_t end =
       std::min(velocity_.bucket_count(), velocity_prune_bucket_ + kVelocityPruneBucketsPerTurn);
   if (velocity_prune_bucket_ >= end) return;
-  std::vector<std::string> stale;
+  std::vector<std::pair<std::string, uint32_t>> stale;
   for (size_t b = velocity_prune_bucket_; b < end; ++b) {
     for (auto it = velocity_.begin(b); it != velocity_.end(b); ++it) {
       // A counter the open batch writes stays for Finalize.
       if (it->second.day < today && !open_.dirty_velocity.contains(it->first)) {
-        stale.push_back(it->first);
+        stale.emplace_back(it->first, it->second.day);
       }
     }
   }
-  for (const std::string& token : stale) velocity_.erase(token);
+  for (const auto& [token, day] : stale) {
+    velocity_.erase(token);
+    // Its record goes too (with the next batch written), so Open does not read it again.
+    open_.batch->Delete(Cf::kVelocity, codec::VelocityKey(token, day));
+  }
   velocity_prune_bucket_ = end;
 }
 
@@ -1729,6 +1861,16 @@ void Store::Impl::CountVelocity(const std::string& token, int64_t amount) {
   codec::Velocity v = VelocityOf(token);
   ++v.count;
   v.amount_minor += amount;
+  ReplaceVelocity(token, v);
+}
+
+void Store::Impl::ReplaceVelocity(const std::string& token, const codec::Velocity& v) {
+  // One record per key on disk: a counter of an earlier day is deleted in the batch that writes
+  // the new day's (Finalize), so Open reads at most one record per card or stand-in key.
+  const codec::Velocity stored = StoredVelocity(token);
+  if (stored.day != 0 && stored.day != v.day) {
+    open_.batch->Delete(Cf::kVelocity, codec::VelocityKey(token, stored.day));
+  }
   SetVelocity(token, v);
   open_.dirty_velocity.insert(token);
 }
@@ -1796,7 +1938,16 @@ Transfer& Store::Impl::NewTransfer(TransferKind kind, TransferState state, uint6
 void Store::Impl::PutTransfer(const Transfer& t) {
   scratch_.clear();
   codec::EncodeTransfer(t, &scratch_);
-  open_.batch->Put(Cf::kTransfers, codec::U64Key(t.id), scratch_);
+  const std::string key = codec::U64Key(t.id);
+  open_.batch->Put(Cf::kTransfers, key, scratch_);
+  // The open-hold index, in the same batch: a restart finds exactly the holds still open.
+  if (t.kind == TransferKind::kPending) {
+    if (t.state == TransferState::kPending) {
+      open_.batch->Put(Cf::kOpenHolds, key, scratch_);
+    } else {
+      open_.batch->Delete(Cf::kOpenHolds, key);
+    }
+  }
   MarkWritten(t.id);  // resident until this batch is durable
 }
 
@@ -2833,8 +2984,7 @@ void Store::Impl::ReleaseVelocity(const Transfer& orig) {
   codec::Velocity v = VelocityOf(orig.card_token);
   if (v.count > 0) --v.count;
   v.amount_minor = std::max<int64_t>(0, v.amount_minor - orig.amount.minor_units());
-  SetVelocity(orig.card_token, v);
-  open_.dirty_velocity.insert(orig.card_token);
+  ReplaceVelocity(orig.card_token, v);
 }
 
 size_t Store::Impl::SweepLocked() {
@@ -2971,6 +3121,8 @@ Status Store::Impl::SetCardStatusLocked(std::string_view token, CardStatus statu
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
+const Store::OpenStats& Store::open_stats() const { return impl_->open_stats(); }
+
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.card_key.size() != 32) return Status::InvalidArgument("card_key: need 32 bytes");
   if (options.batch_decisions_max == 0) {
@@ -2982,6 +3134,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.hold_ttl_seconds <= 0)
     return Status::InvalidArgument("hold_ttl_seconds: must be > 0");
   if (options.sweep_interval_ms < 0) return Status::InvalidArgument("sweep_interval_ms: negative");
+  const auto backend_start = std::chrono::steady_clock::now();
   std::unique_ptr<Backend> backend;
   if (options.backend == StoreOptions::Backend::kMemory) {
     backend = NewMemoryBackend();
@@ -2991,8 +3144,15 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     if (!b.ok()) return b.status();
     backend = std::move(b).value();
   }
+  if (options.wrap_backend_for_testing) {
+    backend = options.wrap_backend_for_testing(std::move(backend));
+    if (backend == nullptr) return Status::InvalidArgument("wrap_backend_for_testing: no backend");
+  }
+  const int64_t backend_open_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::steady_clock::now() - backend_start)
+                                      .count();
   auto impl = std::make_unique<Impl>(options, std::move(backend));
-  KYTKIN_RETURN_IF_ERROR(impl->Load());
+  KYTKIN_RETURN_IF_ERROR(impl->Load(backend_open_us));
   impl->Start();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -3318,13 +3478,43 @@ Result<LedgerReport> Store::VerifyLedger() {
   KYTKIN_RETURN_IF_ERROR(bad);
   report.accounts = accounts.size();
   report.transfers = transfers.size();
+  auto violation = [&](std::string text) { report.violations.push_back(std::move(text)); };
+  // The open-hold index (what Open reads) names exactly the pending transfers, with their
+  // current record.
+  std::set<uint64_t> indexed;
+  std::string encoded;
+  KYTKIN_RETURN_IF_ERROR(
+      view->Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view v) {
+        auto id = codec::ParseU64Key(k);
+        if (!id.ok()) {
+          violation("open hold index: malformed key " + codec::Hex(k));
+          return true;
+        }
+        indexed.insert(*id);
+        auto t = transfers.find(*id);
+        if (t == transfers.end() || t->second.state != TransferState::kPending) {
+          violation("open hold index names transfer " + std::to_string(*id) +
+                    ", which is not an open hold");
+          return true;
+        }
+        encoded.clear();
+        codec::EncodeTransfer(t->second, &encoded);
+        if (encoded != v) {
+          violation("open hold index entry " + std::to_string(*id) + " differs from its transfer");
+        }
+        return true;
+      }));
+  for (const auto& [id, t] : transfers) {
+    if (t.state == TransferState::kPending && !indexed.contains(id)) {
+      violation("open hold " + std::to_string(id) + " is missing from the open hold index");
+    }
+  }
 
   struct Totals {
     int64_t debits_posted = 0, credits_posted = 0, debits_pending = 0, credits_pending = 0;
   };
   std::map<uint64_t, Totals> recomputed;
   std::map<uint64_t, std::vector<uint64_t>> resolutions;  // original -> resolving transfers
-  auto violation = [&](std::string text) { report.violations.push_back(std::move(text)); };
   for (const auto& [id, t] : transfers) {
     if (!accounts.count(t.debit_account) || !accounts.count(t.credit_account)) {
       violation("transfer " + std::to_string(id) + " names a missing account");

@@ -28,8 +28,9 @@
 // newest StoreOptions::dedupe_window_entries request keys as a ~100-byte summary; anything older
 // is read back from RocksDB by key (bloom-filtered point reads) when a request names it, so
 // memory does not grow with the number of requests, and a retransmission of an old request still
-// gets its original answer. Open reads the open holds, not every transfer (it still scans the
-// transfers once to find them).
+// gets its original answer. Open reads the open holds from their own column family (each entry
+// written in the same batch as its transfer and deleted in the batch that resolves the hold), not
+// every transfer; a data dir from before that index gets it by one full scan at its first Open.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
 // completion thread, in decision order; they must be short and must not block (post the result
@@ -61,6 +62,8 @@ class Env;
 }
 
 namespace kytkin::storage {
+
+class Backend;  // storage/backend.h, private to storage/ (StoreOptions::wrap_backend_for_testing)
 
 // ---------------------------------------------------------------------------------------------
 // Accounts
@@ -629,6 +632,10 @@ struct StoreOptions {
   std::function<void(size_t batch_decisions, int64_t commit_us)> on_commit;
   // For fault tests: the RocksDB Env to use (not owned). Default: the process's default Env.
   rocksdb::Env* rocksdb_env_for_testing = nullptr;
+  // For fault tests: wraps the backend Open made (RocksDB or memory) before the store uses it,
+  // e.g. to fail point reads on the decision path (storage/fault_backend.h). Default: none.
+  std::function<std::unique_ptr<storage::Backend>(std::unique_ptr<storage::Backend>)>
+      wrap_backend_for_testing;
 };
 
 class Store {
@@ -746,6 +753,27 @@ class Store {
     uint64_t settlement_index_entries = 0;
   };
   Result<MemoryStats> GetMemoryStats();
+  // What Open read to rebuild the in-memory state and how long each part took (wall clock), so
+  // a slow restart says where its time went. Fixed once Open returns.
+  struct OpenStats {
+    uint64_t accounts = 0;               // account records read (all of them)
+    uint64_t cards = 0;                  // card records read (all of them)
+    uint64_t open_holds = 0;             // open holds made resident
+    uint64_t transfers_scanned = 0;      // transfer records read: 0 when the open-hold index
+                                         // exists, every transfer once when Open had to build it
+    bool open_hold_index_built = false;  // this Open scanned the transfers and wrote the index
+    uint64_t velocity_entries = 0;       // velocity records read (a past day's are then
+                                         // deleted: at most one per key is left)
+    int64_t backend_open_us = 0;         // RocksDB's own open: mostly replaying the WAL of what no
+                                         // memtable flush had written to table files yet
+    int64_t accounts_us = 0;
+    int64_t cards_us = 0;
+    int64_t transfers_us = 0;       // the open holds: index read, or scan + index build
+    int64_t saf_settlement_us = 0;  // SAF queue and settlement batches
+    int64_t velocity_us = 0;
+    int64_t total_us = 0;  // all of Open: backend_open_us + reading the records
+  };
+  const OpenStats& open_stats() const;
 
   // Expires up to sweep_holds_max holds past their expiry; returns how many.
   Result<size_t> SweepExpiredHolds();

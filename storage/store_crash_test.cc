@@ -270,9 +270,13 @@ TEST(StoreCrashTest, EveryAcknowledgedDecisionSurvivesSigkill) {
         EXPECT_TRUE(store->GetTransfer(a.transfer_id).ok()) << a.key;
       }
     }
+    // VerifyLedger also checks the open-hold index against the transfers: the reopen read
+    // only the index, and it must name exactly the holds still open on disk.
     auto ledger = store->VerifyLedger();
     ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
     for (const auto& v : ledger->violations) ADD_FAILURE() << "cycle " << cycle << ": " << v;
+    EXPECT_EQ(store->open_stats().transfers_scanned, 0u) << "cycle " << cycle;
+    EXPECT_EQ(store->open_stats().open_holds, ledger->pending_open) << "cycle " << cycle;
     auto journal = store->VerifyJournal();
     ASSERT_TRUE(journal.ok()) << journal.status().ToString();
     for (const auto& v : journal->violations) ADD_FAILURE() << "cycle " << cycle << ": " << v;

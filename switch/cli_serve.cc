@@ -16,6 +16,7 @@
 #include "switch/settlement_grpc.h"
 #include "switch/settlement_iso.h"
 #include "switch/settlement_server.h"
+#include "switch/store_metrics.h"
 
 namespace kytkin::cli {
 namespace {
@@ -33,6 +34,7 @@ storage::StoreOptions StoreOptionsFor(const ServeOptions& options, std::string c
   s.batch_decisions_max = options.ledger.group_commit_records_max;
   s.unsafe_disable_sync = !options.ledger.sync;
   s.hold_ttl_seconds = options.ledger.hold_expiry_s;
+  s.dedupe_window_entries = options.ledger.dedupe_window_entries;
   return s;
 }
 
@@ -78,6 +80,9 @@ int RunServe(Args args) {
   if (options.demo) {
     if (Status s = SeedDemoData(**store, std::cout); !s.ok()) return StartupFailure("demo", s);
   }
+  // The ledger's memory and its last open on /metrics, before anything listens.
+  StoreMetrics store_metrics(**store, metrics);
+  store_metrics.Start();
 
   // Routing: the table and its link ids are checked before anything listens.
   IssuerRouterOptions router_options{options.routing, options.issuer_links};
@@ -133,6 +138,7 @@ int RunServe(Args args) {
   server->reset();  // every listener and call is done before the ledger closes
   cutover.reset();  // its thread uses the ledger
   Status health = ledger->health();
+  store_metrics.Stop();
   store->reset();  // commits and syncs what was submitted
   if (!health.ok()) return StartupFailure("ledger", health);
   std::cout << "kytkin: stopped" << std::endl;

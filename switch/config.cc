@@ -47,6 +47,9 @@ uint32_t ServeOptions::EffectiveThreads() const {
 
 namespace {
 
+// ledger.dedupe_window_entries at most: ~100 bytes each in memory, so ~400 MiB.
+constexpr uint32_t kDedupeWindowEntriesMax = 4'194'304;
+
 // Reads the keys of one TOML table into option fields, remembering which keys it consumed so
 // that anything left over is reported as unknown.
 class TableReader {
@@ -294,6 +297,7 @@ Status ReadDocument(const toml::table& root, std::string_view source, ServeOptio
     KYTKIN_RETURN_IF_ERROR(l.Uint("group_commit_records_max", out.ledger.group_commit_records_max));
     KYTKIN_RETURN_IF_ERROR(l.Bool("sync", out.ledger.sync));
     KYTKIN_RETURN_IF_ERROR(l.Uint("hold_expiry_s", out.ledger.hold_expiry_s));
+    KYTKIN_RETURN_IF_ERROR(l.Uint("dedupe_window_entries", out.ledger.dedupe_window_entries));
     KYTKIN_RETURN_IF_ERROR(l.RejectUnknownKeys());
   }
 
@@ -400,6 +404,8 @@ Status ValidateServeOptions(const ServeOptions& o) {
       CheckRange("ledger.group_commit_records_max", o.ledger.group_commit_records_max, 1, 65536));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("ledger.hold_expiry_s", o.ledger.hold_expiry_s, 60, 365 * 24 * 3600));
+  KYTKIN_RETURN_IF_ERROR(CheckRange("ledger.dedupe_window_entries", o.ledger.dedupe_window_entries,
+                                    0, kDedupeWindowEntriesMax));
   KYTKIN_RETURN_IF_ERROR(
       CheckRange("routing.saf_retry_max_ms", o.routing.saf_retry_max_ms, 10, 3'600'000));
   KYTKIN_RETURN_IF_ERROR(CheckRange("routing.saf_retry_initial_ms", o.routing.saf_retry_initial_ms,

@@ -95,6 +95,11 @@ struct LedgerOptions {
   // An authorization hold not captured within this time expires and releases the funds.
   // Seconds, range 60..31536000 (default 7 days).
   uint32_t hold_expiry_s = 7 * 24 * 3600;
+  // Request keys whose dedupe entry stays in memory (~100 bytes each) after its batch is
+  // durable; an older key costs one RocksDB point read when a retransmission or a follow-up
+  // (capture, reversal, settlement item) names it. storage::StoreOptions::dedupe_window_entries
+  // says why the default is 0. Entries, range 0..4194304 (~400 MiB at the maximum).
+  uint32_t dedupe_window_entries = 0;
 };
 
 // Authorization rules ([authorization]).

@@ -82,6 +82,7 @@ connections_max = 5
 group_commit_records_max = 64
 sync = false
 hold_expiry_s = 3600
+dedupe_window_entries = 65536
 
 [authorization]
 pinless_limit_minor_default = 2500
@@ -115,6 +116,7 @@ pinless_limit_minor_default = 2500
   EXPECT_EQ(o->ledger.group_commit_records_max, 64u);
   EXPECT_FALSE(o->ledger.sync);
   EXPECT_EQ(o->ledger.hold_expiry_s, 3600u);
+  EXPECT_EQ(o->ledger.dedupe_window_entries, 65536u);
   EXPECT_EQ(o->authorization.pinless_limit_minor_default, 2500);
   EXPECT_EQ(o->authorization.pinless_limit_minor_by_mcc.at("5411"), 10000);
   EXPECT_EQ(o->authorization.pinless_limit_minor_by_mcc.at("5812"), 0);
@@ -141,6 +143,9 @@ TEST(ConfigTest, BadTomlNamesTheKey) {
        "iso_listener[1].max_connections: unknown key"},
       {"[iso_listener]\nname = \"x\"", "iso_listener: must be an array of tables"},
       {"[ledger]\nsync = \"yes\"", "ledger.sync: must be true or false"},
+      {"[ledger]\ndedupe_window_entries = -1",
+       "ledger.dedupe_window_entries: must be a non-negative integer"},
+      {"[ledger]\ndedupe_window = 5", "ledger.dedupe_window: unknown key"},
       {"[authorization.pinless_limit_minor_by_mcc]\n\"54\" = 1",
        "authorization.pinless_limit_minor_by_mcc.54: a merchant category code"},
       {"[authorization.pinless_limit_minor_by_mcc]\n\"5411\" = -5",
@@ -185,6 +190,8 @@ TEST(ConfigTest, ValidationNamesTheField) {
       {[](ServeOptions& o) { o.ledger.group_commit_records_max = 0; },
        "ledger.group_commit_records_max"},
       {[](ServeOptions& o) { o.ledger.hold_expiry_s = 59; }, "ledger.hold_expiry_s"},
+      {[](ServeOptions& o) { o.ledger.dedupe_window_entries = 4'194'305; },
+       "ledger.dedupe_window_entries: 4194305 is out of range 0..4194304"},
       {[](ServeOptions& o) { o.data_dir.clear(); }, "data_dir"},
   };
   for (const Case& c : cases) {
@@ -199,6 +206,7 @@ TEST(ConfigTest, ValidationNamesTheField) {
   edge.iso_listeners[0].in_flight_max = 4096;
   edge.iso_listeners[0].frame_bytes_max = 65535;
   edge.threads = 256;
+  edge.ledger.dedupe_window_entries = 4'194'304;
   EXPECT_TRUE(ValidateServeOptions(edge).ok());
 }
 

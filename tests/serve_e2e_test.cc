@@ -872,6 +872,10 @@ TEST_F(ServeE2e, RestartKeepsBalancesAndDedupeAfterSigtermAndSigkill) {
   c.reset();
   ASSERT_EQ(process_->Stop(), 0);
   ASSERT_TRUE(process_->Start(kConfig).ok()) << process_->ServerStderr();
+  // The restart found the hold through the open-hold index, without reading the transfers.
+  const std::string metrics = HttpGet(process_->ports().http, "/metrics");
+  EXPECT_EQ(MetricValue(metrics, "kytkin_store_open_holds"), 1) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "kytkin_store_open_transfers_scanned"), 0);
   c = Connect();
   EXPECT_EQ(Balance(*c, kDebitPan), kDebitOpeningMinor - 2'500);
   TerminalRequest complete = Request(CardOperation::kFinancialAdvice, kDebitPan, 500);
@@ -1027,6 +1031,15 @@ TEST_F(ServeE2e, HttpHealthMetricsAndTransactionLookupShowOnlyTheMaskedPan) {
   EXPECT_NE(metrics.find(" 200 "), std::string::npos);
   EXPECT_NE(metrics.find("kytkin_decisions_total{"), std::string::npos);
   EXPECT_NE(metrics.find("code=\"51\""), std::string::npos);
+  // The ledger's memory (refreshed at start, after the demo data, then every few seconds) and
+  // its open: the six demo cards and their accounts, RocksDB's memtables, a fresh data dir.
+  EXPECT_GE(MetricValue(metrics, "kytkin_store_cards"), 6) << metrics;
+  EXPECT_GE(MetricValue(metrics, "kytkin_store_accounts"), 6);
+  EXPECT_GT(MetricValue(metrics, "kytkin_store_memory_bytes{table=\"cards\"}"), 0);
+  EXPECT_GT(MetricValue(metrics, "kytkin_store_memory_bytes{table=\"rocksdb\"}"), 0);
+  EXPECT_GE(MetricValue(metrics, "kytkin_store_open_holds"), 0);
+  EXPECT_EQ(MetricValue(metrics, "kytkin_store_open_transfers_scanned"), 0);
+  EXPECT_GE(MetricValue(metrics, "kytkin_store_open_microseconds{part=\"total\"}"), 0);
 
   const std::string tx =
       HttpGet(process_->ports().http, "/api/v1/transactions/" + approved.Get(37));
