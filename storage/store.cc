@@ -45,10 +45,11 @@ constexpr size_t kDedupeReserveMax = 1 << 20;     // initial buckets of the dedu
 // pruning of a day spreads over many turns instead of stalling decisions once a day.
 constexpr size_t kVelocityPruneBucketsPerTurn = 4096;
 constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for their completions
-// The open-hold index (Cf::kOpenHolds): present once this meta key is. Its value is the index's
-// layout version.
+// The open-hold index (Cf::kOpenHolds) is trusted when this meta key names the journal head's
+// sequence: it is written with the head in every batch that moves it, and every change to a
+// hold is journaled. A binary from before the index (a rollback) moves the head without it, so
+// the next open sees the mismatch and rebuilds the index instead of loading a stale one.
 constexpr std::string_view kOpenHoldsIndexKey = "open_holds_index";
-constexpr std::string_view kOpenHoldsIndexVersion = "1";
 // Writes per batch while Open builds the open-hold index or deletes past days' velocity records,
 // so a batch stays small.
 constexpr size_t kIndexBuildBatchWritesMax = 65'536;
@@ -354,7 +355,7 @@ class Store::Impl {
   // Open: the open holds from their index, or from a scan of every transfer that then writes
   // the index (a data dir from before it).
   Status LoadOpenHoldIndex(ReadView& view);
-  Status BuildOpenHoldIndex(ReadView& view);
+  Status BuildOpenHoldIndex(ReadView& view, uint64_t head_sequence);
   // Makes a pending transfer read at Open resident (and the sweeper's).
   void AdoptOpenHold(Transfer hold);
 
@@ -618,11 +619,15 @@ Status Store::Impl::Load(int64_t backend_open_us) {
   phase_start = Steady::now();
   // Only the open holds stay in memory. The dedupe index is not read at all: its window fills
   // as requests arrive.
+  uint64_t head_sequence = 0;  // a bad head fails below, where the journal is checked
+  if (auto head = view->Get(Cf::kMeta, codec::kJournalHeadKey); head.ok()) {
+    if (auto h = codec::DecodeJournalHead(*head); h.ok()) head_sequence = h->first;
+  }
   auto marker = view->Get(Cf::kMeta, kOpenHoldsIndexKey);
-  if (marker.ok()) {
+  if (marker.ok() && *marker == codec::U64Key(head_sequence)) {
     KYTKIN_RETURN_IF_ERROR(LoadOpenHoldIndex(*view));
-  } else if (marker.status().IsNotFound()) {
-    KYTKIN_RETURN_IF_ERROR(BuildOpenHoldIndex(*view));
+  } else if (marker.ok() || marker.status().IsNotFound()) {
+    KYTKIN_RETURN_IF_ERROR(BuildOpenHoldIndex(*view, head_sequence));
   } else {
     return marker.status();
   }
@@ -722,10 +727,10 @@ Status Store::Impl::LoadOpenHoldIndex(ReadView& view) {
   return Status::Ok();
 }
 
-Status Store::Impl::BuildOpenHoldIndex(ReadView& view) {
-  // A data dir from before the index (or one whose first build was interrupted: the marker is
-  // written last): every transfer is read once, and the index is written before anything is
-  // decided, so later opens read only the open holds.
+Status Store::Impl::BuildOpenHoldIndex(ReadView& view, uint64_t head_sequence) {
+  // A data dir from before the index, one whose first build was interrupted (the marker is
+  // written last), or one an older binary wrote to since: every transfer is read once, and the
+  // index is written before anything is decided, so later opens read only the open holds.
   open_stats_.open_hold_index_built = true;
   std::unique_ptr<Batch> batch = backend_->NewBatch();
   Status bad;
@@ -749,14 +754,14 @@ Status Store::Impl::BuildOpenHoldIndex(ReadView& view) {
         return bad.ok();
       }));
   KYTKIN_RETURN_IF_ERROR(bad);
-  // Entries left by an interrupted build stay right (nothing was decided since), but drop any
-  // that no longer name an open hold.
+  // Entries left by an interrupted build or by an older binary: drop any that no longer name
+  // an open hold (the ones that do were just rewritten with their current record).
   KYTKIN_RETURN_IF_ERROR(view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, auto) {
     auto id = codec::ParseU64Key(k);
     if (!id.ok() || !transfers_.contains(*id)) batch->Delete(Cf::kOpenHolds, k);
     return true;
   }));
-  batch->Put(Cf::kMeta, kOpenHoldsIndexKey, kOpenHoldsIndexVersion);
+  batch->Put(Cf::kMeta, kOpenHoldsIndexKey, codec::U64Key(head_sequence));
   return backend_->Commit(*batch, !options_.unsafe_disable_sync);
 }
 
@@ -839,6 +844,7 @@ void Store::Impl::Finalize(OpenBatch& b) {
     scratch_.clear();
     codec::EncodeJournalHead(journal_sequence_, journal_hash_, &scratch_);
     b.batch->Put(Cf::kMeta, codec::kJournalHeadKey, scratch_);
+    b.batch->Put(Cf::kMeta, kOpenHoldsIndexKey, codec::U64Key(journal_sequence_));
   }
 }
 

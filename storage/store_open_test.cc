@@ -246,6 +246,43 @@ TEST_F(StoreOpenTest, InterruptedIndexBuildIsRedoneAndDropsStaleEntries) {
   EXPECT_EQ(store_->open_stats().open_holds, 2u);
 }
 
+TEST_F(StoreOpenTest, IndexLeftStaleByAnOlderBinaryIsRebuilt) {
+  const std::vector<uint64_t> open = MakeHistory();
+  store_.reset();
+  std::string pending_copy;  // open[0]'s index entry while it is open
+  {
+    RawDb raw(DbPath());
+    ASSERT_TRUE(
+        raw.db()
+            .Get(rocksdb::ReadOptions(), raw.cf("open_holds"), IdKey(open[0]), &pending_copy)
+            .ok());
+  }
+  Reopen();
+  ASSERT_TRUE(Do(OriginalRequest(Operation::kReverse, open[0], 0, "void-open1")).approved());
+  store_.reset();
+  {
+    // What a binary without the index leaves after voiding the hold: the entry still there
+    // (it never deletes it) and the journal head moved past the index's marker.
+    RawDb raw(DbPath());
+    ASSERT_TRUE(
+        raw.db()
+            .Put(rocksdb::WriteOptions(), raw.cf("open_holds"), IdKey(open[0]), pending_copy)
+            .ok());
+    ASSERT_TRUE(
+        raw.db().Put(rocksdb::WriteOptions(), raw.cf("meta"), "open_holds_index", IdKey(1)).ok());
+  }
+  Reopen();
+  EXPECT_TRUE(store_->open_stats().open_hold_index_built);
+  EXPECT_EQ(store_->open_stats().open_holds, 1u);  // not the voided one
+  auto voided = store_->GetTransfer(open[0]);
+  ASSERT_TRUE(voided.ok());
+  EXPECT_EQ(voided->state, TransferState::kVoided);
+  ExpectLedgerAndJournalOk(*store_);
+  Reopen();
+  EXPECT_FALSE(store_->open_stats().open_hold_index_built);
+  EXPECT_EQ(store_->open_stats().open_holds, 1u);
+}
+
 TEST_F(StoreOpenTest, OpenReadsOneVelocityRecordPerCardNotOnePerDay) {
   // Day 1: both cards spend. Day 2: card 1 spends again, and the batch that writes its day-2
   // counter deletes its day-1 record.
