@@ -21,9 +21,10 @@ enum class Cf : int {
   kVelocity,
   kMeta,
   kSaf,  // store-and-forward advices for remote issuers (saf_queue.h)
-  // The open holds (pending transfers), a copy of their kTransfers record under the same key,
-  // written in the same batch as the transfer and deleted when it resolves, so Open reads these
-  // instead of every transfer. Added to existing data dirs by one full scan (store.cc, Load).
+  // The open holds (pending transfers): their kTransfers key with an empty value, written in the
+  // same batch as the transfer and deleted when it resolves, so Open reads these (and a point
+  // read each) instead of every transfer. Added to existing data dirs by one full scan (store.cc,
+  // Load).
   kOpenHolds,
 };
 inline constexpr int kCfCount = 9;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -245,6 +246,43 @@ TEST_F(StoreOpenTest, InterruptedIndexBuildIsRedoneAndDropsStaleEntries) {
   EXPECT_EQ(store_->open_stats().open_holds, 2u);
 }
 
+TEST_F(StoreOpenTest, IndexLeftStaleByAnOlderBinaryIsRebuilt) {
+  const std::vector<uint64_t> open = MakeHistory();
+  store_.reset();
+  std::string pending_copy;  // open[0]'s index entry while it is open
+  {
+    RawDb raw(DbPath());
+    ASSERT_TRUE(
+        raw.db()
+            .Get(rocksdb::ReadOptions(), raw.cf("open_holds"), IdKey(open[0]), &pending_copy)
+            .ok());
+  }
+  Reopen();
+  ASSERT_TRUE(Do(OriginalRequest(Operation::kReverse, open[0], 0, "void-open1")).approved());
+  store_.reset();
+  {
+    // What a binary without the index leaves after voiding the hold: the entry still there
+    // (it never deletes it) and the journal head moved past the index's marker.
+    RawDb raw(DbPath());
+    ASSERT_TRUE(
+        raw.db()
+            .Put(rocksdb::WriteOptions(), raw.cf("open_holds"), IdKey(open[0]), pending_copy)
+            .ok());
+    ASSERT_TRUE(
+        raw.db().Put(rocksdb::WriteOptions(), raw.cf("meta"), "open_holds_index", IdKey(1)).ok());
+  }
+  Reopen();
+  EXPECT_TRUE(store_->open_stats().open_hold_index_built);
+  EXPECT_EQ(store_->open_stats().open_holds, 1u);  // not the voided one
+  auto voided = store_->GetTransfer(open[0]);
+  ASSERT_TRUE(voided.ok());
+  EXPECT_EQ(voided->state, TransferState::kVoided);
+  ExpectLedgerAndJournalOk(*store_);
+  Reopen();
+  EXPECT_FALSE(store_->open_stats().open_hold_index_built);
+  EXPECT_EQ(store_->open_stats().open_holds, 1u);
+}
+
 TEST_F(StoreOpenTest, OpenReadsOneVelocityRecordPerCardNotOnePerDay) {
   // Day 1: both cards spend. Day 2: card 1 spends again, and the batch that writes its day-2
   // counter deletes its day-1 record.
@@ -282,6 +320,34 @@ TEST_F(StoreOpenTest, TodaysVelocityOutlivesTheDeletionOfPastDays) {
             ResponseCode::kExceedsFrequencyLimit);
   clock_.Advance(kDayUs);
   EXPECT_TRUE(Do(TestRequest(Operation::kPurchase, limited_pan, 10, "n1")).approved());
+}
+
+TEST_F(StoreOpenTest, CleanCloseLeavesNoWalToReplay) {
+  MakeHistory();
+  store_.reset();
+  // Below rocksdb_flush_on_close_bytes_min (the default 32 MiB) the WAL is left to the replay.
+  uint64_t kept_bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(DbPath())) {
+    if (entry.path().extension() == ".log") kept_bytes += entry.file_size();
+  }
+  EXPECT_GT(kept_bytes, 0u);
+  StoreOptions o = TestStoreOptions(StoreOptions::Backend::kRocksDb, dir_.path(), &clock_);
+  o.rocksdb_flush_on_close_bytes_min = 0;
+  auto s = Store::Open(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  store_ = std::move(s).value();
+  ASSERT_TRUE(Do(TestRequest(Operation::kPurchase, pan_, 1, "last")).approved());
+  store_.reset();
+  // RocksDB's write-ahead logs: after the close's flush, nothing in them is still needed, so
+  // the next open replays nothing (the live log, if any, is empty).
+  uint64_t wal_bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(DbPath())) {
+    if (entry.path().extension() == ".log") wal_bytes += entry.file_size();
+  }
+  EXPECT_EQ(wal_bytes, 0u);
+  Reopen();
+  EXPECT_EQ(store_->open_stats().open_holds, 2u);
+  ExpectLedgerAndJournalOk(*store_);
 }
 
 TEST_F(StoreOpenTest, IndexEntryThatIsNoOpenHoldRefusesToOpen) {
