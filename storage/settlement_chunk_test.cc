@@ -140,6 +140,9 @@ class SettlementChunkTest : public ::testing::TestWithParam<Backend> {
 TEST_P(SettlementChunkTest, DenseChunkIsOneJournalRecordAndAResubmissionMovesNothing) {
   std::vector<Decision> auths;
   for (int i = 0; i < 5; ++i) auths.push_back(Authorize(1'000 + i, "a" + std::to_string(i)));
+  // The holds are found by RRN in memory (16 bytes each and the terminal once).
+  EXPECT_EQ(store_->GetMemoryStats()->hold_index_entries, 5u);
+  EXPECT_LT(store_->GetMemoryStats()->hold_index_bytes, 1'024u);
   const uint64_t before = LastSequence();
   std::vector<Request> items;
   for (int i = 0; i < 5; ++i) items.push_back(Capture(i + 1, 1'000 + i, auths[i]));

@@ -1609,6 +1609,12 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
   stats.velocity_counters = velocity_.size();
   stats.transfer_disk_reads = transfer_disk_reads_;
   stats.dedupe_disk_reads = dedupe_disk_reads_;
+  stats.hold_index_entries = holds_by_sequence_.size();
+  stats.hold_index_bytes = holds_by_sequence_.capacity() * sizeof(HoldBySequence);
+  for (const auto& [id, by_merchant] : owners_) {
+    // The id twice (the list and the map's "t"/"m" key), a map node and bucket.
+    stats.hold_index_bytes += 2 * (sizeof(std::string) + id.size() + 1) + 4 * sizeof(void*);
+  }
   return stats;
 }
 

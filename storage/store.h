@@ -719,6 +719,10 @@ class Store {
                                        // counters live in its record)
     uint64_t transfer_disk_reads = 0;  // transfers read back from disk since Open
     uint64_t dedupe_disk_reads = 0;    // dedupe lookups that went to disk since Open
+    // Open holds by the journal sequence of their approval (settlement's RRN lookups): entries
+    // (resolved holds stay until a compaction) and bytes, owner ids included.
+    uint64_t hold_index_entries = 0;
+    uint64_t hold_index_bytes = 0;
   };
   Result<MemoryStats> GetMemoryStats();
 
