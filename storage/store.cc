@@ -693,9 +693,10 @@ class Store::Impl {
   OpenBatch open_;
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
-  std::vector<size_t> chunk_decided_;  // DecideChunk's, kept for its capacity
-  std::string journal_scratch_;        // AppendJournal's encoded record, kept for its capacity
-  std::string deciding_token_;         // the card of the decision being made, for NewTransfer
+  std::vector<size_t> chunk_decided_;              // DecideChunk's, kept for its capacity
+  std::vector<uint64_t> spare_written_transfers_;  // an evicted batch's list, for the next batch
+  std::string journal_scratch_;  // AppendJournal's encoded record, kept for its capacity
+  std::string deciding_token_;   // the card of the decision being made, for NewTransfer
   SafQueue saf_;
   SettlementBook settlement_;
 
@@ -859,10 +860,20 @@ void Store::Impl::HandOver(std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   Finalize(open_);
   handed_transfers_.emplace_back(open_.seq, std::move(open_.written_transfers));
+  // The next batch's lists start at this one's size (or reuse an evicted batch's list): grown
+  // from nothing, each doubling past a few KiB was a large malloc, and glibc consolidates its
+  // free lists on every one (malloc_consolidate on the ledger thread).
+  const size_t pending_items = open_.pending.size();
+  const size_t dirty_accounts = open_.dirty_accounts.size();
   lock.lock();
   handed_.emplace(std::move(open_));
   committer_busy_ = true;
   open_ = OpenBatch{};
+  open_.written_transfers = std::move(spare_written_transfers_);
+  open_.written_transfers.clear();
+  spare_written_transfers_ = {};
+  open_.pending.reserve(pending_items);
+  open_.dirty_accounts.reserve(dirty_accounts);
   // A written batch again, emptied: its buffer is already the size a group commit grows to, so
   // the next batch does not re-grow it from nothing (a settlement chunk's batch reaches a few
   // MiB, and each doubling was a large malloc, a copy and a free on the ledger thread).
@@ -1494,7 +1505,11 @@ void Store::Impl::EvictReadBacks() {
 void Store::Impl::EvictDurable(uint64_t durable_batch) {
   evicted_batch_ = durable_batch;
   while (!handed_transfers_.empty() && handed_transfers_.front().first <= durable_batch) {
-    for (uint64_t id : handed_transfers_.front().second) EvictTransfer(id);
+    std::vector<uint64_t>& ids = handed_transfers_.front().second;
+    for (uint64_t id : ids) EvictTransfer(id);
+    if (ids.capacity() > spare_written_transfers_.capacity()) {
+      spare_written_transfers_ = std::move(ids);
+    }
     handed_transfers_.pop_front();
   }
   while (!unsynced_decisions_.empty() && unsynced_decisions_.front().batch <= durable_batch) {
