@@ -384,6 +384,23 @@ TEST_P(SettlementChunkTest, ItemsFromAnotherTerminalOrWithAnotherCodeAreNotTheir
   std::vector<Decision> by_merchant = ChunkOk({other_merchant, own_merchant});
   EXPECT_EQ(by_merchant[0].reason, Reason::kOriginalMismatch);
   EXPECT_EQ(by_merchant[1].response_code, ResponseCode::kApproved);
+  // By the authorization's request key (gRPC idempotency key, ISO DE 90): the same checks.
+  Decision k = Authorize(1'000, "k");
+  auto by_key = [&](uint64_t number) {
+    Request r = Item(Operation::kSettleCapture, number, 1'000);
+    r.original_request_key = "k";
+    r.original_auth_code = k.auth_code;
+    return r;
+  };
+  Request key_other_terminal = by_key(6);
+  key_other_terminal.terminal_id = "TERM0002";
+  Request key_other_code = by_key(7);
+  key_other_code.original_auth_code = k.auth_code == "000001" ? "000002" : "000001";
+  std::vector<Decision> keyed = ChunkOk({key_other_terminal, key_other_code, by_key(8)});
+  EXPECT_EQ(keyed[0].reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(keyed[1].reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(keyed[2].response_code, ResponseCode::kApproved);
+  EXPECT_EQ(store_->GetTransfer(k.transfer_id)->state, TransferState::kPosted);
   ExpectLedgerOk();
 }
 

@@ -612,6 +612,9 @@ class Store::Impl {
     std::optional<JournalRecord> remote;
   };
   Outcome FindSettlementOriginal(const Request& r, SettlementOriginal* out);
+  // An open hold the RRN index found under approval `sequence`: the item's checks, then `out`.
+  Outcome OriginalFromIndexedHold(const Request& r, uint64_t sequence, const IndexedHold& indexed,
+                                  SettlementOriginal* out);
   Outcome EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
                                        SettlementBatch& batch, Decision* d);
   AccountRecord* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
@@ -2214,6 +2217,21 @@ Outcome CheckOriginalBelongsToItem(const JournalRecord& auth, const Request& ite
 
 }  // namespace
 
+Outcome Store::Impl::OriginalFromIndexedHold(const Request& r, uint64_t sequence,
+                                             const IndexedHold& indexed, SettlementOriginal* out) {
+  // The checks the journal record would allow: kytkin's auth code is the last six digits of the
+  // approval's sequence, and the terminal (or merchant) is kept in the index.
+  char code[8];
+  std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
+  if (!r.original_auth_code.empty() && r.original_auth_code != code) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+  }
+  Outcome belongs = CheckOriginalBelongsToItem(indexed.terminal_id, indexed.merchant_id, r);
+  if (belongs.code != ResponseCode::kApproved) return belongs;
+  out->hold = indexed.hold;
+  return {};
+}
+
 Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal* out) {
   // The authorization's journal record, read (once) from the backend: its terminal, and for an
   // off-us decision everything settlement knows of it. A point read per item.
@@ -2240,18 +2258,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     auto [ptr, ec] = std::from_chars(r.rrn.data(), end, sequence);
     if (ec == std::errc() && ptr == end && sequence != 0) {
       const IndexedHold indexed = FindHoldBySequence(sequence);
-      if (indexed.hold != nullptr) {
-        char code[8];
-        std::snprintf(code, sizeof code, "%06u",
-                      static_cast<unsigned>(sequence % kAuthCodeModulus));
-        if (!r.original_auth_code.empty() && r.original_auth_code != code) {
-          return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
-        }
-        Outcome belongs = CheckOriginalBelongsToItem(indexed.terminal_id, indexed.merchant_id, r);
-        if (belongs.code != ResponseCode::kApproved) return belongs;
-        out->hold = indexed.hold;
-        return {};
-      }
+      if (indexed.hold != nullptr) return OriginalFromIndexedHold(r, sequence, indexed, out);
     }
   }
   if (key.empty() && !r.rrn.empty()) {
@@ -2277,6 +2284,13 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     }
     if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    // An open hold: the index has what the record would tell (by the approval's sequence).
+    if (found->transfer_id != 0) {
+      const IndexedHold indexed = FindHoldBySequence(found->journal_sequence);
+      if (indexed.hold != nullptr && indexed.hold->id == found->transfer_id) {
+        return OriginalFromIndexedHold(r, found->journal_sequence, indexed, out);
+      }
     }
     // The authorization's journal record (the RRN path read it already): its auth code, its
     // terminal or merchant, and for an off-us decision everything settlement knows of it. The

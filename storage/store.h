@@ -29,7 +29,9 @@
 // is read back from RocksDB by key (bloom-filtered point reads) when a request names it, so
 // memory does not grow with the number of requests, and a retransmission of an old request still
 // gets its original answer. Open reads the open holds, not every transfer (it still scans the
-// transfers once to find them).
+// transfers once to find them). Settlement adds 16 bytes per open hold (approval sequence ->
+// hold, for RRN lookups; holds made before the last Open are not in it and are found through
+// the journal) and ~100 bytes per run of consecutive item numbers decided together.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
 // completion thread, in decision order; they must be short and must not block (post the result
