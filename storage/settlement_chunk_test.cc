@@ -460,7 +460,14 @@ TEST_P(SettlementChunkTest, ClosedOrUnknownBatchesDecideNothingNew) {
   EXPECT_EQ(out[1].reason, Reason::kBatchNotOpen);
   Request elsewhere = Capture(1, 1'000, b);
   elsewhere.batch_id = "NO-SUCH-BATCH";
-  EXPECT_EQ(ChunkOk({elsewhere})[0].reason, Reason::kBatchNotOpen);
+  const uint64_t before_unknown = LastSequence();
+  EXPECT_EQ(ChunkOk({elsewhere, elsewhere})[0].reason, Reason::kBatchNotOpen);
+  // Journaled, and marked as not remembered: no batch keeps its number.
+  std::vector<JournalRecord> journal = JournalFrom(before_unknown + 1);
+  ASSERT_EQ(journal.size(), 1u);
+  ASSERT_EQ(journal[0].settlement_items.size(), 2u);
+  EXPECT_FALSE(journal[0].settlement_items[0].remembered);
+  EXPECT_FALSE(journal[0].settlement_items[1].remembered);
   EXPECT_EQ(store_->GetTransfer(b.transfer_id)->state, TransferState::kPending);
   ExpectLedgerOk();
 }

@@ -1309,11 +1309,13 @@ void Store::Impl::DecideChunk(std::vector<Request>& items,
     item.reason = d.reason;
     item.approved_minor = d.approved_amount.minor_units();
     item.transfer_id = d.transfer_id;
-    j.settlement_items.push_back(std::move(item));
-    decided.push_back(i);
     // Remembered by number (an unknown batch has nothing to remember it in, a 96 is decided
     // again on a retry).
-    if (batch == nullptr || d.reason == Reason::kStorageReadFailed) continue;
+    item.remembered = batch != nullptr && d.reason != Reason::kStorageReadFailed;
+    const bool remembered = item.remembered;
+    j.settlement_items.push_back(std::move(item));
+    decided.push_back(i);
+    if (!remembered) continue;
     if (run_first != 0 && number == run_last + 1) {
       run_last = number;
     } else {
