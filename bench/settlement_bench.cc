@@ -16,7 +16,7 @@
 //   KYTKIN_BENCH_MATCH  "rrn" (default: kytkin's RRN, as the CSV and ISO 8583 channels use; an
 //                       open hold is found in memory by it) or "key" (the authorization's
 //                       request key: the store's dedupe window, or a RocksDB point read for a
-//                       key older than the window, and the authorization's journal record)
+//                       key older than the window, then the open hold in memory)
 //
 // Not a CI test: run it by hand, e.g. `build/bin/settlement_bench`.
 #include <benchmark/benchmark.h>
