@@ -39,6 +39,8 @@ constexpr double kMemtableBloomRatio = 0.1;
 // Buckets of the dedupe column family's hash memtable: about one per entry of a full 64 MiB
 // memtable (~150 B per entry), 8 bytes each (4 MiB per memtable).
 constexpr size_t kDedupeMemtableBuckets = 1 << 19;
+// Bytes of a transfer key (8, big-endian id) that name its memtable insert hint: ids / 65,536.
+constexpr size_t kTransferHintPrefixBytes = 6;
 
 // The "prefix" of a dedupe key is the whole key, so the hash memtable puts each key in a
 // bucket of its own: a Put is a hash and a list insert instead of a skip-list search for a
@@ -230,6 +232,16 @@ class RocksBackend final : public Backend {
     point_miss_options.memtable_factory.reset(
         rocksdb::NewHashLinkListRepFactory(kDedupeMemtableBuckets));
 
+    // Transfers: every write is a new id (the tail of the key space) or an update of an older
+    // one (a hold being captured, voided or expired), so one insert position alternates between
+    // two distant places and the skip list searched from its head for the update (a settlement
+    // chunk's commit: memcmp in InlineSkipList::KeyIsAfterNode, ~8 % of all samples). RocksDB
+    // keeps an insert hint per key prefix: with the id's top six bytes as the prefix (ranges of
+    // 65,536 ids) the new ids and the updates of each older range keep their own positions.
+    rocksdb::ColumnFamilyOptions point_hit_options = cf_options;
+    point_hit_options.memtable_insert_with_hint_prefix_extractor.reset(
+        rocksdb::NewFixedPrefixTransform(kTransferHintPrefixBytes));
+
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
     for (int i = 0; i < kCfCount; ++i) {
@@ -241,6 +253,8 @@ class RocksBackend final : public Backend {
           cfs.emplace_back(kCfNames[i], point_miss_options);
           break;
         case CfAccess::kPointHits:
+          cfs.emplace_back(kCfNames[i], point_hit_options);
+          break;
         case CfAccess::kDefault:
           cfs.emplace_back(kCfNames[i], cf_options);
           break;

@@ -140,6 +140,9 @@ class SettlementChunkTest : public ::testing::TestWithParam<Backend> {
 TEST_P(SettlementChunkTest, DenseChunkIsOneJournalRecordAndAResubmissionMovesNothing) {
   std::vector<Decision> auths;
   for (int i = 0; i < 5; ++i) auths.push_back(Authorize(1'000 + i, "a" + std::to_string(i)));
+  // The holds are found by RRN in memory (16 bytes each and the terminal once).
+  EXPECT_EQ(store_->GetMemoryStats()->hold_index_entries, 5u);
+  EXPECT_LT(store_->GetMemoryStats()->hold_index_bytes, 1'024u);
   const uint64_t before = LastSequence();
   std::vector<Request> items;
   for (int i = 0; i < 5; ++i) items.push_back(Capture(i + 1, 1'000 + i, auths[i]));
@@ -381,6 +384,23 @@ TEST_P(SettlementChunkTest, ItemsFromAnotherTerminalOrWithAnotherCodeAreNotTheir
   std::vector<Decision> by_merchant = ChunkOk({other_merchant, own_merchant});
   EXPECT_EQ(by_merchant[0].reason, Reason::kOriginalMismatch);
   EXPECT_EQ(by_merchant[1].response_code, ResponseCode::kApproved);
+  // By the authorization's request key (gRPC idempotency key, ISO DE 90): the same checks.
+  Decision k = Authorize(1'000, "k");
+  auto by_key = [&](uint64_t number) {
+    Request r = Item(Operation::kSettleCapture, number, 1'000);
+    r.original_request_key = "k";
+    r.original_auth_code = k.auth_code;
+    return r;
+  };
+  Request key_other_terminal = by_key(6);
+  key_other_terminal.terminal_id = "TERM0002";
+  Request key_other_code = by_key(7);
+  key_other_code.original_auth_code = k.auth_code == "000001" ? "000002" : "000001";
+  std::vector<Decision> keyed = ChunkOk({key_other_terminal, key_other_code, by_key(8)});
+  EXPECT_EQ(keyed[0].reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(keyed[1].reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(keyed[2].response_code, ResponseCode::kApproved);
+  EXPECT_EQ(store_->GetTransfer(k.transfer_id)->state, TransferState::kPosted);
   ExpectLedgerOk();
 }
 
@@ -440,7 +460,14 @@ TEST_P(SettlementChunkTest, ClosedOrUnknownBatchesDecideNothingNew) {
   EXPECT_EQ(out[1].reason, Reason::kBatchNotOpen);
   Request elsewhere = Capture(1, 1'000, b);
   elsewhere.batch_id = "NO-SUCH-BATCH";
-  EXPECT_EQ(ChunkOk({elsewhere})[0].reason, Reason::kBatchNotOpen);
+  const uint64_t before_unknown = LastSequence();
+  EXPECT_EQ(ChunkOk({elsewhere, elsewhere})[0].reason, Reason::kBatchNotOpen);
+  // Journaled, and marked as not remembered: no batch keeps its number.
+  std::vector<JournalRecord> journal = JournalFrom(before_unknown + 1);
+  ASSERT_EQ(journal.size(), 1u);
+  ASSERT_EQ(journal[0].settlement_items.size(), 2u);
+  EXPECT_FALSE(journal[0].settlement_items[0].remembered);
+  EXPECT_FALSE(journal[0].settlement_items[1].remembered);
   EXPECT_EQ(store_->GetTransfer(b.transfer_id)->state, TransferState::kPending);
   ExpectLedgerOk();
 }

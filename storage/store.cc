@@ -203,6 +203,12 @@ bool IsSettlementOperation(Operation op) {
          op == Operation::kSettleReversal;
 }
 
+// A settlement item the batch counts as rejected: declined, but not for a failed read (a 96 is
+// not remembered, so its retry is decided and counted then).
+bool CountsAsRejected(const Outcome& o) {
+  return o.code != ResponseCode::kApproved && o.reason != Reason::kStorageReadFailed;
+}
+
 }  // namespace
 
 class Store::Impl {
@@ -636,6 +642,9 @@ class Store::Impl {
     std::optional<JournalRecord> remote;
   };
   Outcome FindSettlementOriginal(const Request& r, SettlementOriginal* out);
+  // An open hold the RRN index found under approval `sequence`: the item's checks, then `out`.
+  Outcome OriginalFromIndexedHold(const Request& r, uint64_t sequence, const IndexedHold& indexed,
+                                  SettlementOriginal* out);
   Outcome EvaluateRemoteSettlementItem(const Request& r, const JournalRecord& auth,
                                        SettlementBatch& batch, Decision* d);
   AccountRecord* EnsureIssuerReceivable(std::string_view issuer, uint16_t currency);
@@ -717,9 +726,10 @@ class Store::Impl {
   OpenBatch open_;
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
-  std::vector<size_t> chunk_decided_;  // DecideChunk's, kept for its capacity
-  std::string journal_scratch_;        // AppendJournal's encoded record, kept for its capacity
-  std::string deciding_token_;         // the card of the decision being made, for NewTransfer
+  std::vector<size_t> chunk_decided_;              // DecideChunk's, kept for its capacity
+  std::vector<uint64_t> spare_written_transfers_;  // an evicted batch's list, for the next batch
+  std::string journal_scratch_;  // AppendJournal's encoded record, kept for its capacity
+  std::string deciding_token_;   // the card of the decision being made, for NewTransfer
   SafQueue saf_;
   SettlementBook settlement_;
   Store::OpenStats open_stats_;  // set by Load, read-only after
@@ -1005,10 +1015,20 @@ void Store::Impl::HandOver(std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   Finalize(open_);
   handed_transfers_.emplace_back(open_.seq, std::move(open_.written_transfers));
+  // The next batch's lists start at this one's size (or reuse an evicted batch's list): grown
+  // from nothing, each doubling past a few KiB was a large malloc, and glibc consolidates its
+  // free lists on every one (malloc_consolidate on the ledger thread).
+  const size_t pending_items = open_.pending.size();
+  const size_t dirty_accounts = open_.dirty_accounts.size();
   lock.lock();
   handed_.emplace(std::move(open_));
   committer_busy_ = true;
   open_ = OpenBatch{};
+  open_.written_transfers = std::move(spare_written_transfers_);
+  open_.written_transfers.clear();
+  spare_written_transfers_ = {};
+  open_.pending.reserve(pending_items);
+  open_.dirty_accounts.reserve(dirty_accounts);
   // A written batch again, emptied: its buffer is already the size a group commit grows to, so
   // the next batch does not re-grow it from nothing (a settlement chunk's batch reaches a few
   // MiB, and each doubling was a large malloc, a copy and a free on the ledger thread).
@@ -1430,7 +1450,7 @@ void Store::Impl::DecideChunk(std::vector<Request>& items,
       deciding_token_ = token;
       o = EvaluateSettlementItem(r, token, *batch, &d);
       deciding_token_.clear();
-      if (o.code != ResponseCode::kApproved) ++batch->rejected_count;
+      if (CountsAsRejected(o)) ++batch->rejected_count;
     }
     d.response_code = o.code;
     d.reason = o.reason;
@@ -1442,11 +1462,13 @@ void Store::Impl::DecideChunk(std::vector<Request>& items,
     item.reason = d.reason;
     item.approved_minor = d.approved_amount.minor_units();
     item.transfer_id = d.transfer_id;
-    j.settlement_items.push_back(std::move(item));
-    decided.push_back(i);
     // Remembered by number (an unknown batch has nothing to remember it in, a 96 is decided
     // again on a retry).
-    if (batch == nullptr || d.reason == Reason::kStorageReadFailed) continue;
+    item.remembered = batch != nullptr && d.reason != Reason::kStorageReadFailed;
+    const bool remembered = item.remembered;
+    j.settlement_items.push_back(std::move(item));
+    decided.push_back(i);
+    if (!remembered) continue;
     if (run_first != 0 && number == run_last + 1) {
       run_last = number;
     } else {
@@ -1642,7 +1664,11 @@ void Store::Impl::EvictDurable(uint64_t durable_batch) {
   evicted_batch_ = durable_batch;
   settlement_.EvictDurable(durable_batch);
   while (!handed_transfers_.empty() && handed_transfers_.front().first <= durable_batch) {
-    for (uint64_t id : handed_transfers_.front().second) EvictTransfer(id);
+    std::vector<uint64_t>& ids = handed_transfers_.front().second;
+    for (uint64_t id : ids) EvictTransfer(id);
+    if (ids.capacity() > spare_written_transfers_.capacity()) {
+      spare_written_transfers_ = std::move(ids);
+    }
     handed_transfers_.pop_front();
   }
   while (!unsynced_decisions_.empty() && unsynced_decisions_.front().batch <= durable_batch) {
@@ -1762,6 +1788,12 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
   stats.transfer_disk_reads = transfer_disk_reads_;
   stats.dedupe_disk_reads = dedupe_disk_reads_;
   stats.settlement_index_entries = settlement_.resident_remote_authorizations();
+  stats.hold_index_entries = holds_by_sequence_.size();
+  stats.hold_index_bytes = holds_by_sequence_.capacity() * sizeof(HoldBySequence);
+  for (const auto& [id, by_merchant] : owners_) {
+    // The id twice (the list and the map's "t"/"m" key), a map node and bucket.
+    stats.hold_index_bytes += 2 * (sizeof(std::string) + id.size() + 1) + 4 * sizeof(void*);
+  }
   return stats;
 }
 
@@ -2407,6 +2439,21 @@ Outcome CheckOriginalBelongsToItem(const JournalRecord& auth, const Request& ite
 
 }  // namespace
 
+Outcome Store::Impl::OriginalFromIndexedHold(const Request& r, uint64_t sequence,
+                                             const IndexedHold& indexed, SettlementOriginal* out) {
+  // The checks the journal record would allow: kytkin's auth code is the last six digits of the
+  // approval's sequence, and the terminal (or merchant) is kept in the index.
+  char code[8];
+  std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
+  if (!r.original_auth_code.empty() && r.original_auth_code != code) {
+    return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
+  }
+  Outcome belongs = CheckOriginalBelongsToItem(indexed.terminal_id, indexed.merchant_id, r);
+  if (belongs.code != ResponseCode::kApproved) return belongs;
+  out->hold = indexed.hold;
+  return {};
+}
+
 Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal* out) {
   // The authorization's journal record, read (once) from the backend: its terminal, and for an
   // off-us decision everything settlement knows of it. A point read per item.
@@ -2433,18 +2480,7 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     auto [ptr, ec] = std::from_chars(r.rrn.data(), end, sequence);
     if (ec == std::errc() && ptr == end && sequence != 0) {
       const IndexedHold indexed = FindHoldBySequence(sequence);
-      if (indexed.hold != nullptr) {
-        char code[8];
-        std::snprintf(code, sizeof code, "%06u",
-                      static_cast<unsigned>(sequence % kAuthCodeModulus));
-        if (!r.original_auth_code.empty() && r.original_auth_code != code) {
-          return Decline(ResponseCode::kInvalidTransaction, Reason::kOriginalMismatch);
-        }
-        Outcome belongs = CheckOriginalBelongsToItem(indexed.terminal_id, indexed.merchant_id, r);
-        if (belongs.code != ResponseCode::kApproved) return belongs;
-        out->hold = indexed.hold;
-        return {};
-      }
+      if (indexed.hold != nullptr) return OriginalFromIndexedHold(r, sequence, indexed, out);
     }
   }
   if (key.empty() && !r.rrn.empty()) {
@@ -2470,6 +2506,13 @@ Outcome Store::Impl::FindSettlementOriginal(const Request& r, SettlementOriginal
     }
     if (!found.ok() || found->fingerprint == kReversedBeforeOriginalMark) {
       return Decline(ResponseCode::kUnableToLocateOriginal, Reason::kUnknownOriginal);
+    }
+    // An open hold: the index has what the record would tell (by the approval's sequence).
+    if (found->transfer_id != 0) {
+      const IndexedHold indexed = FindHoldBySequence(found->journal_sequence);
+      if (indexed.hold != nullptr && indexed.hold->id == found->transfer_id) {
+        return OriginalFromIndexedHold(r, found->journal_sequence, indexed, out);
+      }
     }
     // The authorization's journal record (the RRN path read it already): its auth code, its
     // terminal or merchant, and for an off-us decision everything settlement knows of it. The
@@ -2516,7 +2559,7 @@ Outcome Store::Impl::EvaluateSettlement(const Request& r, const std::string& tok
     return Decline(ResponseCode::kInvalidTransaction, Reason::kBatchNotOpen);
   }
   Outcome o = EvaluateSettlementItem(r, token, *batch, d);
-  if (o.code != ResponseCode::kApproved) ++batch->rejected_count;
+  if (CountsAsRejected(o)) ++batch->rejected_count;
   settlement_.Touch(*batch);
   return o;
 }

@@ -31,6 +31,9 @@
 // gets its original answer. Open reads the open holds from their own column family (each entry
 // written in the same batch as its transfer and deleted in the batch that resolves the hold), not
 // every transfer; a data dir from before that index gets it by one full scan at its first Open.
+// Settlement adds 16 bytes per open hold (approval sequence -> hold, for RRN lookups; holds made
+// before the last Open are not in it and are found through the journal) and ~100 bytes per run
+// of consecutive item numbers decided together.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the
 // completion thread, in decision order; they must be short and must not block (post the result
@@ -757,6 +760,10 @@ class Store {
     // Off-us capture index entries (settlement, one per off-us capture) kept until their batch
     // is durable; the rest is read back by key.
     uint64_t settlement_index_entries = 0;
+    // Open holds by the journal sequence of their approval (settlement's RRN lookups): entries
+    // (resolved holds stay until a compaction) and bytes, owner ids included.
+    uint64_t hold_index_entries = 0;
+    uint64_t hold_index_bytes = 0;
   };
   Result<MemoryStats> GetMemoryStats();
   // What Open read to rebuild the in-memory state and how long each part took (wall clock), so

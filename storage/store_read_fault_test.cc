@@ -157,31 +157,36 @@ TEST_P(StoreReadFaultTest, SettlementJournalReadFailureAnswers96AndTheItemSettle
   item.acquirer_id = "123456";
   item.merchant_id = "MERCHANT000001";
   item.mti = "0320";
-  // Named by its request key: the item reads the authorization's journal record (auth code,
-  // terminal). By RRN a hold approved since the store opened is found in memory, with no read.
-  item.original_request_key = "auth";
+  item.rrn = std::to_string(auth.journal_sequence);
   item.original_auth_code = auth.auth_code;
+  // An open hold is found by its RRN in memory; a captured one through the authorization's
+  // journal record (auth code, terminal), which is the read that fails here: a reversal item
+  // of the capture.
+  ASSERT_EQ(Do(item).response_code, ResponseCode::kApproved);
+  Request reversal = item;
+  reversal.operation = Operation::kSettleReversal;
+  reversal.request_key = "stl|B1|2";
   const Account cardholder = AccountOf(kCardholder);
   const Account acquirer = AccountOf(kAcquirer);
 
   faults_->Fail(Cf::kJournal);
-  ExpectReadFailed(Do(item));
+  ExpectReadFailed(Do(reversal));
   faults_->Clear();
   ExpectSameTotals(cardholder, AccountOf(kCardholder));
   ExpectSameTotals(acquirer, AccountOf(kAcquirer));
   auto batch = store_->GetSettlementBatch("B1");
   ASSERT_TRUE(batch.ok());
-  EXPECT_EQ(batch->held.captures_count, 0u);
+  EXPECT_EQ(batch->held.reversals_count, 0u);
+  EXPECT_EQ(batch->rejected_count, 0u);  // decided by the retry, counted then
   auto hold = store_->GetTransfer(auth.transfer_id);
   ASSERT_TRUE(hold.ok());
-  EXPECT_EQ(hold->state, TransferState::kPending);
-  EXPECT_TRUE(store_->FindDecision("stl|B1|1").status().IsNotFound());
+  EXPECT_EQ(hold->state, TransferState::kPosted);
+  EXPECT_TRUE(store_->FindDecision("stl|B1|2").status().IsNotFound());
 
-  const Decision retry = Do(item);
+  const Decision retry = Do(reversal);
   EXPECT_EQ(retry.response_code, ResponseCode::kApproved) << ReasonName(retry.reason);
   EXPECT_FALSE(retry.duplicate);
-  EXPECT_EQ(AccountOf(kCardholder).debits_posted, cardholder.debits_posted + 3'000);
-  EXPECT_EQ(AccountOf(kCardholder).debits_pending, cardholder.debits_pending - 3'000);
+  EXPECT_EQ(AccountOf(kCardholder).balance(), cardholder.balance() + 3'000);
   ExpectLedgerAndJournalOk(*store_);
 }
 
