@@ -57,6 +57,46 @@ bin 433333 southbank
 bin 411111 kytkin
 )";
 
+// A terminal's 0320 batch upload of one capture naming its authorization by kytkin's RRN (DE 37)
+// and the auth code (DE 38); DE 60 the terminal's batch number when given.
+iso8583::Message CaptureUpload(const iso8583::Dialect& dialect, const TerminalIdentity& identity,
+                               const std::string& time, uint32_t stan, int64_t minor,
+                               std::string_view rrn, std::string_view auth_code,
+                               std::string_view batch = "") {
+  iso8583::Message m(dialect);
+  EXPECT_TRUE(m.SetMti("0320").ok());
+  if (!batch.empty()) {
+    EXPECT_TRUE(m.Set(60, batch).ok());
+  }
+  EXPECT_TRUE(m.Set(3, "000000").ok());
+  EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
+  EXPECT_TRUE(m.Set(7, time).ok());
+  EXPECT_TRUE(m.SetUint(11, stan).ok());
+  EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
+  EXPECT_TRUE(m.Set(37, rrn).ok());
+  EXPECT_TRUE(m.Set(38, auth_code).ok());
+  EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
+  EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
+  EXPECT_TRUE(m.Set(49, "978").ok());
+  return m;
+}
+
+// The terminal's 0500 declaring `captures` captures of `captures_minor` in total.
+iso8583::Message Reconciliation(const iso8583::Dialect& dialect, const TerminalIdentity& identity,
+                                const std::string& time, uint32_t stan, uint64_t captures,
+                                uint64_t captures_minor) {
+  iso8583::Message m(dialect);
+  EXPECT_TRUE(m.SetMti("0500").ok());
+  EXPECT_TRUE(m.Set(7, time).ok());
+  EXPECT_TRUE(m.SetUint(11, stan).ok());
+  EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
+  EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
+  EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
+  EXPECT_TRUE(m.SetUint(76, captures).ok());
+  EXPECT_TRUE(m.SetUint(88, captures_minor).ok());
+  return m;
+}
+
 // A `kytkin issuer-sim` child process: started on a port (0 = any), stopped with SIGTERM, after
 // which its counters (one JSON line on stdout) can be read.
 class SimProcess {
@@ -326,19 +366,8 @@ TEST_F(RoutingE2e, OffUsAuthorizationsSettleAgainstTheIssuersReceivable) {
     return std::pair{std::string(response.Get(37)), std::string(response.Get(38))};
   };
   auto upload = [&](uint32_t stan, int64_t minor, const std::pair<std::string, std::string>& a) {
-    iso8583::Message m(dialect);
-    EXPECT_TRUE(m.SetMti("0320").ok());
-    EXPECT_TRUE(m.Set(3, "000000").ok());
-    EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
-    EXPECT_TRUE(m.Set(7, time_).ok());
-    EXPECT_TRUE(m.SetUint(11, stan).ok());
-    EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
-    EXPECT_TRUE(m.Set(37, a.first).ok());
-    EXPECT_TRUE(m.Set(38, a.second).ok());
-    EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
-    EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
-    EXPECT_TRUE(m.Set(49, "978").ok());
-    return std::string(exchange(m).Get(39));
+    return std::string(
+        exchange(CaptureUpload(dialect, identity, time_, stan, minor, a.first, a.second)).Get(39));
   };
   const auto sale = authorize(201, 2'500);
   const auto voided = authorize(202, 1'000);
@@ -346,16 +375,7 @@ TEST_F(RoutingE2e, OffUsAuthorizationsSettleAgainstTheIssuersReceivable) {
   EXPECT_EQ(upload(1, 2'500, sale), "00");
   EXPECT_EQ(upload(2, 2'500, sale), "94");    // a second capture of it
   EXPECT_EQ(upload(3, 1'000, voided), "12");  // reversed at the issuer already
-  iso8583::Message reconcile(dialect);
-  ASSERT_TRUE(reconcile.SetMti("0500").ok());
-  ASSERT_TRUE(reconcile.Set(7, time_).ok());
-  ASSERT_TRUE(reconcile.SetUint(11, 204).ok());
-  ASSERT_TRUE(reconcile.Set(32, identity.acquirer_id).ok());
-  ASSERT_TRUE(reconcile.Set(41, identity.terminal_id).ok());
-  ASSERT_TRUE(reconcile.Set(42, identity.merchant_id).ok());
-  ASSERT_TRUE(reconcile.SetUint(76, 1).ok());
-  ASSERT_TRUE(reconcile.SetUint(88, 2'500).ok());
-  EXPECT_EQ(exchange(reconcile).Get(39), "00");
+  EXPECT_EQ(exchange(Reconciliation(dialect, identity, time_, 204, 1, 2'500)).Get(39), "00");
   c->reset();
 
   ASSERT_EQ(process_->Stop(), 0) << process_->ServerStderr();
@@ -417,20 +437,9 @@ TEST_F(RoutingE2e, PartialApprovalsAndOnlineCompletionsBoundOffUsCaptures) {
                     std::string(response.Get(38)), amount.ok() ? *amount : 0};
   };
   auto upload = [&](uint32_t stan, int64_t minor, const Approval& a, const char* batch = "1") {
-    iso8583::Message m(dialect);
-    EXPECT_TRUE(m.Set(60, batch).ok());
-    EXPECT_TRUE(m.SetMti("0320").ok());
-    EXPECT_TRUE(m.Set(3, "000000").ok());
-    EXPECT_TRUE(m.SetUint(4, static_cast<uint64_t>(minor)).ok());
-    EXPECT_TRUE(m.Set(7, time_).ok());
-    EXPECT_TRUE(m.SetUint(11, stan).ok());
-    EXPECT_TRUE(m.Set(32, identity.acquirer_id).ok());
-    EXPECT_TRUE(m.Set(37, a.rrn).ok());
-    EXPECT_TRUE(m.Set(38, a.auth_code).ok());
-    EXPECT_TRUE(m.Set(41, identity.terminal_id).ok());
-    EXPECT_TRUE(m.Set(42, identity.merchant_id).ok());
-    EXPECT_TRUE(m.Set(49, "978").ok());
-    return std::string(exchange(m).Get(39));
+    return std::string(
+        exchange(CaptureUpload(dialect, identity, time_, stan, minor, a.rrn, a.auth_code, batch))
+            .Get(39));
   };
   // The nordbank card has 1,000.00 at the issuer: 1,500.00 asked, 1,000.00 approved.
   const Approval partial = authorize(kNordbankPan, 301, 150'000);
@@ -446,16 +455,7 @@ TEST_F(RoutingE2e, PartialApprovalsAndOnlineCompletionsBoundOffUsCaptures) {
   EXPECT_EQ(upload(1, 110'000, partial), "13");  // 100.00 over what was approved: above 20.00
   EXPECT_EQ(upload(2, 101'000, partial), "00");  // a 10.00 tip on the approved 1,000.00
   EXPECT_EQ(upload(3, 5'000, completed), "94");  // completed online: the issuer has it
-  iso8583::Message reconcile(dialect);
-  ASSERT_TRUE(reconcile.SetMti("0500").ok());
-  ASSERT_TRUE(reconcile.Set(7, time_).ok());
-  ASSERT_TRUE(reconcile.SetUint(11, 304).ok());
-  ASSERT_TRUE(reconcile.Set(32, identity.acquirer_id).ok());
-  ASSERT_TRUE(reconcile.Set(41, identity.terminal_id).ok());
-  ASSERT_TRUE(reconcile.Set(42, identity.merchant_id).ok());
-  ASSERT_TRUE(reconcile.SetUint(76, 1).ok());
-  ASSERT_TRUE(reconcile.SetUint(88, 101'000).ok());
-  EXPECT_EQ(exchange(reconcile).Get(39), "00");
+  EXPECT_EQ(exchange(Reconciliation(dialect, identity, time_, 304, 1, 101'000)).Get(39), "00");
   c->reset();
 
   // A restart keeps the mark: the completed one is still refused (in a new batch; the first is
