@@ -277,17 +277,7 @@ class Store::Impl {
     if (request.received_monotonic_us == 0) {
       request.received_monotonic_us = clock_->NowMonotonicMicros();
     }
-    std::unique_lock lock(mu_);
-    if (!fatal_.ok()) return fatal_;
-    if (stopping_) return Status::Unavailable("store is stopping");
-    if (queue_.size() >= options_.queue_requests_max) {
-      return Status::ResourceExhausted("store queue full (queue_requests_max)");
-    }
-    const bool was_empty = queue_.empty();
-    queue_.push_back(Work{std::move(request), nullptr, std::move(done), {}, nullptr, {}, {}});
-    lock.unlock();
-    if (was_empty) ledger_cv_.notify_one();
-    return Status::Ok();
+    return Enqueue(Work{std::move(request), nullptr, std::move(done), {}, nullptr, {}, {}});
   }
 
   Status SubmitChunk(std::vector<Request> items, ChunkCompletion done) {
@@ -306,13 +296,6 @@ class Store::Impl {
       }
       if (r.received_monotonic_us == 0) r.received_monotonic_us = now;
     }
-    std::unique_lock lock(mu_);
-    if (!fatal_.ok()) return fatal_;
-    if (stopping_) return Status::Unavailable("store is stopping");
-    if (queue_.size() >= options_.queue_requests_max) {
-      return Status::ResourceExhausted("store queue full (queue_requests_max)");
-    }
-    const bool was_empty = queue_.empty();
     Work w;
     // Sized here, on the submitter's thread: large allocations on the ledger thread made glibc
     // consolidate its free lists once per chunk (malloc_consolidate in its profile).
@@ -320,10 +303,7 @@ class Store::Impl {
     w.chunk_records.reserve(items.size());
     w.chunk = std::move(items);
     w.chunk_done = std::move(done);
-    queue_.push_back(std::move(w));
-    lock.unlock();
-    if (was_empty) ledger_cv_.notify_one();
-    return Status::Ok();
+    return Enqueue(std::move(w));
   }
 
   // Runs fn on the ledger thread, in order with the decisions, and waits until the batch it
@@ -339,17 +319,7 @@ class Store::Impl {
 
   // RunAdmin without waiting: `done` gets fn's Status (as an empty decision when OK).
   Status SubmitAdmin(std::function<Status()> fn, Completion done) {
-    std::unique_lock lock(mu_);
-    if (!fatal_.ok()) return fatal_;
-    if (stopping_) return Status::Unavailable("store is stopping");
-    if (queue_.size() >= options_.queue_requests_max) {
-      return Status::ResourceExhausted("store queue full (queue_requests_max)");
-    }
-    const bool was_empty = queue_.empty();
-    queue_.push_back(Work{Request{}, std::move(fn), std::move(done), {}, nullptr, {}, {}});
-    lock.unlock();
-    if (was_empty) ledger_cv_.notify_one();
-    return Status::Ok();
+    return Enqueue(Work{Request{}, std::move(fn), std::move(done), {}, nullptr, {}, {}});
   }
 
   Status RunAdmin(std::function<Status()> fn) {
@@ -447,6 +417,21 @@ class Store::Impl {
     std::vector<Decision> chunk_decisions;            // one per item, filled by DecideChunk
     std::vector<SettlementItemRecord> chunk_records;  // capacity for the chunk's record
   };
+  // Queues `w` for the ledger thread unless the store failed, is stopping or its queue is full
+  // (queue_requests_max).
+  Status Enqueue(Work w) {
+    std::unique_lock lock(mu_);
+    if (!fatal_.ok()) return fatal_;
+    if (stopping_) return Status::Unavailable("store is stopping");
+    if (queue_.size() >= options_.queue_requests_max) {
+      return Status::ResourceExhausted("store queue full (queue_requests_max)");
+    }
+    const bool was_empty = queue_.empty();
+    queue_.push_back(std::move(w));
+    lock.unlock();
+    if (was_empty) ledger_cv_.notify_one();
+    return Status::Ok();
+  }
   struct Pending {
     Completion done;
     Result<Decision> result;
