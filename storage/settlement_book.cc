@@ -189,6 +189,12 @@ const SettlementBook::ItemRun* SettlementBook::ItemRuns::Find(uint64_t number) c
   return it != by_last_.end() && it->second.first <= number ? &it->second : nullptr;
 }
 
+size_t SettlementBook::item_runs() const {
+  size_t runs = 0;
+  for (const auto& [batch_id, batch_runs] : items_) runs += batch_runs.by_last_.size();
+  return runs;
+}
+
 const SettlementBook::ItemRuns* SettlementBook::Items(std::string_view batch_id) const {
   auto it = items_.find(batch_id);
   return it == items_.end() ? nullptr : &it->second;

@@ -61,6 +61,8 @@ class SettlementBook {
   // Drops the entries of batches up to `durable_batch` (durable: a Get finds them).
   void EvictDurable(uint64_t durable_batch);
   size_t resident_remote_authorizations() const { return remote_.size(); }
+  // Runs of decided item numbers kept in memory, over all batches.
+  size_t item_runs() const;
   // Marks a RemoteAuthorization value as an online completion rather than a capture transfer
   // (transfer ids never reach bit 63).
   static constexpr uint64_t kCompletedOnline = 1ull << 63;

@@ -485,6 +485,9 @@ class Store::Impl {
   // The remembered item `number` of chunk record `record` (number `sequence`).
   Result<std::optional<PriorItem>> PriorFromChunk(const JournalRecord& record, uint64_t number,
                                                   uint64_t sequence, uint16_t currency);
+  // The decision a remembered chunk item stands for.
+  static PriorItem PriorOfItem(const SettlementItemRecord& item, uint64_t sequence,
+                               uint16_t currency);
   // A journal record by sequence: a settlement record of a batch not yet durable from memory,
   // else from disk.
   Result<JournalRecord> ReadJournalRecord(uint64_t sequence);
@@ -590,9 +593,8 @@ class Store::Impl {
   // Drops velocity counters of past UTC days, a slice of the map per call.
   void PruneVelocity();
   uint64_t Fingerprint(const Request& r, const std::string& token) const;
-  // `keep`: also keep the record in memory until its batch is durable (ReadJournalRecord).
   uint64_t WriteJournal(const Request& r, const std::string& token, const std::string& masked,
-                        const Decision& d, bool keep = false);
+                        const Decision& d);
   // Chains, seals and writes `j` (sequence and prev_hash are set here); returns its sequence.
   uint64_t AppendJournal(JournalRecord& j, bool keep);
   void CountVelocity(const std::string& token, int64_t amount);
@@ -711,6 +713,13 @@ class Store::Impl {
   OpenBatch open_;
   int64_t next_sweep_us_ = 0;
   std::string scratch_;
+  // The settlement record FindDecidedItem read last, with its remembered items by number.
+  struct ReadChunk {
+    uint64_t sequence = 0;  // 0: none
+    JournalRecord record;
+    std::vector<std::pair<uint64_t, size_t>> remembered;  // (item number, index), sorted
+  };
+  ReadChunk read_chunk_;
   std::vector<size_t> chunk_decided_;              // DecideChunk's, kept for its capacity
   std::vector<uint64_t> spare_written_transfers_;  // an evicted batch's list, for the next batch
   std::string journal_scratch_;  // AppendJournal's encoded record, kept for its capacity
@@ -1292,16 +1301,11 @@ Decision Store::Impl::Decide(const Request& r) {
     d.auth_code = code;
   }
   const bool remembered = fields_ok && d.reason != Reason::kStorageReadFailed;
-  const bool numbered_in_batch = remembered && numbered_item && settlement_.Find(r.batch_id);
-  d.journal_sequence = WriteJournal(r, d.card_token, masked, d, numbered_in_batch);
+  d.journal_sequence = WriteJournal(r, d.card_token, masked, d);
   if (fields_ok) QueueSaf(r, masked, d);
   // A decision made without a record it needed is not remembered: a retry is decided again.
   if (remembered && !r.request_key.empty()) {
     RecordDedupe(r.request_key, dedupe_key, fingerprint, d);
-  }
-  if (numbered_in_batch) {
-    settlement_.AddItemRun(r.batch_id, r.settlement_item_number, r.settlement_item_number,
-                           {0, d.journal_sequence, fingerprint});
   }
   if (remembered && d.approved() && d.transfer_id != 0 && !r.request_key.empty() &&
       !IsSettlementOperation(r.operation) && r.operation != Operation::kRemoteDecision) {
@@ -1489,24 +1493,63 @@ Result<std::optional<Store::Impl::PriorItem>> Store::Impl::FindDecidedItem(
   if (chunk != nullptr && sequence == journal_sequence_ + 1) {
     return PriorFromChunk(*chunk, number, sequence, currency);
   }
-  Result<JournalRecord> record = ReadJournalRecord(sequence);
-  if (!record.ok()) return record.status();
-  if (record->operation == Operation::kSettleChunk) {
-    return PriorFromChunk(*record, number, sequence, currency);
+  // A resubmitted chunk asks for each of its items in turn: the record is read and indexed
+  // once, not once per item (~1,024 decodes of ~100 KB per chunk otherwise).
+  if (read_chunk_.sequence != sequence) {
+    Result<JournalRecord> record = ReadJournalRecord(sequence);
+    if (!record.ok()) return record.status();
+    read_chunk_.record = std::move(record).value();
+    read_chunk_.remembered.clear();
+    const std::vector<SettlementItemRecord>& items = read_chunk_.record.settlement_items;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].remembered) read_chunk_.remembered.emplace_back(items[i].number, i);
+    }
+    std::sort(read_chunk_.remembered.begin(), read_chunk_.remembered.end());
+    read_chunk_.sequence = sequence;
   }
-  // A single item's record.
+  const JournalRecord& record = read_chunk_.record;
+  if (record.operation == Operation::kSettleChunk) {
+    auto it = std::lower_bound(read_chunk_.remembered.begin(), read_chunk_.remembered.end(),
+                               std::pair<uint64_t, size_t>(number, 0));
+    if (it == read_chunk_.remembered.end() || it->first != number) {
+      return Status::Corruption("journal record " + std::to_string(sequence) + " lacks item " +
+                                std::to_string(number));
+    }
+    return std::optional<PriorItem>(
+        PriorOfItem(record.settlement_items[it->second], sequence, currency));
+  }
+  // A single item's record (items decided alone before they stopped taking runs).
   PriorItem prior;
   prior.fingerprint = run->fingerprint;
   Decision& d = prior.decision;
-  d.response_code = record->response_code;
-  d.reason = record->reason;
-  d.auth_code = record->auth_code;
-  d.transfer_id = record->transfer_id;
-  d.approved_amount = Amount(d.approved() ? record->amount.minor_units() : 0, currency);
-  d.journal_sequence = record->sequence;
-  d.card_token = record->card_token;
+  d.response_code = record.response_code;
+  d.reason = record.reason;
+  d.auth_code = record.auth_code;
+  d.transfer_id = record.transfer_id;
+  d.approved_amount = Amount(d.approved() ? record.amount.minor_units() : 0, currency);
+  d.journal_sequence = record.sequence;
+  d.card_token = record.card_token;
   d.duplicate = true;
   return std::optional<PriorItem>(std::move(prior));
+}
+
+Store::Impl::PriorItem Store::Impl::PriorOfItem(const SettlementItemRecord& item, uint64_t sequence,
+                                                uint16_t currency) {
+  PriorItem prior;
+  prior.fingerprint = item.fingerprint;
+  Decision& d = prior.decision;
+  d.response_code = item.response_code;
+  d.reason = item.reason;
+  d.transfer_id = item.transfer_id;
+  d.approved_amount = Amount(item.approved_minor, currency);
+  d.journal_sequence = sequence;
+  d.duplicate = true;
+  if (d.approved()) {
+    char code[8];
+    std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
+    d.auth_code = code;
+  }
+  return prior;
 }
 
 Result<std::optional<Store::Impl::PriorItem>> Store::Impl::PriorFromChunk(
@@ -1514,22 +1557,9 @@ Result<std::optional<Store::Impl::PriorItem>> Store::Impl::PriorFromChunk(
   // The item of the record that is remembered under the number (a 30, 94 or 96 under the same
   // number is journaled too, and not remembered).
   for (const SettlementItemRecord& item : record.settlement_items) {
-    if (item.number != number || !item.remembered) continue;
-    PriorItem prior;
-    prior.fingerprint = item.fingerprint;
-    Decision& d = prior.decision;
-    d.response_code = item.response_code;
-    d.reason = item.reason;
-    d.transfer_id = item.transfer_id;
-    d.approved_amount = Amount(item.approved_minor, currency);
-    d.journal_sequence = sequence;
-    d.duplicate = true;
-    if (d.approved()) {
-      char code[8];
-      std::snprintf(code, sizeof code, "%06u", static_cast<unsigned>(sequence % kAuthCodeModulus));
-      d.auth_code = code;
+    if (item.number == number && item.remembered) {
+      return std::optional<PriorItem>(PriorOfItem(item, sequence, currency));
     }
-    return std::optional<PriorItem>(std::move(prior));
   }
   return Status::Corruption("journal record " + std::to_string(sequence) + " lacks item " +
                             std::to_string(number));
@@ -1773,6 +1803,7 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
   stats.transfer_disk_reads = transfer_disk_reads_;
   stats.dedupe_disk_reads = dedupe_disk_reads_;
   stats.settlement_index_entries = settlement_.resident_remote_authorizations();
+  stats.settlement_item_runs = settlement_.item_runs();
   stats.hold_index_entries = holds_by_sequence_.size();
   stats.hold_index_bytes = holds_by_sequence_.capacity() * sizeof(HoldBySequence);
   for (const auto& [id, by_merchant] : owners_) {
@@ -1783,7 +1814,7 @@ Store::MemoryStats Store::Impl::MemoryStatsLocked() const {
 }
 
 uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
-                                   const std::string& masked, const Decision& d, bool keep) {
+                                   const std::string& masked, const Decision& d) {
   JournalRecord j;
   j.time_unix_us = clock_->NowUnixMicros();
   j.channel = r.channel;
@@ -1813,7 +1844,7 @@ uint64_t Store::Impl::WriteJournal(const Request& r, const std::string& token,
       d.approved()) {
     j.approved_amount = d.approved_amount;
   }
-  return AppendJournal(j, keep);
+  return AppendJournal(j, false);
 }
 
 uint64_t Store::Impl::AppendJournal(JournalRecord& j, bool keep) {

@@ -760,6 +760,9 @@ class Store {
     // Off-us capture index entries (settlement, one per off-us capture) kept until their batch
     // is durable; the rest is read back by key.
     uint64_t settlement_index_entries = 0;
+    // Runs of settlement item numbers decided together (one per chunk of densely numbered
+    // items; items decided alone are found through their dedupe entries and take none).
+    uint64_t settlement_item_runs = 0;
     // Open holds by the journal sequence of their approval (settlement's RRN lookups): entries
     // (resolved holds stay until a compaction) and bytes, owner ids included.
     uint64_t hold_index_entries = 0;
