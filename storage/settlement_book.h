@@ -73,11 +73,12 @@ class SettlementBook {
   uint64_t AddIssuerAccount(std::string_view issuer, uint16_t currency);
 
   // Decided items of each batch, by item number (Request::settlement_item_number): runs of
-  // consecutive numbers decided in one journal record - a chunk record (its items carry the
-  // outcomes and fingerprints) or a single item's record (`fingerprint` is then the item's).
+  // consecutive numbers decided in one chunk record (its items carry the outcomes and
+  // fingerprints). Items decided alone take no run (their dedupe entries find them); data dirs
+  // may hold single-item runs written before that (`fingerprint` is then the item's).
   // Keys "settlement/item/" + batch id + "\0" + big-endian last number; ~100 bytes of memory
   // per run, so a densely numbered batch costs one run per chunk (~1,000 for 1,000,000 items)
-  // and a sparse one a run per item.
+  // and a sparsely numbered chunk a run per item.
   struct ItemRun {
     uint64_t first = 0;
     uint64_t journal_sequence = 0;

@@ -48,8 +48,10 @@ constexpr size_t kCompletionBatchesMax = 4;  // durable batches waiting for thei
 constexpr size_t kSpareBatchesMax = 2;       // written batches kept for reuse (their buffers)
 // The open-hold index (Cf::kOpenHolds) is trusted when this meta key names the journal head's
 // sequence: it is written with the head in every batch that moves it, and every change to a
-// hold is journaled. A binary from before the index (a rollback) moves the head without it, so
-// the next open sees the mismatch and rebuilds the index instead of loading a stale one.
+// hold is journaled, so a head that moved without it (a writer that does not know the index)
+// makes the next open rebuild the index instead of loading a stale one. A kytkin binary from
+// before the index cannot open such a data dir at all: RocksDB refuses to open a database
+// without naming every column family it has (`open_holds`).
 constexpr std::string_view kOpenHoldsIndexKey = "open_holds_index";
 // Writes per batch while Open builds the open-hold index or deletes past days' velocity records,
 // so a batch stays small.
@@ -2318,16 +2320,17 @@ Outcome Store::Impl::EvaluateRemote(const Request& r, const std::string& token, 
       // Reversed already (by another request: a retransmission was answered by the dedupe).
       return Decline(ResponseCode::kInvalidTransaction, Reason::kAlreadyResolved);
     }
-    if (r.remote_follow_up == RemoteFollowUp::kCompletion && IsApproval(r.remote_response)) {
-      Outcome taken = TakeRemoteCaptureOnline(r);
-      if (taken.code != ResponseCode::kApproved) return taken;
-    }
     // Nothing moves in kytkin's ledger: the issuer holds the money, what it approved of it.
+    // Checked before the completion takes its capture mark, so a 30 leaves no mark behind.
     const Amount& partial = r.remote_approved_amount;
     if (partial.currency() != 0 &&
         (partial.currency() != r.amount.currency() || partial.minor_units() <= 0 ||
          partial.minor_units() > r.amount.minor_units())) {
       return Decline(ResponseCode::kFormatError, Reason::kInvalidRequest);
+    }
+    if (r.remote_follow_up == RemoteFollowUp::kCompletion && IsApproval(r.remote_response)) {
+      Outcome taken = TakeRemoteCaptureOnline(r);
+      if (taken.code != ResponseCode::kApproved) return taken;
     }
     d->approved_amount = !IsApproval(r.remote_response) ? Amount(0, r.amount.currency())
                          : partial.currency() != 0      ? partial
