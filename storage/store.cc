@@ -218,7 +218,8 @@ bool CountsAsRejected(const Outcome& o) {
 constexpr char kHoldOwnerTerminal = 't';
 constexpr char kHoldOwnerMerchant = 'm';
 constexpr size_t kVarint64BytesMax = 10;
-constexpr size_t kHoldOwnerBytesMax = 64;  // more than any terminal or merchant id field
+// A terminal or merchant id longer than a journal field is declined 30 (FieldsOk), so never held.
+constexpr size_t kHoldOwnerBytesMax = Request::kFieldBytesMax;
 
 struct OpenHoldValue {
   uint64_t sequence = 0;
