@@ -211,10 +211,11 @@ bool CountsAsRejected(const Outcome& o) {
 
 // The value of an open hold's Cf::kOpenHolds entry: what the RRN index (Store::Impl::IndexHold)
 // needs, so Open rebuilds it without reading the journal. The approval's journal sequence as a
-// LEB128 varint (3-5 bytes for 10^6-10^12 records), one byte for the owner's kind and the owner's
-// id (a terminal id, 8 bytes; a merchant id when the approval had no terminal, up to 15):
-// ~13 bytes per hold with a terminal. Entries from before it (and the migration scan's) are
-// empty: those holds stay out of the index and are found through the journal.
+// LEB128 varint (3 bytes below 2.1*10^6 records, 4 below 2.7*10^8, 5 below 3.4*10^10), one byte
+// for the owner's kind and the owner's id (a terminal id, 8 bytes; a merchant id when the
+// approval had no terminal, up to 15): 12-14 bytes per hold with a terminal. Entries from before it
+// (and the migration scan's) are empty: those holds stay out of the index and are found through the
+// journal.
 constexpr char kHoldOwnerTerminal = 't';
 constexpr char kHoldOwnerMerchant = 'm';
 constexpr size_t kVarint64BytesMax = 10;
