@@ -22,6 +22,9 @@
 //   KYTKIN_BENCH_OFFUS  "1": the authorizations are a remote issuer's approvals (journaled
 //                       kRemoteDecision, no hold here), so each capture posts the issuer's
 //                       receivable and takes an entry in the off-us capture index (default 0)
+//   KYTKIN_BENCH_REOPEN "1": the store is closed and reopened between the holds and the
+//                       settlement, as after a restart: the RRN index is what Open rebuilt
+//                       from the open-hold entries (default 0: the holds indexed as made)
 //
 // Not a CI test: run it by hand, e.g. `build/bin/settlement_bench`.
 #include <benchmark/benchmark.h>
@@ -59,6 +62,11 @@ bool Resubmit() {
 bool MatchByKey() {
   const char* v = std::getenv("KYTKIN_BENCH_MATCH");
   return v != nullptr && std::string_view(v) == "key";
+}
+
+bool Reopen() {
+  const char* v = std::getenv("KYTKIN_BENCH_REOPEN");
+  return v != nullptr && std::string_view(v) == "1";
 }
 
 bool OffUs() {
@@ -114,7 +122,7 @@ void BM_SettleBatch(benchmark::State& state) {
     state.SkipWithError(opened.status().ToString().c_str());
     return;
   }
-  storage::Store& store = **opened;
+  storage::Store* store = opened->get();
   for (auto [id, kind] : {std::pair{1001u, storage::AccountKind::kMerchant},
                           {9001u, storage::AccountKind::kAcquirerSettlement},
                           {9002u, storage::AccountKind::kFees}}) {
@@ -122,7 +130,7 @@ void BM_SettleBatch(benchmark::State& state) {
     a.id = id;
     a.kind = kind;
     a.currency = kEur;
-    (void)store.CreateAccount(a);
+    (void)store->CreateAccount(a);
   }
   std::vector<Pan> pans;
   for (int i = 0; i < kCards; ++i) {
@@ -130,13 +138,13 @@ void BM_SettleBatch(benchmark::State& state) {
     a.id = 100'000 + static_cast<uint64_t>(i);
     a.kind = storage::AccountKind::kCardholderDebit;
     a.currency = kEur;
-    (void)store.CreateAccount(a, kBalanceMinor);
+    (void)store->CreateAccount(a, kBalanceMinor);
     storage::Card c;
     c.account_id = a.id;
     c.expiry_year = 2099;
     c.expiry_month = 12;
     pans.push_back(BenchPan(i));
-    (void)store.CreateCard(pans.back(), c);
+    (void)store->CreateCard(pans.back(), c);
   }
 
   // Setup: one approved hold per item, pipelined.
@@ -167,7 +175,7 @@ void BM_SettleBatch(benchmark::State& state) {
     r.request_key = "auth|" + std::to_string(i);
     r.terminal_id = "TERM0001";
     Auth* slot = &auths[static_cast<size_t>(i)];
-    Status s = store.Submit(std::move(r), [&, slot](Result<storage::Decision> d) {
+    Status s = store->Submit(std::move(r), [&, slot](Result<storage::Decision> d) {
       if (d.ok() && d->approved()) {
         slot->rrn = d->journal_sequence;
         slot->code = static_cast<uint32_t>(std::atoi(d->auth_code.c_str()));
@@ -186,8 +194,22 @@ void BM_SettleBatch(benchmark::State& state) {
   }
   const double setup_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
+  double reopen_s = 0;
+  if (Reopen()) {
+    const auto reopen_start = std::chrono::steady_clock::now();
+    opened->reset();
+    opened = storage::Store::Open(options);
+    if (!opened.ok()) {
+      state.SkipWithError(opened.status().ToString().c_str());
+      return;
+    }
+    store = opened->get();
+    reopen_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - reopen_start).count();
+  }
   const double rss_after_auths = PeakRssMiB();
-  auto stats = store.GetMemoryStats();
+  auto stats = store->GetMemoryStats();
+  const uint64_t hold_index_entries = stats.ok() ? stats->hold_index_entries : 0;
   const double hold_index_mib =
       stats.ok() ? static_cast<double>(stats->hold_index_bytes) / (1024.0 * 1024.0) : 0;
 
@@ -199,7 +221,7 @@ void BM_SettleBatch(benchmark::State& state) {
   // Sends the whole batch through a BatchWriter; counts the outcomes.
   int64_t duplicates = 0;
   auto send_batch = [&]() -> Status {
-    auto writer = settlement::BatchWriter::Open(store, config, header, SystemClock::Get(), {});
+    auto writer = settlement::BatchWriter::Open(*store, config, header, SystemClock::Get(), {});
     if (!writer.ok()) return writer.status();
     auto count = [&](const settlement::ItemResult& r) {
       IsApproval(r.code) ? ++accepted : ++rejected;
@@ -233,7 +255,7 @@ void BM_SettleBatch(benchmark::State& state) {
     storage::BatchTotals declared;
     declared.captures_count = static_cast<uint64_t>(items);
     declared.captures_minor = items * kHoldMinor;
-    auto rec = settlement::Reconcile(store, "BENCH-1", declared);
+    auto rec = settlement::Reconcile(*store, "BENCH-1", declared);
     settle_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     settle_cpu_s = ProcessCpuSeconds() - cpu_start;
     if (!rec.ok() || rec->code != ResponseCode::kApproved) {
@@ -258,7 +280,7 @@ void BM_SettleBatch(benchmark::State& state) {
   const double rss_after_settle = PeakRssMiB();
   // What the store keeps per item after the batch (the off-us capture index: only entries of
   // writes not yet synced).
-  auto after = store.GetMemoryStats();
+  auto after = store->GetMemoryStats();
   const uint64_t index_resident = after.ok() ? after->settlement_index_entries : 0;
   state.counters["items"] = static_cast<double>(items);
   state.counters["items_per_s"] = static_cast<double>(items) / settle_s;
@@ -266,18 +288,26 @@ void BM_SettleBatch(benchmark::State& state) {
   state.counters["cpu_us_per_item"] = settle_cpu_s * 1e6 / static_cast<double>(items);
   state.counters["peak_rss_MiB_after_auths"] = rss_after_auths;
   state.counters["peak_rss_MiB_after_settle"] = rss_after_settle;
+  char reopened[96] = "";
+  if (Reopen()) {
+    std::snprintf(reopened, sizeof reopened, ", store reopened in %.2f s (open holds %.2f s)",
+                  reopen_s, static_cast<double>(store->open_stats().transfers_us) / 1e6);
+  }
   std::printf(
-      "\nsettlement_bench: %lld items: setup %lld holds in %.1f s (%.0f/s, %lld declined)\n"
+      "\nsettlement_bench: %lld items: setup %lld holds in %.1f s (%.0f/s, %lld declined)%s\n"
+      "  RRN -> open hold index entries before the settlement: %llu%s\n"
       "  settled %lld accepted, %lld rejected in %.2f s = %.0f items/s (%s%s match, synced), "
       "%.1f us CPU per item (all threads)\n"
       "  peak RSS %.0f MiB after the holds, %.0f MiB after the settlement (+%.0f MiB, %.0f "
       "bytes/item); the RRN -> open hold index took %.1f MiB of it\n"
       "  off-us capture index entries in memory after the batch: %llu\n",
       static_cast<long long>(items), static_cast<long long>(items), setup_s, items / setup_s,
-      static_cast<long long>(declined.load()), static_cast<long long>(accepted),
-      static_cast<long long>(rejected), settle_s, items / settle_s, OffUs() ? "off-us, " : "",
-      MatchByKey() ? "key" : "RRN", settle_cpu_s * 1e6 / static_cast<double>(items),
-      rss_after_auths, rss_after_settle, rss_after_settle - rss_after_auths,
+      static_cast<long long>(declined.load()), reopened,
+      static_cast<unsigned long long>(hold_index_entries), Reopen() ? " (after the reopen)" : "",
+      static_cast<long long>(accepted), static_cast<long long>(rejected), settle_s,
+      items / settle_s, OffUs() ? "off-us, " : "", MatchByKey() ? "key" : "RRN",
+      settle_cpu_s * 1e6 / static_cast<double>(items), rss_after_auths, rss_after_settle,
+      rss_after_settle - rss_after_auths,
       (rss_after_settle - rss_after_auths) * 1024 * 1024 / static_cast<double>(items),
       hold_index_mib, static_cast<unsigned long long>(index_resident));
   opened->reset();

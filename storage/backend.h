@@ -21,10 +21,11 @@ enum class Cf : int {
   kVelocity,
   kMeta,
   kSaf,  // store-and-forward advices for remote issuers (saf_queue.h)
-  // The open holds (pending transfers): their kTransfers key with an empty value, written in the
-  // same batch as the transfer and deleted when it resolves, so Open reads these (and a point
-  // read each) instead of every transfer. Added to existing data dirs by one full scan (store.cc,
-  // Load).
+  // The open holds (pending transfers): their kTransfers key, written in the same batch as the
+  // transfer and deleted when it resolves, so Open reads these (and a point read each) instead
+  // of every transfer. The value: the approval's journal sequence and terminal (or merchant),
+  // from which Open rebuilds settlement's RRN index (store.cc, EncodeOpenHoldValue); empty in
+  // entries from before it and in the ones the one full scan adds to existing data dirs.
   kOpenHolds,
 };
 inline constexpr int kCfCount = 9;

@@ -211,6 +211,56 @@ bool CountsAsRejected(const Outcome& o) {
   return o.code != ResponseCode::kApproved && o.reason != Reason::kStorageReadFailed;
 }
 
+// The value of an open hold's Cf::kOpenHolds entry: what the RRN index (Store::Impl::IndexHold)
+// needs, so Open rebuilds it without reading the journal. The approval's journal sequence as a
+// LEB128 varint (3 bytes below 2.1*10^6 records, 4 below 2.7*10^8, 5 below 3.4*10^10), one byte
+// for the owner's kind and the owner's id (a terminal id, 8 bytes; a merchant id when the
+// approval had no terminal, up to 15): 12-14 bytes per hold with a terminal. Entries from before it
+// (and the migration scan's) are empty: those holds stay out of the index and are found through the
+// journal.
+constexpr char kHoldOwnerTerminal = 't';
+constexpr char kHoldOwnerMerchant = 'm';
+constexpr size_t kVarint64BytesMax = 10;
+// A terminal or merchant id longer than a journal field is declined 30 (FieldsOk), so never held.
+constexpr size_t kHoldOwnerBytesMax = Request::kFieldBytesMax;
+
+struct OpenHoldValue {
+  uint64_t sequence = 0;
+  bool by_merchant = false;
+  std::string_view owner_id;  // points into the decoded value
+};
+
+void EncodeOpenHoldValue(uint64_t sequence, bool by_merchant, std::string_view owner_id,
+                         std::string* out) {
+  out->clear();
+  do {
+    const auto low = static_cast<uint8_t>(sequence & 0x7f);
+    sequence >>= 7;
+    out->push_back(static_cast<char>(sequence != 0 ? (low | 0x80) : low));
+  } while (sequence != 0);
+  out->push_back(by_merchant ? kHoldOwnerMerchant : kHoldOwnerTerminal);
+  out->append(owner_id.substr(0, kHoldOwnerBytesMax));
+}
+
+// nullopt: not a value EncodeOpenHoldValue writes (an empty value is checked by the caller).
+std::optional<OpenHoldValue> DecodeOpenHoldValue(std::string_view v) {
+  OpenHoldValue out;
+  size_t i = 0;
+  for (int shift = 0;; shift += 7) {
+    if (i == v.size() || i == kVarint64BytesMax) return std::nullopt;
+    const auto byte = static_cast<uint8_t>(v[i++]);
+    out.sequence |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  if (i == v.size() || out.sequence == 0) return std::nullopt;
+  const char kind = v[i++];
+  if (kind != kHoldOwnerTerminal && kind != kHoldOwnerMerchant) return std::nullopt;
+  out.by_merchant = kind == kHoldOwnerMerchant;
+  out.owner_id = v.substr(i);
+  if (out.owner_id.size() > kHoldOwnerBytesMax) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 class Store::Impl {
@@ -495,13 +545,16 @@ class Store::Impl {
   Result<JournalRecord> ReadJournalRecord(uint64_t sequence);
   // Settlement by RRN without reading the journal: open holds by the journal sequence of their
   // approval (kytkin's RRN), with the terminal (or merchant) the approval was made for.
-  void IndexHold(uint64_t sequence, uint64_t transfer_id, const Request& r);
+  // `owner_id`: the approval's terminal id, or its merchant id (by_merchant) when it had none.
+  void IndexHold(uint64_t sequence, uint64_t transfer_id, std::string_view owner_id,
+                 bool by_merchant);
   struct IndexedHold {
     Transfer* hold = nullptr;
     std::string_view terminal_id, merchant_id;
   };
   // The open hold approved under journal `sequence`, or hold == nullptr when the index does not
-  // know it (not a hold, resolved since, or made before the store was opened).
+  // know it (not a hold, resolved since, or an entry of Cf::kOpenHolds without a value: made
+  // by a binary from before the value, or indexed by Open's migration scan).
   IndexedHold FindHoldBySequence(uint64_t sequence);
   Outcome Evaluate(const Request& r, const std::string& token, Decision* d);
   Outcome CheckCard(const Request& r, const std::string& token, CardRecord** card,
@@ -877,8 +930,16 @@ void Store::Impl::AdoptOpenHold(Transfer hold) {
 
 Status Store::Impl::LoadOpenHoldIndex(ReadView& view) {
   Status bad;
+  // The RRN index of the holds whose entry has a value, put in sequence order below (the scan
+  // is in transfer id order).
+  struct Indexed {
+    uint64_t sequence, transfer_id;
+    bool by_merchant;
+    std::string owner_id;
+  };
+  std::vector<Indexed> indexed;
   KYTKIN_RETURN_IF_ERROR(
-      view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view) {
+      view.Scan(Cf::kOpenHolds, "", "", [&](std::string_view k, std::string_view value) {
         // The index names the hold; its record is the transfer's own (one point read).
         auto v = view.Get(Cf::kTransfers, k);
         if (!v.ok()) {
@@ -895,10 +956,26 @@ Status Store::Impl::LoadOpenHoldIndex(ReadView& view) {
                                    " is not an open hold under its own id");
           return false;
         }
+        if (!value.empty()) {
+          auto hold_value = DecodeOpenHoldValue(value);
+          if (!hold_value) {
+            bad = Status::Corruption("open hold index: entry " + codec::Hex(k) +
+                                     " has a malformed value");
+            return false;
+          }
+          indexed.push_back({hold_value->sequence, *id, hold_value->by_merchant,
+                             std::string(hold_value->owner_id)});
+        }
         AdoptOpenHold(std::move(t).value());
         return true;
       }));
   KYTKIN_RETURN_IF_ERROR(bad);
+  std::sort(indexed.begin(), indexed.end(),
+            [](const Indexed& a, const Indexed& b) { return a.sequence < b.sequence; });
+  holds_by_sequence_.reserve(indexed.size());
+  for (const Indexed& h : indexed) {
+    IndexHold(h.sequence, h.transfer_id, h.owner_id, h.by_merchant);
+  }
   // The next transfer id: one past the greatest key, without reading the others.
   auto last = view.LastKey(Cf::kTransfers);
   if (last.ok()) {
@@ -1311,7 +1388,17 @@ Decision Store::Impl::Decide(const Request& r) {
   }
   if (remembered && d.approved() && d.transfer_id != 0 && !r.request_key.empty() &&
       !IsSettlementOperation(r.operation) && r.operation != Operation::kRemoteDecision) {
-    IndexHold(d.journal_sequence, d.transfer_id, r);
+    auto it = transfers_.find(d.transfer_id);
+    if (it != transfers_.end() && it->second.transfer.kind == TransferKind::kPending &&
+        it->second.transfer.state == TransferState::kPending) {
+      const bool by_merchant = r.terminal_id.empty();
+      const std::string& owner_id = by_merchant ? r.merchant_id : r.terminal_id;
+      // The hold's open-hold entry gets what the index keeps, in the batch that writes the hold
+      // (this Put follows PutTransfer's key-only one), so Open rebuilds the index from it.
+      EncodeOpenHoldValue(d.journal_sequence, by_merchant, owner_id, &scratch_);
+      open_.batch->Put(Cf::kOpenHolds, codec::U64Key(d.transfer_id), scratch_);
+      IndexHold(d.journal_sequence, d.transfer_id, owner_id, by_merchant);
+    }
   }
   return d;
 }
@@ -1577,7 +1664,8 @@ Result<JournalRecord> Store::Impl::ReadJournalRecord(uint64_t sequence) {
   return codec::DecodeJournalRecord(*value);
 }
 
-void Store::Impl::IndexHold(uint64_t sequence, uint64_t transfer_id, const Request& r) {
+void Store::Impl::IndexHold(uint64_t sequence, uint64_t transfer_id, std::string_view owner_id,
+                            bool by_merchant) {
   constexpr uint64_t kTransferBits = 40;
   constexpr uint64_t kOwnersMax = (uint64_t{1} << (64 - kTransferBits)) - 1;
   if (transfer_id >> kTransferBits != 0) return;  // not indexed: found the slow way
@@ -1595,10 +1683,9 @@ void Store::Impl::IndexHold(uint64_t sequence, uint64_t transfer_id, const Reque
     });
   }
   uint64_t owner = 0;
-  const bool by_merchant = r.terminal_id.empty();
-  const std::string& id = by_merchant ? r.merchant_id : r.terminal_id;
+  const std::string_view id = owner_id;
   if (!id.empty()) {
-    std::string key = (by_merchant ? "m" : "t") + id;
+    std::string key = (by_merchant ? "m" : "t") + std::string(id);
     auto [pos, inserted] = owner_ids_.try_emplace(std::move(key), owners_.size());
     if (inserted) {
       if (owners_.size() >= kOwnersMax) {
@@ -2004,9 +2091,12 @@ void Store::Impl::PutTransfer(const Transfer& t) {
   codec::EncodeTransfer(t, &scratch_);
   const std::string key = codec::U64Key(t.id);
   open_.batch->Put(Cf::kTransfers, key, scratch_);
-  // The open-hold index, in the same batch: a restart finds exactly the holds still open. Keys
-  // only: a copy of the record would add ~150 bytes per authorization to the WAL, memtables and
+  // The open-hold index, in the same batch: a restart finds exactly the holds still open. No
+  // copy of the record: it would add ~150 bytes per authorization to the WAL, memtables and
   // compactions; open pays a point read per hold instead (~2.4 us: 300k holds in 0.66-0.77 s).
+  // The key alone here; Decide then puts the RRN index's ~13 bytes (EncodeOpenHoldValue) in
+  // the same batch. A hold written again while still open would lose that value (found through
+  // the journal after a restart); no request does that today.
   if (t.kind == TransferKind::kPending) {
     if (t.state == TransferState::kPending) {
       open_.batch->Put(Cf::kOpenHolds, key, std::string_view());
@@ -3573,7 +3663,10 @@ Result<LedgerReport> Store::VerifyLedger() {
                     ", which is not an open hold");
           return true;
         }
-        if (!v.empty()) violation("open hold index entry " + std::to_string(*id) + " has a value");
+        // A value (the approval's sequence and owner, for the RRN index) or none (older entries).
+        if (!v.empty() && !DecodeOpenHoldValue(v)) {
+          violation("open hold index entry " + std::to_string(*id) + " has a malformed value");
+        }
         return true;
       }));
   for (const auto& [id, t] : transfers) {

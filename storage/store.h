@@ -31,8 +31,10 @@
 // gets its original answer. Open reads the open holds from their own column family (each entry
 // written in the same batch as its transfer and deleted in the batch that resolves the hold), not
 // every transfer; a data dir from before that index gets it by one full scan at its first Open.
-// Settlement adds 16 bytes per open hold (approval sequence -> hold, for RRN lookups; holds made
-// before the last Open are not in it and are found through the journal) and ~100 bytes per run
+// Settlement adds 16 bytes per open hold (approval sequence -> hold, for RRN lookups; rebuilt
+// at Open from the open-hold entries, which carry the approval's sequence and terminal or
+// merchant, ~13 bytes each; a hold whose entry has no value, written by a binary from before
+// it or by the index's migration scan, is found through the journal) and ~100 bytes per run
 // of consecutive item numbers decided together.
 //
 // Thread safety: every public method may be called from any thread. Completions run on the

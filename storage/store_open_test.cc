@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/fault_backend.h"
 #include "storage/store.h"
 #include "storage/test_util.h"
 
@@ -85,7 +86,9 @@ class StoreOpenTest : public ::testing::Test {
 
   void Reopen() {
     store_.reset();
-    auto s = Store::Open(TestStoreOptions(StoreOptions::Backend::kRocksDb, dir_.path(), &clock_));
+    StoreOptions o = TestStoreOptions(StoreOptions::Backend::kRocksDb, dir_.path(), &clock_);
+    o.wrap_backend_for_testing = ReadFaults::Wrapper(faults_);
+    auto s = Store::Open(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
@@ -144,12 +147,188 @@ class StoreOpenTest : public ::testing::Test {
     return s.ok() ? s->open_holds : 0;
   }
 
+  uint64_t HoldIndexEntries() {
+    auto s = store_->GetMemoryStats();
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s->hold_index_entries : 0;
+  }
+
   TempDir dir_;
   ManualClock clock_{kTestNowUnixUs};
+  // Point reads of chosen column families fail on demand (fault_backend.h).
+  std::shared_ptr<ReadFaults> faults_ = std::make_shared<ReadFaults>();
   std::unique_ptr<Store> store_;
   Pan pan_ = TestPan(kCardholder);
   Pan other_pan_ = TestPan(kOther);
 };
+
+// Settlement by RRN or request key after a restart: the open holds' index entries carry the
+// approval's journal sequence and owner, so Open rebuilds the RRN index and an item finds its
+// hold without reading the journal (a failing journal read would show as a 96).
+class OpenHoldRrnTest : public StoreOpenTest {
+ protected:
+  static constexpr uint64_t kMerchant = 1001;
+  static constexpr uint64_t kAcquirer = 9001;
+  static constexpr uint64_t kFees = 9002;
+
+  void SetUp() override {
+    StoreOpenTest::SetUp();
+    ASSERT_TRUE(store_->CreateAccount(TestAccount(kMerchant, AccountKind::kMerchant)).ok());
+    ASSERT_TRUE(
+        store_->CreateAccount(TestAccount(kAcquirer, AccountKind::kAcquirerSettlement)).ok());
+    ASSERT_TRUE(store_->CreateAccount(TestAccount(kFees, AccountKind::kFees)).ok());
+    SettlementBatch h;
+    h.batch_id = "B1";
+    h.business_date = 20'619;  // 2026-06-15
+    h.acquirer_id = "100001";
+    h.terminal_id = "TERM0001";
+    h.merchant_id = "MERCHANT000001";
+    h.currency = kEur;
+    h.merchant_account = kMerchant;
+    h.acquirer_account = kAcquirer;
+    h.fees_account = kFees;
+    ASSERT_TRUE(store_->OpenSettlementBatch(h).ok());
+  }
+
+  Decision Authorize(const std::string& key, bool with_terminal = true) {
+    Request r = TestRequest(Operation::kAuthorize, pan_, 1'000, key);
+    if (!with_terminal) r.terminal_id.clear();
+    const Decision d = Do(r);
+    EXPECT_TRUE(d.approved()) << key;
+    return d;
+  }
+  // A capture item as switch/settlement.cc makes it, naming its authorization by RRN.
+  Request Capture(uint64_t number, const Decision& auth) {
+    Request r;
+    r.operation = Operation::kSettleCapture;
+    r.batch_id = "B1";
+    r.settlement_item_number = number;
+    r.request_key = "stl|B1|" + std::to_string(number);
+    r.amount = Amount(1'000, kEur);
+    r.terminal_id = "TERM0001";
+    r.acquirer_id = "100001";
+    r.merchant_id = "MERCHANT000001";
+    r.mti = "0320";
+    r.route = "settlement";
+    r.channel = Channel::kCli;
+    r.rrn = std::to_string(auth.journal_sequence);
+    r.original_auth_code = auth.auth_code;
+    return r;
+  }
+  // The same, naming it by its request key instead (gRPC idempotency key, ISO DE 90).
+  Request CaptureByKey(uint64_t number, const Decision& auth, const std::string& key) {
+    Request r = Capture(number, auth);
+    r.rrn.clear();
+    r.original_request_key = key;
+    return r;
+  }
+  static std::string OtherCode(const Decision& auth) {
+    return auth.auth_code == "000001" ? "000002" : "000001";
+  }
+};
+
+TEST_F(OpenHoldRrnTest, OpenHoldsSettleAfterAReopenWithoutReadingTheJournal) {
+  const Decision a = Authorize("a");
+  const Decision k = Authorize("k");
+  const Decision m = Authorize("m", /*with_terminal=*/false);
+  Reopen();
+  EXPECT_EQ(HoldIndexEntries(), 3u);
+  faults_->Fail(Cf::kJournal);
+  // By RRN: another terminal's item, or another auth code, is not this authorization's.
+  Request other_terminal = Capture(1, a);
+  other_terminal.terminal_id = "TERM0002";
+  Request other_code = Capture(2, a);
+  other_code.original_auth_code = OtherCode(a);
+  const Decision d1 = Do(other_terminal);
+  EXPECT_EQ(d1.response_code, ResponseCode::kInvalidTransaction);
+  EXPECT_EQ(d1.reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(other_code).reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(Capture(3, a)).response_code, ResponseCode::kApproved);
+  // By request key: the same checks.
+  Request key_other_terminal = CaptureByKey(4, k, "k");
+  key_other_terminal.terminal_id = "TERM0002";
+  Request key_other_code = CaptureByKey(5, k, "k");
+  key_other_code.original_auth_code = OtherCode(k);
+  EXPECT_EQ(Do(key_other_terminal).reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(key_other_code).reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(CaptureByKey(6, k, "k")).response_code, ResponseCode::kApproved);
+  // Made without a terminal: tied to its merchant.
+  Request other_merchant = Capture(7, m);
+  other_merchant.merchant_id = "OTHERMERCHANT";
+  EXPECT_EQ(Do(other_merchant).reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(Capture(8, m)).response_code, ResponseCode::kApproved);
+  EXPECT_EQ(faults_->failed_reads(), 0u);
+  faults_->Clear();
+  for (const Decision* auth : {&a, &k, &m}) {
+    auto t = store_->GetTransfer(auth->transfer_id);
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(t->state, TransferState::kPosted);
+  }
+  ExpectLedgerAndJournalOk(*store_);
+  // Resolved holds leave the index entries; a second reopen indexes none.
+  Reopen();
+  EXPECT_EQ(HoldIndexEntries(), 0u);
+  EXPECT_EQ(store_->open_stats().open_holds, 0u);
+}
+
+TEST_F(OpenHoldRrnTest, AnEntryWithoutAValueSettlesThroughTheJournal) {
+  const Decision old_style = Authorize("old");
+  const Decision indexed = Authorize("new");
+  store_.reset();
+  {
+    // What a binary from before the value wrote: the hold's key only.
+    RawDb raw(DbPath());
+    ASSERT_TRUE(
+        raw.db()
+            .Put(rocksdb::WriteOptions(), raw.cf("open_holds"), IdKey(old_style.transfer_id), "")
+            .ok());
+  }
+  Reopen();
+  EXPECT_FALSE(store_->open_stats().open_hold_index_built);
+  EXPECT_EQ(store_->open_stats().open_holds, 2u);
+  EXPECT_EQ(HoldIndexEntries(), 1u);
+  faults_->Fail(Cf::kJournal);
+  const Decision failed = Do(Capture(1, old_style));  // needs the journal record
+  EXPECT_EQ(failed.response_code, ResponseCode::kSystemMalfunction);
+  EXPECT_EQ(failed.reason, Reason::kStorageReadFailed);
+  EXPECT_GE(faults_->failed_reads(), 1u);
+  EXPECT_EQ(Do(Capture(2, indexed)).response_code, ResponseCode::kApproved);
+  faults_->Clear();
+  // The 96 was not remembered: the same item, retried with the journal readable, is approved,
+  // and the ownership check still holds on that path.
+  Request other_terminal = Capture(3, old_style);
+  other_terminal.terminal_id = "TERM0002";
+  EXPECT_EQ(Do(other_terminal).reason, Reason::kOriginalMismatch);
+  EXPECT_EQ(Do(Capture(1, old_style)).response_code, ResponseCode::kApproved);
+  ExpectLedgerAndJournalOk(*store_);
+}
+
+TEST_F(OpenHoldRrnTest, MalformedIndexValueRefusesToOpen) {
+  const Decision a = Authorize("a");
+  store_.reset();
+  {
+    RawDb raw(DbPath());
+    // A varint that never ends, then one that ends but names no owner kind.
+    ASSERT_TRUE(raw.db()
+                    .Put(rocksdb::WriteOptions(), raw.cf("open_holds"), IdKey(a.transfer_id),
+                         std::string(11, '\x80'))
+                    .ok());
+  }
+  auto s = Store::Open(TestStoreOptions(StoreOptions::Backend::kRocksDb, dir_.path(), &clock_));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kCorruption) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("malformed value"), std::string_view::npos);
+  {
+    RawDb raw(DbPath());
+    ASSERT_TRUE(raw.db()
+                    .Put(rocksdb::WriteOptions(), raw.cf("open_holds"), IdKey(a.transfer_id),
+                         std::string("\x05x"))
+                    .ok());
+  }
+  s = Store::Open(TestStoreOptions(StoreOptions::Backend::kRocksDb, dir_.path(), &clock_));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("malformed value"), std::string_view::npos);
+}
 
 TEST_F(StoreOpenTest, ReopenReadsOnlyTheOpenHolds) {
   const std::vector<uint64_t> open = MakeHistory();
