@@ -18,7 +18,6 @@ constexpr uint64_t kMerchant = 1001;
 constexpr uint64_t kAcquirer = 9001;
 constexpr uint64_t kFees = 9002;
 constexpr uint64_t kCardholder = 2001;
-constexpr int32_t kDay = 20'619;  // 2026-06-15
 
 class SettlementChunkTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -31,17 +30,8 @@ class SettlementChunkTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(store_->CreateAccount(TestAccount(kFees, AccountKind::kFees)).ok());
     ASSERT_TRUE(store_->CreateAccount(TestAccount(kCardholder), 1'000'000).ok());
     ASSERT_TRUE(store_->CreateCard(pan_, TestCard(kCardholder)).ok());
-    SettlementBatch h;
-    h.batch_id = "B1";
-    h.business_date = kDay;
-    h.acquirer_id = "100001";
-    h.terminal_id = "TERM0001";
-    h.merchant_id = "MERCHANT000001";
-    h.currency = kEur;
-    h.merchant_account = kMerchant;
-    h.acquirer_account = kAcquirer;
-    h.fees_account = kFees;
-    ASSERT_TRUE(store_->OpenSettlementBatch(h).ok());
+    ASSERT_TRUE(
+        store_->OpenSettlementBatch(TestSettlementBatch("B1", kMerchant, kAcquirer, kFees)).ok());
   }
 
   void Reopen() {

@@ -177,17 +177,8 @@ class OpenHoldRrnTest : public StoreOpenTest {
     ASSERT_TRUE(
         store_->CreateAccount(TestAccount(kAcquirer, AccountKind::kAcquirerSettlement)).ok());
     ASSERT_TRUE(store_->CreateAccount(TestAccount(kFees, AccountKind::kFees)).ok());
-    SettlementBatch h;
-    h.batch_id = "B1";
-    h.business_date = 20'619;  // 2026-06-15
-    h.acquirer_id = "100001";
-    h.terminal_id = "TERM0001";
-    h.merchant_id = "MERCHANT000001";
-    h.currency = kEur;
-    h.merchant_account = kMerchant;
-    h.acquirer_account = kAcquirer;
-    h.fees_account = kFees;
-    ASSERT_TRUE(store_->OpenSettlementBatch(h).ok());
+    ASSERT_TRUE(
+        store_->OpenSettlementBatch(TestSettlementBatch("B1", kMerchant, kAcquirer, kFees)).ok());
   }
 
   Decision Authorize(const std::string& key, bool with_terminal = true) {

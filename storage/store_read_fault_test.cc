@@ -134,17 +134,9 @@ TEST_P(StoreReadFaultTest, SettlementJournalReadFailureAnswers96AndTheItemSettle
   ASSERT_TRUE(store_->CreateAccount(TestAccount(kMerchant, AccountKind::kMerchant)).ok());
   ASSERT_TRUE(store_->CreateAccount(TestAccount(kAcquirer, AccountKind::kAcquirerSettlement)).ok());
   ASSERT_TRUE(store_->CreateAccount(TestAccount(kFees, AccountKind::kFees)).ok());
-  SettlementBatch header;
-  header.batch_id = "B1";
-  header.business_date = 20'619;  // 2026-06-15, the test clock's day
-  header.acquirer_id = "123456";
-  header.terminal_id = "TERM0001";
-  header.merchant_id = "MERCHANT000001";
-  header.currency = kEur;
-  header.merchant_account = kMerchant;
-  header.acquirer_account = kAcquirer;
-  header.fees_account = kFees;
-  ASSERT_TRUE(store_->OpenSettlementBatch(header).ok());
+  ASSERT_TRUE(
+      store_->OpenSettlementBatch(TestSettlementBatch("B1", kMerchant, kAcquirer, kFees, "123456"))
+          .ok());
   const Decision auth = Do(TestRequest(Operation::kAuthorize, pan_, 3'000, "auth"));
   ASSERT_EQ(auth.response_code, ResponseCode::kApproved);
 

@@ -67,6 +67,24 @@ inline Account TestAccount(uint64_t id, AccountKind kind = AccountKind::kCardhol
   return a;
 }
 
+// A settlement batch of terminal TERM0001 and merchant MERCHANT000001 (TestRequest's) in EUR on
+// 2026-06-15 (the day of kTestNowUnixUs), paying into the given accounts, without a fee.
+inline SettlementBatch TestSettlementBatch(std::string batch_id, uint64_t merchant_account,
+                                           uint64_t acquirer_account, uint64_t fees_account,
+                                           std::string acquirer_id = "100001") {
+  SettlementBatch h;
+  h.batch_id = std::move(batch_id);
+  h.business_date = 20'619;  // 2026-06-15
+  h.acquirer_id = std::move(acquirer_id);
+  h.terminal_id = "TERM0001";
+  h.merchant_id = "MERCHANT000001";
+  h.currency = kEur;
+  h.merchant_account = merchant_account;
+  h.acquirer_account = acquirer_account;
+  h.fees_account = fees_account;
+  return h;
+}
+
 inline Request TestRequest(Operation op, const Pan& pan, int64_t minor, std::string key,
                            uint16_t currency = kEur) {
   Request r;
