@@ -70,6 +70,10 @@ class SettlementService::Call final : public grpc::ServerReadReactor<v1::Settlem
     }
     Status s = Handle(message_);
     if (!s.ok()) {
+      // The items accepted before the bad message are decided (the writer's destructor submits
+      // its last chunk and waits) before the error answer, so a client that resubmits after it
+      // finds them decided.
+      writer_.reset();
       Finish(ToGrpc(s));
       return;
     }
