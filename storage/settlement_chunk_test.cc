@@ -49,19 +49,7 @@ class SettlementChunkTest : public ::testing::TestWithParam<Backend> {
 
   // An item as switch/settlement.cc ItemRequest makes it.
   Request Item(Operation op, uint64_t number, int64_t minor, std::string batch = "B1") {
-    Request r;
-    r.operation = op;
-    r.batch_id = batch;
-    r.settlement_item_number = number;
-    r.request_key = "stl|" + batch + "|" + std::to_string(number);
-    r.amount = Amount(minor, kEur);
-    r.terminal_id = "TERM0001";
-    r.acquirer_id = "100001";
-    r.merchant_id = "MERCHANT000001";
-    r.mti = "0320";
-    r.route = "settlement";
-    r.channel = Channel::kCli;
-    return r;
+    return TestSettlementItem(op, number, minor, std::move(batch));
   }
   Request Capture(uint64_t number, int64_t minor, const Decision& auth) {
     Request r = Item(Operation::kSettleCapture, number, minor);

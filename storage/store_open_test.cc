@@ -190,18 +190,7 @@ class OpenHoldRrnTest : public StoreOpenTest {
   }
   // A capture item as switch/settlement.cc makes it, naming its authorization by RRN.
   Request Capture(uint64_t number, const Decision& auth) {
-    Request r;
-    r.operation = Operation::kSettleCapture;
-    r.batch_id = "B1";
-    r.settlement_item_number = number;
-    r.request_key = "stl|B1|" + std::to_string(number);
-    r.amount = Amount(1'000, kEur);
-    r.terminal_id = "TERM0001";
-    r.acquirer_id = "100001";
-    r.merchant_id = "MERCHANT000001";
-    r.mti = "0320";
-    r.route = "settlement";
-    r.channel = Channel::kCli;
+    Request r = TestSettlementItem(Operation::kSettleCapture, number, 1'000);
     r.rrn = std::to_string(auth.journal_sequence);
     r.original_auth_code = auth.auth_code;
     return r;

@@ -140,15 +140,8 @@ TEST_P(StoreReadFaultTest, SettlementJournalReadFailureAnswers96AndTheItemSettle
   const Decision auth = Do(TestRequest(Operation::kAuthorize, pan_, 3'000, "auth"));
   ASSERT_EQ(auth.response_code, ResponseCode::kApproved);
 
-  Request item;
-  item.operation = Operation::kSettleCapture;
-  item.batch_id = "B1";
-  item.request_key = "stl|B1|1";
-  item.amount = Amount(3'000, kEur);
-  item.terminal_id = "TERM0001";
+  Request item = TestSettlementItem(Operation::kSettleCapture, 1, 3'000);
   item.acquirer_id = "123456";
-  item.merchant_id = "MERCHANT000001";
-  item.mti = "0320";
   item.rrn = std::to_string(auth.journal_sequence);
   item.original_auth_code = auth.auth_code;
   // An open hold is found by its RRN in memory; a captured one through the authorization's
@@ -157,6 +150,7 @@ TEST_P(StoreReadFaultTest, SettlementJournalReadFailureAnswers96AndTheItemSettle
   ASSERT_EQ(Do(item).response_code, ResponseCode::kApproved);
   Request reversal = item;
   reversal.operation = Operation::kSettleReversal;
+  reversal.settlement_item_number = 2;
   reversal.request_key = "stl|B1|2";
   const Account cardholder = AccountOf(kCardholder);
   const Account acquirer = AccountOf(kAcquirer);

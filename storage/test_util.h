@@ -85,6 +85,25 @@ inline SettlementBatch TestSettlementBatch(std::string batch_id, uint64_t mercha
   return h;
 }
 
+// A settlement item of TestSettlementBatch's terminal and merchant, as switch/settlement.cc
+// ItemRequest makes it: numbered, keyed "stl|<batch>|<number>", without its authorization.
+inline Request TestSettlementItem(Operation op, uint64_t number, int64_t minor,
+                                  std::string batch = "B1") {
+  Request r;
+  r.operation = op;
+  r.settlement_item_number = number;
+  r.request_key = "stl|" + batch + "|" + std::to_string(number);
+  r.batch_id = std::move(batch);
+  r.amount = Amount(minor, kEur);
+  r.terminal_id = "TERM0001";
+  r.acquirer_id = "100001";
+  r.merchant_id = "MERCHANT000001";
+  r.mti = "0320";
+  r.route = "settlement";
+  r.channel = Channel::kCli;
+  return r;
+}
+
 inline Request TestRequest(Operation op, const Pan& pan, int64_t minor, std::string key,
                            uint16_t currency = kEur) {
   Request r;
